@@ -1,0 +1,1 @@
+"""The Alert table, fingerprints, and the ingest pipeline."""

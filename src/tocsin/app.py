@@ -1,0 +1,220 @@
+"""create_app(settings) -> FastAPI: mounts every domain's router and runs the ingest batcher
+(and, later, the in-process worker) for the app's lifetime."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from tocsin import __version__
+from tocsin.alerts import api as alerts_api
+from tocsin.alerts.batcher import IngestBatcher
+from tocsin.alerts.ingest import IngestOutcome
+from tocsin.auth import api as auth_api
+from tocsin.catalog import api as catalog_api
+from tocsin.clock import Clock, SystemClock
+from tocsin.config import Settings
+from tocsin.db import create_engine, create_session_factory
+from tocsin.errors import InvalidInput, TocsinError
+from tocsin.escalation import api as escalation_api
+from tocsin.incidents import api as incidents_api
+from tocsin.incidents.dedup import DedupRaceLost
+from tocsin.incidents.detail import find_incident, load_incident_detail
+from tocsin.integrations import api as integrations_api
+from tocsin.realtime import api as realtime_api
+from tocsin.realtime.hub import Hub
+from tocsin.teams import api as teams_api
+from tocsin.web import AppState
+
+log = logging.getLogger(__name__)
+
+
+class BodySizeLimit:
+    """Refuse request bodies over `limit` bytes with 413 before reading them into memory."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                try:
+                    too_big = int(value) > self.limit
+                except ValueError:
+                    too_big = False
+                if too_big:
+                    await self._refuse(send)
+                    return
+        received = 0
+        refused = False
+
+        async def limited_receive() -> Message:
+            nonlocal received, refused
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    refused = True
+                    raise _BodyTooLarge()
+            return message
+
+        try:
+            await self.app(scope, limited_receive, send)
+        except _BodyTooLarge:
+            if refused:
+                await self._refuse(send)
+
+    async def _refuse(self, send: Send) -> None:
+        body = (
+            b'{"detail":"request body is larger than the limit of '
+            + str(self.limit).encode()
+            + b' bytes"}'
+        )
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+def _error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(TocsinError)
+    async def _domain_error(_request: Request, exc: TocsinError) -> JSONResponse:
+        detail: Any = exc.detail
+        if isinstance(exc, InvalidInput) and exc.field is not None:
+            detail = [
+                {"loc": ["body", *exc.field.split(".")], "msg": exc.detail, "type": "value_error"}
+            ]
+        return JSONResponse({"detail": detail}, status_code=exc.status_code)
+
+    @app.exception_handler(IntegrityError)
+    async def _integrity_error(_request: Request, exc: IntegrityError) -> JSONResponse:
+        log.info("integrity error answered as 409: %s", exc.orig)
+        return JSONResponse({"detail": "this change conflicts with existing data"}, status_code=409)
+
+    @app.exception_handler(DedupRaceLost)
+    async def _race_lost(_request: Request, exc: DedupRaceLost) -> JSONResponse:
+        return JSONResponse(
+            {"detail": "too many concurrent changes; retry"},
+            status_code=503,
+            headers={"Retry-After": "1"},
+        )
+
+
+def create_app(
+    settings: Settings | None = None, *, clock: Clock | None = None, run_worker: bool = True
+) -> FastAPI:
+    """The Tocsin app. `run_worker` is kept for the in-process worker, which runs the
+    escalation timers once the engine exists; ingest works without it."""
+    settings = settings or Settings()
+    clock = clock or SystemClock()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine(settings.database_url, pool_size=settings.db_pool_size)
+        sessions = create_session_factory(engine)
+
+        async def load_for_stream(
+            incident_id: uuid.UUID,
+        ) -> tuple[uuid.UUID, dict[str, Any]] | None:
+            async with sessions() as session:
+                incident = await find_incident(session, incident_id)
+                if incident is None:
+                    return None
+                detail = await load_incident_detail(session, incident)
+            return incident.team_id, detail.model_dump(mode="json")
+
+        hub = Hub(load_for_stream)
+
+        def on_committed(outcomes: list[IngestOutcome]) -> None:
+            hub.announce(event for outcome in outcomes for event in outcome.events)
+
+        batcher = IngestBatcher(
+            engine,
+            clock,
+            # SQLite has one writer; on PostgreSQL a few committers overlap round trips.
+            committers=1 if settings.is_sqlite else 4,
+            max_batch=settings.ingest_batch_max,
+            on_committed=on_committed,
+        )
+        app.state.tocsin = AppState(
+            settings=settings,
+            engine=engine,
+            sessions=sessions,
+            clock=clock,
+            hub=hub,
+            batcher=batcher,
+            extras={"run_worker": run_worker},
+        )
+        batcher.start()
+        try:
+            yield
+        finally:
+            await batcher.stop()
+            await hub.close()
+            await engine.dispose()
+
+    app = FastAPI(
+        title="Tocsin",
+        version=__version__,
+        description="On-call and incident alerting: alerts in, the right person paged.",
+        openapi_url="/api/v1/openapi.json",
+        docs_url="/api/v1/docs",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
+    _error_handlers(app)
+
+    @app.get("/healthz", tags=["health"])
+    async def healthz() -> dict[str, str]:
+        """Alive: the process answers."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["health"], responses={503: {"description": "Database unreachable"}})
+    async def readyz(request: Request) -> JSONResponse:
+        """Ready: the database answers."""
+        state: AppState = request.app.state.tocsin
+        try:
+            async with state.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        except Exception as exc:
+            log.warning("readiness check failed: %s", exc)
+            return JSONResponse({"status": "unavailable"}, status_code=503)
+        return JSONResponse({"status": "ok"})
+
+    for module in (
+        auth_api,
+        teams_api,
+        catalog_api,
+        integrations_api,
+        escalation_api,
+        incidents_api,
+        alerts_api,
+        realtime_api,
+    ):
+        app.include_router(module.router)
+    return app

@@ -1,0 +1,100 @@
+"""Creating users and API keys, and finding who a request's key belongs to."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tocsin.auth.models import ApiKey, User
+from tocsin.auth.secrets import display_prefix, hash_password, hash_token, new_token
+from tocsin.errors import Conflict, NotFound
+
+API_KEY_PREFIX = "tk"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The user behind a request."""
+
+    user_id: uuid.UUID
+    is_admin: bool
+
+
+async def create_user(
+    session: AsyncSession,
+    *,
+    email: str,
+    name: str,
+    is_admin: bool,
+    now: datetime,
+    password: str | None = None,
+    time_zone: str = "UTC",
+) -> User:
+    """Add a user; a taken email (case-insensitive) is a Conflict."""
+    user = User(
+        email=email.strip().lower(),
+        name=name,
+        is_admin=is_admin,
+        is_active=True,
+        time_zone=time_zone,
+        password_hash=hash_password(password) if password else None,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(user)
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        raise Conflict(f"a user with email {user.email!r} already exists") from exc
+    return user
+
+
+async def find_user_by_email(session: AsyncSession, email: str) -> User | None:
+    result = await session.execute(select(User).where(User.email == email.strip().lower()))
+    return result.scalar_one_or_none()
+
+
+async def issue_api_key(
+    session: AsyncSession, *, user_id: uuid.UUID, now: datetime, name: str = ""
+) -> tuple[ApiKey, str]:
+    """Create an API key for a user; returns the row and the key, which is never stored."""
+    if await session.get(User, user_id) is None:
+        raise NotFound(f"user {user_id} not found")
+    token = new_token(API_KEY_PREFIX)
+    key = ApiKey(
+        user_id=user_id,
+        name=name,
+        key_hash=hash_token(token),
+        prefix=display_prefix(token),
+        created_at=now,
+    )
+    session.add(key)
+    await session.flush()
+    return key, token
+
+
+async def find_principal_by_api_key(session: AsyncSession, token: str) -> Principal | None:
+    """The active user owning this unrevoked key, or None."""
+    row = (
+        await session.execute(
+            select(User.id, User.is_admin)
+            .join(ApiKey, ApiKey.user_id == User.id)
+            .where(
+                ApiKey.key_hash == hash_token(token),
+                ApiKey.revoked_at.is_(None),
+                User.is_active.is_(True),
+            )
+        )
+    ).first()
+    if row is None:
+        return None
+    return Principal(user_id=row.id, is_admin=row.is_admin)
+
+
+async def count_users(session: AsyncSession) -> int:
+    return (await session.execute(select(func.count()).select_from(User))).scalar_one()

@@ -1,0 +1,73 @@
+"""Who may touch which team: admins everything, members by role, everyone else nothing."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tocsin.auth.accounts import Principal
+from tocsin.errors import Forbidden
+from tocsin.teams.models import TeamMember, TeamRole
+
+RESPONDER_ROLES = frozenset({TeamRole.MANAGER, TeamRole.RESPONDER})
+
+
+async def find_team_role(
+    session: AsyncSession, principal: Principal, team_id: uuid.UUID
+) -> TeamRole | None:
+    result = await session.execute(
+        select(TeamMember.role).where(
+            TeamMember.team_id == team_id, TeamMember.user_id == principal.user_id
+        )
+    )
+    return result.scalar_one_or_none()
+
+
+def require_admin(principal: Principal) -> None:
+    if not principal.is_admin:
+        raise Forbidden("only an administrator may do this")
+
+
+async def require_team_reader(
+    session: AsyncSession, principal: Principal, team_id: uuid.UUID
+) -> None:
+    """Any member of the team, observers included, or an admin."""
+    if principal.is_admin:
+        return
+    if await find_team_role(session, principal, team_id) is None:
+        raise Forbidden("you are not a member of this team")
+
+
+async def require_team_responder(
+    session: AsyncSession, principal: Principal, team_id: uuid.UUID
+) -> None:
+    """Managers and responders of the team, or an admin: those who may act on incidents."""
+    if principal.is_admin:
+        return
+    role = await find_team_role(session, principal, team_id)
+    if role is None:
+        raise Forbidden("you are not a member of the team that owns this incident")
+    if role not in RESPONDER_ROLES:
+        raise Forbidden("observers may only read this team's incidents")
+
+
+async def require_team_manager(
+    session: AsyncSession, principal: Principal, team_id: uuid.UUID
+) -> None:
+    """Managers of the team, or an admin: those who may change its configuration."""
+    if principal.is_admin:
+        return
+    if await find_team_role(session, principal, team_id) != TeamRole.MANAGER:
+        raise Forbidden("only a manager of this team or an administrator may do this")
+
+
+async def visible_team_ids(session: AsyncSession, principal: Principal) -> set[uuid.UUID] | None:
+    """The teams whose incidents this user may see; None means all of them (admins)."""
+    if principal.is_admin:
+        return None
+    result = await session.execute(
+        select(TeamMember.team_id).where(TeamMember.user_id == principal.user_id)
+    )
+    return set(result.scalars())

@@ -1,0 +1,71 @@
+"""Making a fresh installation usable: the first admin, and admin tasks for scripts."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tocsin.auth.accounts import count_users, create_user, find_user_by_email, issue_api_key
+from tocsin.clock import Clock
+from tocsin.db import create_session_factory
+from tocsin.errors import NotFound
+
+FIRST_ADMIN_EMAIL = "admin@tocsin.local"
+
+
+@dataclass(frozen=True)
+class FirstAdmin:
+    email: str
+    password: str
+    api_key: str
+
+
+async def create_first_admin_if_empty(engine: AsyncEngine, clock: Clock) -> FirstAdmin | None:
+    """On an installation with no users, create an admin with a one-time password and API
+    key and return them (they are not stored in the clear, so this is the only chance to
+    see them); otherwise None."""
+    sessions = create_session_factory(engine)
+    async with sessions() as session, session.begin():
+        if await count_users(session) > 0:
+            return None
+        password = secrets.token_urlsafe(12)
+        now = clock.now()
+        user = await create_user(
+            session,
+            email=FIRST_ADMIN_EMAIL,
+            name="Admin",
+            is_admin=True,
+            now=now,
+            password=password,
+        )
+        _, key = await issue_api_key(session, user_id=user.id, now=now, name="first start")
+    return FirstAdmin(email=FIRST_ADMIN_EMAIL, password=password, api_key=key)
+
+
+async def add_user(
+    engine: AsyncEngine,
+    clock: Clock,
+    *,
+    email: str,
+    name: str,
+    admin: bool,
+    password: str | None,
+) -> str:
+    sessions = create_session_factory(engine)
+    async with sessions() as session, session.begin():
+        user = await create_user(
+            session, email=email, name=name, is_admin=admin, now=clock.now(), password=password
+        )
+        return str(user.id)
+
+
+async def add_api_key(engine: AsyncEngine, clock: Clock, *, email: str, name: str) -> str:
+    sessions = create_session_factory(engine)
+    async with sessions() as session, session.begin():
+        user = await find_user_by_email(session, email)
+        if user is None:
+            raise NotFound(f"no user with email {email!r}")
+        _, key = await issue_api_key(session, user_id=user.id, now=clock.now(), name=name)
+        return key

@@ -1,0 +1,1 @@
+"""Technical services: routing key, owning team, escalation policy, status."""

@@ -1,0 +1,37 @@
+"""The Service table."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import datetime
+
+from sqlalchemy import Enum, ForeignKey, String, Text, Uuid
+from sqlalchemy.orm import Mapped, mapped_column
+
+from tocsin.db import Base, enum_values, new_id
+
+
+class ServiceStatus(enum.StrEnum):
+    ACTIVE = "active"
+    DEPRECATED = "deprecated"
+    ARCHIVED = "archived"
+
+
+class Service(Base):
+    __tablename__ = "services"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    routing_key: Mapped[str] = mapped_column(String(200), unique=True)
+    team_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("teams.id"), index=True)
+    escalation_policy_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("escalation_policies.id", ondelete="SET NULL"), nullable=True
+    )
+    status: Mapped[ServiceStatus] = mapped_column(
+        Enum(ServiceStatus, native_enum=False, values_callable=enum_values, length=20),
+        default=ServiceStatus.ACTIVE,
+    )
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]

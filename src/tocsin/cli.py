@@ -1,0 +1,195 @@
+"""The `tocsin` command: serve | db upgrade | users create | api-keys create."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import TypeVar
+
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tocsin import bootstrap
+from tocsin.clock import SystemClock
+from tocsin.config import Settings
+from tocsin.db import create_engine
+from tocsin.errors import TocsinError
+from tocsin.migrations import alembic_config, upgrade
+
+T = TypeVar("T")
+
+
+def _with_engine(settings: Settings, work: Callable[[AsyncEngine], Awaitable[T]]) -> T:
+    async def run() -> T:
+        engine = create_engine(settings.database_url)
+        try:
+            return await work(engine)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
+def _ensure_sqlite_dir(url: str) -> None:
+    prefix = "sqlite+aiosqlite:///"
+    if url.startswith(prefix):
+        path = url[len(prefix) :]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+
+
+def migrate(settings: Settings) -> None:
+    _ensure_sqlite_dir(settings.database_url)
+    upgrade(settings.database_url)
+
+
+def schema_is_current(settings: Settings) -> bool:
+    head = ScriptDirectory.from_config(alembic_config(settings.database_url)).get_current_head()
+
+    async def current(engine: AsyncEngine) -> str | None:
+        async with engine.connect() as conn:
+            return await conn.run_sync(
+                lambda sync: MigrationContext.configure(sync).get_current_revision()
+            )
+
+    return _with_engine(settings, current) == head
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from tocsin.app import create_app
+
+    settings = settings.model_copy(
+        update={"host": args.host or settings.host, "port": args.port or settings.port}
+    )
+    if settings.is_sqlite:
+        migrate(settings)  # the embedded database looks after itself
+    elif not schema_is_current(settings):
+        print(
+            "the database schema is not up to date: run `tocsin db upgrade` first",
+            file=sys.stderr,
+        )
+        return 2
+    admin = _with_engine(
+        settings, lambda engine: bootstrap.create_first_admin_if_empty(engine, SystemClock())
+    )
+    base = settings.base_url()
+    print(f"Tocsin {base}  (API docs: {base}/api/v1/docs)", flush=True)
+    if admin is not None:
+        print(
+            "First start: an administrator was created. This is shown once; keep it.\n"
+            f"  email:    {admin.email}\n"
+            f"  password: {admin.password}\n"
+            f"  API key:  {admin.api_key}\n"
+            f"  try:      curl -H 'Authorization: Bearer {admin.api_key}' {base}/api/v1/users",
+            flush=True,
+        )
+    else:
+        print(
+            "Log in with an existing API key (Authorization: Bearer <key>); make one with\n"
+            "  tocsin api-keys create --email <your email>",
+            flush=True,
+        )
+    app = create_app(settings, run_worker=not args.no_worker)
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level.lower(),
+        access_log=False,
+    )
+    return 0
+
+
+def cmd_db_upgrade(_args: argparse.Namespace, settings: Settings) -> int:
+    migrate(settings)
+    print("database is at the latest schema")
+    return 0
+
+
+def cmd_users_create(args: argparse.Namespace, settings: Settings) -> int:
+    user_id = _with_engine(
+        settings,
+        lambda engine: bootstrap.add_user(
+            engine,
+            SystemClock(),
+            email=args.email,
+            name=args.name,
+            admin=args.admin,
+            password=args.password,
+        ),
+    )
+    print(user_id)
+    return 0
+
+
+def cmd_api_keys_create(args: argparse.Namespace, settings: Settings) -> int:
+    key = _with_engine(
+        settings,
+        lambda engine: bootstrap.add_api_key(
+            engine, SystemClock(), email=args.email, name=args.name
+        ),
+    )
+    print(key)  # alone on stdout, for scripts: KEY=$(tocsin api-keys create --email ...)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tocsin", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the HTTP server (and the worker)")
+    serve.add_argument("--host", help="bind address (default TOCSIN_HOST or 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default TOCSIN_PORT or 8080)")
+    serve.add_argument(
+        "--no-worker", action="store_true", help="serve HTTP only; run `tocsin worker` elsewhere"
+    )
+    serve.set_defaults(handler=cmd_serve)
+
+    db = commands.add_parser("db", help="database schema").add_subparsers(
+        dest="db_command", required=True
+    )
+    db.add_parser("upgrade", help="apply all migrations").set_defaults(handler=cmd_db_upgrade)
+
+    users = commands.add_parser("users", help="manage users").add_subparsers(
+        dest="users_command", required=True
+    )
+    create_user = users.add_parser("create", help="create a user; prints its id")
+    create_user.add_argument("--email", required=True)
+    create_user.add_argument("--name", required=True)
+    create_user.add_argument("--admin", action="store_true")
+    create_user.add_argument("--password", help="optional; API keys need none")
+    create_user.set_defaults(handler=cmd_users_create)
+
+    keys = commands.add_parser("api-keys", help="manage API keys").add_subparsers(
+        dest="keys_command", required=True
+    )
+    create_key = keys.add_parser("create", help="create an API key; prints it alone")
+    create_key.add_argument("--email", required=True)
+    create_key.add_argument("--name", default="cli")
+    create_key.set_defaults(handler=cmd_api_keys_create)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = Settings()
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        code: int = args.handler(args, settings)
+    except TocsinError as exc:
+        print(f"error: {exc.detail}", file=sys.stderr)
+        return 1
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Escalation policies and levels, escalation timers, the escalation step."""

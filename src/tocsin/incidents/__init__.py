@@ -1,0 +1,1 @@
+"""Incidents: the table, the lifecycle state machine, deduplication, the timeline."""

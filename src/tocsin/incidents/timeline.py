@@ -1,0 +1,81 @@
+"""Appending to an incident's timeline: every state change says who, when, from and to."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tocsin.db import new_ordered_id
+from tocsin.incidents.models import ActorType, IncidentEvent
+
+
+class EventKind(enum.StrEnum):
+    CREATED = "created"
+    ALERT_ADDED = "alert_added"
+    ACKNOWLEDGED = "acknowledged"
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+    REASSIGNED = "reassigned"
+    ESCALATION_SCHEDULED = "escalation_scheduled"
+    NO_ESCALATION_POLICY = "no_escalation_policy"
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who or what caused a change."""
+
+    type: ActorType
+    id: uuid.UUID | None = None
+
+    @classmethod
+    def user(cls, user_id: uuid.UUID) -> Actor:
+        return cls(ActorType.USER, user_id)
+
+    @classmethod
+    def integration(cls, integration_id: uuid.UUID) -> Actor:
+        return cls(ActorType.INTEGRATION, integration_id)
+
+
+SYSTEM = Actor(ActorType.SYSTEM)
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    kind: EventKind
+    actor: Actor
+    old_status: str | None = None
+    new_status: str | None = None
+    note: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+async def append_events(
+    conn: AsyncConnection, incident_id: uuid.UUID, entries: list[TimelineEntry], *, now: datetime
+) -> None:
+    """Write entries to the incident's timeline, all stamped `now`, in one statement."""
+    if not entries:
+        return
+    await conn.execute(
+        insert(IncidentEvent),
+        [
+            {
+                "id": new_ordered_id(),
+                "incident_id": incident_id,
+                "at": now,
+                "kind": entry.kind.value,
+                "actor_type": entry.actor.type,
+                "actor_id": entry.actor.id,
+                "old_status": entry.old_status,
+                "new_status": entry.new_status,
+                "note": entry.note,
+                "data": entry.data,
+            }
+            for entry in entries
+        ],
+    )

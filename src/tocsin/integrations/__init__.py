@@ -1,0 +1,1 @@
+"""Integration records; adapters/ turns each payload format into a normalised alert."""

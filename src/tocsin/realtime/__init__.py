@@ -1,0 +1,1 @@
+"""The WebSocket hub that streams incident events to browsers and tools."""

@@ -1,0 +1,97 @@
+"""In-process fan-out of incident events to WebSocket subscribers, filtered by team.
+
+Each subscriber has a bounded queue; one that cannot keep up is dropped (its socket is closed
+and the client reconnects) rather than letting memory grow or slowing ingest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+# Loads what a subscriber is sent for an incident: (team_id, message body), or None if gone.
+IncidentLoader = Callable[[uuid.UUID], Awaitable[tuple[uuid.UUID, dict[str, Any]] | None]]
+
+QUEUE_SIZE = 1000
+
+
+@dataclass(eq=False)
+class Subscription:
+    visible_teams: set[uuid.UUID] | None  # None: every team (admins)
+    queue: asyncio.Queue[dict[str, Any] | None] = field(
+        default_factory=lambda: asyncio.Queue(maxsize=QUEUE_SIZE)
+    )
+    overflowed: bool = False
+
+    def may_see(self, team_id: uuid.UUID) -> bool:
+        return self.visible_teams is None or team_id in self.visible_teams
+
+
+class Hub:
+    def __init__(self, load_incident: IncidentLoader) -> None:
+        self._load_incident = load_incident
+        self._subscribers: set[Subscription] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def subscriber_count(self) -> int:
+        return len(self._subscribers)
+
+    def subscribe(self, visible_teams: set[uuid.UUID] | None) -> Subscription:
+        subscription = Subscription(visible_teams)
+        self._subscribers.add(subscription)
+        return subscription
+
+    def unsubscribe(self, subscription: Subscription) -> None:
+        self._subscribers.discard(subscription)
+
+    def announce(self, events: Iterable[tuple[str, uuid.UUID]]) -> None:
+        """Schedule delivery of (event type, incident id) pairs; returns at once."""
+        if not self._subscribers:
+            return  # nobody listening: skip loading the incident at all
+        pending = list(events)
+        if not pending:
+            return
+        task = asyncio.create_task(self._deliver(pending))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _deliver(self, events: list[tuple[str, uuid.UUID]]) -> None:
+        for event_type, incident_id in events:
+            try:
+                loaded = await self._load_incident(incident_id)
+            except Exception:
+                log.exception("loading incident %s for the stream failed", incident_id)
+                continue
+            if loaded is None:
+                continue
+            team_id, incident = loaded
+            self.publish(team_id, {"type": event_type, "incident": incident})
+
+    def publish(self, team_id: uuid.UUID, message: dict[str, Any]) -> None:
+        for subscription in list(self._subscribers):
+            if not subscription.may_see(team_id):
+                continue
+            try:
+                subscription.queue.put_nowait(message)
+            except asyncio.QueueFull:
+                subscription.overflowed = True
+                self._subscribers.discard(subscription)
+                log.warning("dropping a stream subscriber that fell %d events behind", QUEUE_SIZE)
+
+    async def drain(self) -> None:
+        """Wait for deliveries in flight (tests, shutdown)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def close(self) -> None:
+        await self.drain()
+        for subscription in list(self._subscribers):
+            subscription.overflowed = True
+            self._subscribers.discard(subscription)

@@ -1,0 +1,1 @@
+"""Routing: alert -> (team, escalation policy, service)."""

@@ -1,0 +1,154 @@
+"""Route an alert to (team, escalation policy, service): service first, then team tags.
+
+1. The alert's routing key names a service that is not archived.
+2. Otherwise the integration's default service, if set and not archived.
+3. Otherwise team tags: the team with the most tags matching the alert's tags wins; ties go
+   to the team whose name sorts first, then the lower id, so the answer never depends on
+   row order. No service is set.
+4. Otherwise the alert is unrouted (None): stored, listed and counted, never dropped.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import and_, func, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.orm import aliased
+
+from tocsin.alerts.normalised import NormalisedAlert
+from tocsin.catalog.models import Service, ServiceStatus
+from tocsin.escalation.models import EscalationPolicy
+from tocsin.integrations.lookup import IntegrationInfo
+from tocsin.teams.models import Team, TeamTag
+
+log = logging.getLogger(__name__)
+
+
+class RouteReason(enum.StrEnum):
+    ROUTING_KEY = "routing_key"
+    DEFAULT_SERVICE = "default_service"
+    TEAM_TAGS = "team_tags"
+
+
+@dataclass(frozen=True)
+class Route:
+    team_id: uuid.UUID
+    service_id: uuid.UUID | None
+    escalation_policy_id: uuid.UUID | None
+    reason: RouteReason
+
+
+_service_policy = aliased(EscalationPolicy)
+_team_default = aliased(EscalationPolicy)
+
+# A usable service with its own policy (if active) and its team's default policy (if active),
+# in one round trip.
+_SERVICE_ROUTE = (
+    select(
+        Service.id,
+        Service.team_id,
+        Service.escalation_policy_id,
+        _service_policy.id.label("service_policy_active_id"),
+        _team_default.id.label("team_default_id"),
+    )
+    .outerjoin(
+        _service_policy,
+        and_(
+            _service_policy.id == Service.escalation_policy_id,
+            _service_policy.is_active.is_(True),
+        ),
+    )
+    .outerjoin(
+        _team_default,
+        and_(
+            _team_default.team_id == Service.team_id,
+            _team_default.is_default.is_(True),
+            _team_default.is_active.is_(True),
+        ),
+    )
+    .where(Service.status != ServiceStatus.ARCHIVED)
+)
+
+
+async def _route_via_service(
+    conn: AsyncConnection, *, routing_key: str | None, service_id: uuid.UUID | None
+) -> Route | None:
+    if routing_key is not None:
+        stmt = _SERVICE_ROUTE.where(Service.routing_key == routing_key)
+        reason = RouteReason.ROUTING_KEY
+    elif service_id is not None:
+        stmt = _SERVICE_ROUTE.where(Service.id == service_id)
+        reason = RouteReason.DEFAULT_SERVICE
+    else:
+        return None
+    row = (await conn.execute(stmt)).first()
+    if row is None:
+        return None
+    policy_id = row.service_policy_active_id
+    if policy_id is None:
+        if row.escalation_policy_id is not None:
+            log.warning(
+                "service %s names escalation policy %s, which is inactive or gone; "
+                "using the team's default policy",
+                row.id,
+                row.escalation_policy_id,
+            )
+        policy_id = row.team_default_id
+    return Route(
+        team_id=row.team_id, service_id=row.id, escalation_policy_id=policy_id, reason=reason
+    )
+
+
+async def find_team_default_policy(conn: AsyncConnection, team_id: uuid.UUID) -> uuid.UUID | None:
+    result = await conn.execute(
+        select(EscalationPolicy.id).where(
+            EscalationPolicy.team_id == team_id,
+            EscalationPolicy.is_default.is_(True),
+            EscalationPolicy.is_active.is_(True),
+        )
+    )
+    return result.scalar_one_or_none()
+
+
+async def _route_via_tags(conn: AsyncConnection, tags: dict[str, str]) -> Route | None:
+    if not tags:
+        return None
+    matches = func.count(TeamTag.id).label("matches")
+    stmt = (
+        select(Team.id, matches)
+        .join(TeamTag, TeamTag.team_id == Team.id)
+        .where(tuple_(TeamTag.key, TeamTag.value).in_(list(tags.items())))
+        .group_by(Team.id, Team.name)
+        .order_by(matches.desc(), Team.name, Team.id)
+        .limit(1)
+    )
+    row = (await conn.execute(stmt)).first()
+    if row is None:
+        return None
+    return Route(
+        team_id=row.id,
+        service_id=None,
+        escalation_policy_id=await find_team_default_policy(conn, row.id),
+        reason=RouteReason.TEAM_TAGS,
+    )
+
+
+async def route_alert(
+    conn: AsyncConnection, alert: NormalisedAlert, integration: IntegrationInfo
+) -> Route | None:
+    """Where this alert goes, or None when no rule matches."""
+    if alert.routing_key is not None:
+        route = await _route_via_service(conn, routing_key=alert.routing_key, service_id=None)
+        if route is not None:
+            return route
+    if integration.default_service_id is not None:
+        route = await _route_via_service(
+            conn, routing_key=None, service_id=integration.default_service_id
+        )
+        if route is not None:
+            return route
+    return await _route_via_tags(conn, alert.tags)

@@ -1,0 +1,151 @@
+"""What every HTTP route shares: the app's state, the session, the current user, pagination."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import uuid
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated, Any, Generic, TypeVar
+
+from fastapi import Depends, Query, Request, WebSocket
+from pydantic import BaseModel
+from sqlalchemy import Select, and_, or_
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.orm import InstrumentedAttribute
+
+from tocsin.auth.accounts import Principal, find_principal_by_api_key
+from tocsin.clock import Clock
+from tocsin.config import Settings
+from tocsin.errors import InvalidInput, Unauthorized
+
+if TYPE_CHECKING:
+    from tocsin.alerts.batcher import IngestBatcher
+    from tocsin.realtime.hub import Hub
+
+
+@dataclass
+class AppState:
+    """Everything a request handler may need that lives as long as the app."""
+
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    clock: Clock
+    hub: Hub
+    batcher: IngestBatcher
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+def get_state(request: Request) -> AppState:
+    state: AppState = request.app.state.tocsin
+    return state
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """A session for one request. Handlers that write commit before they answer, so a 2xx
+    always means stored; whatever is left uncommitted when the handler fails is rolled back."""
+    state = get_state(request)
+    async with state.sessions() as session:
+        yield session
+        if session.in_transaction():
+            await session.commit()
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    if not authorization:
+        return None
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+async def get_principal(request: Request) -> Principal:
+    token = bearer_token(request.headers.get("authorization"))
+    if token is None:
+        raise Unauthorized("missing API key: send 'Authorization: Bearer <key>'")
+    state = get_state(request)
+    async with state.sessions() as session:
+        principal = await find_principal_by_api_key(session, token)
+    if principal is None:
+        raise Unauthorized("invalid or revoked API key")
+    return principal
+
+
+async def get_ws_principal(websocket: WebSocket) -> Principal | None:
+    """A WebSocket's user, from the Authorization header or (for browsers) ?token=."""
+    token = bearer_token(websocket.headers.get("authorization")) or websocket.query_params.get(
+        "token"
+    )
+    if not token:
+        return None
+    state: AppState = websocket.app.state.tocsin
+    async with state.sessions() as session:
+        return await find_principal_by_api_key(session, token)
+
+
+def get_now(request: Request) -> datetime:
+    return get_state(request).clock.now()
+
+
+State = Annotated[AppState, Depends(get_state)]
+DbSession = Annotated[AsyncSession, Depends(get_session)]
+CurrentUser = Annotated[Principal, Depends(get_principal)]
+Now = Annotated[datetime, Depends(get_now)]
+Limit = Annotated[int, Query(ge=1, le=500, description="Page size")]
+Cursor = Annotated[str | None, Query(description="next_cursor of the previous page")]
+
+
+T = TypeVar("T")
+R = TypeVar("R", bound=tuple[Any, ...])
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    next_cursor: str | None = None
+
+
+def encode_cursor(created_at: datetime, row_id: uuid.UUID) -> str:
+    raw = f"{created_at.isoformat()}|{row_id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        created, _, row_id = base64.urlsafe_b64decode(padded).decode().partition("|")
+        at = datetime.fromisoformat(created)
+        if at.tzinfo is None:
+            raise ValueError("cursor time has no zone")
+        return at, uuid.UUID(row_id)
+    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+        raise InvalidInput("cursor is not one this API handed out", field="cursor") from exc
+
+
+def newest_first_page(
+    stmt: Select[R],
+    *,
+    created: InstrumentedAttribute[datetime],
+    row_id: InstrumentedAttribute[uuid.UUID],
+    limit: int,
+    cursor: str | None,
+) -> Select[R]:
+    """Order newest first by (created, id) and start after the cursor; fetches limit + 1
+    rows so the caller can tell whether there is a next page."""
+    if cursor:
+        at, last_id = decode_cursor(cursor)
+        stmt = stmt.where(or_(created < at, and_(created == at, row_id < last_id)))
+    return stmt.order_by(created.desc(), row_id.desc()).limit(limit + 1)
+
+
+def cut_page(
+    rows: Sequence[Any], limit: int, key: Callable[[Any], tuple[datetime, uuid.UUID]]
+) -> tuple[list[Any], str | None]:
+    """Split the limit + 1 rows newest_first_page fetched into the page and its next_cursor."""
+    if len(rows) <= limit:
+        return list(rows), None
+    page = list(rows[:limit])
+    return page, encode_cursor(*key(page[-1]))
