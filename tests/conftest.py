@@ -7,27 +7,31 @@ otherwise those cases are skipped.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+import uvicorn
+from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.factories import Cast, make_cast
+import tocsin.models  # noqa: F401
+from tests.factories import Cast, World, make_cast, make_world
 from tocsin.app import create_app
 from tocsin.clock import FrozenClock
 from tocsin.config import Settings
 from tocsin.db import Base, create_engine
 from tocsin.migrations import upgrade
-import tocsin.models  # noqa: F401
 
 CURRENT_TIME = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)
 POSTGRES_URL = os.environ.get("TOCSIN_TEST_POSTGRES_URL", "")
@@ -171,3 +175,42 @@ def auth(key: str) -> dict[str, str]:
 
 def new_uuid() -> str:
     return str(uuid.uuid4())
+
+
+@pytest.fixture
+async def world(engine: AsyncEngine, clock: FrozenClock, cast: Cast) -> World:
+    return await make_world(engine, clock.now(), cast)
+
+
+async def count_rows(engine: AsyncEngine, table: str) -> int:
+    async with engine.connect() as conn:
+        return int((await conn.execute(sa.text(f"SELECT count(*) FROM {table}"))).scalar_one())
+
+
+@dataclass(frozen=True)
+class LiveServer:
+    base_url: str
+    ws_url: str
+    app: FastAPI
+
+
+@pytest.fixture
+async def live_server(settings: Settings, clock: FrozenClock) -> AsyncIterator[LiveServer]:
+    """The app served by a real uvicorn on a free loopback port (for WebSockets and real
+    clients)."""
+    application = create_app(settings, clock=clock)
+    config = uvicorn.Config(
+        application, host="127.0.0.1", port=0, log_level="warning", lifespan="on"
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield LiveServer(f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}", application)
+    finally:
+        server.should_exit = True
+        await task

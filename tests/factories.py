@@ -187,3 +187,23 @@ async def make_cast(engine: AsyncEngine, now: datetime) -> Cast:
         },
     )
     return Cast(admin, alice, bob, olive, mallory, payments)
+
+
+@dataclass(frozen=True)
+class World:
+    """The cast, plus Payments' default policy, its service `payments-api` and a generic
+    integration with no default service."""
+
+    cast: Cast
+    policy: uuid.UUID
+    service: uuid.UUID
+    integration: IntegrationRef
+
+
+async def make_world(engine: AsyncEngine, now: datetime, cast: Cast) -> World:
+    policy = await make_policy(engine, now, team_id=cast.payments)
+    service = await make_service(
+        engine, now, team_id=cast.payments, routing_key="payments-api", name="Payments API"
+    )
+    integration = await make_integration(engine, now)
+    return World(cast, policy, service, integration)

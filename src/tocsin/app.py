@@ -23,7 +23,7 @@ from tocsin.auth import api as auth_api
 from tocsin.catalog import api as catalog_api
 from tocsin.clock import Clock, SystemClock
 from tocsin.config import Settings
-from tocsin.db import create_engine, create_session_factory
+from tocsin.db import create_engine, create_session_factory, read_only
 from tocsin.errors import InvalidInput, TocsinError
 from tocsin.escalation import api as escalation_api
 from tocsin.incidents import api as incidents_api
@@ -136,11 +136,13 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(settings.database_url, pool_size=settings.db_pool_size)
         sessions = create_session_factory(engine)
+        read_engine = read_only(engine)
+        read_sessions = create_session_factory(read_engine)
 
         async def load_for_stream(
             incident_id: uuid.UUID,
         ) -> tuple[uuid.UUID, dict[str, Any]] | None:
-            async with sessions() as session:
+            async with read_sessions() as session:
                 incident = await find_incident(session, incident_id)
                 if incident is None:
                     return None
@@ -163,7 +165,9 @@ def create_app(
         app.state.tocsin = AppState(
             settings=settings,
             engine=engine,
+            read_engine=read_engine,
             sessions=sessions,
+            read_sessions=read_sessions,
             clock=clock,
             hub=hub,
             batcher=batcher,
@@ -199,7 +203,7 @@ def create_app(
         """Ready: the database answers."""
         state: AppState = request.app.state.tocsin
         try:
-            async with state.engine.connect() as conn:
+            async with state.read_engine.connect() as conn:
                 await conn.execute(text("SELECT 1"))
         except Exception as exc:
             log.warning("readiness check failed: %s", exc)

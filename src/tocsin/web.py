@@ -32,7 +32,9 @@ class AppState:
 
     settings: Settings
     engine: AsyncEngine
+    read_engine: AsyncEngine  # same pool; transactions that only read
     sessions: async_sessionmaker[AsyncSession]
+    read_sessions: async_sessionmaker[AsyncSession]
     clock: Clock
     hub: Hub
     batcher: IngestBatcher
@@ -48,7 +50,8 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """A session for one request. Handlers that write commit before they answer, so a 2xx
     always means stored; whatever is left uncommitted when the handler fails is rolled back."""
     state = get_state(request)
-    async with state.sessions() as session:
+    factory = state.read_sessions if request.method in ("GET", "HEAD") else state.sessions
+    async with factory() as session:
         yield session
         if session.in_transaction():
             await session.commit()
@@ -68,7 +71,7 @@ async def get_principal(request: Request) -> Principal:
     if token is None:
         raise Unauthorized("missing API key: send 'Authorization: Bearer <key>'")
     state = get_state(request)
-    async with state.sessions() as session:
+    async with state.read_sessions() as session:
         principal = await find_principal_by_api_key(session, token)
     if principal is None:
         raise Unauthorized("invalid or revoked API key")
@@ -83,7 +86,7 @@ async def get_ws_principal(websocket: WebSocket) -> Principal | None:
     if not token:
         return None
     state: AppState = websocket.app.state.tocsin
-    async with state.sessions() as session:
+    async with state.read_sessions() as session:
         return await find_principal_by_api_key(session, token)
 
 
@@ -100,7 +103,7 @@ Cursor = Annotated[str | None, Query(description="next_cursor of the previous pa
 
 
 T = TypeVar("T")
-R = TypeVar("R", bound=tuple[Any, ...])
+R = TypeVar("R")
 
 
 class Page(BaseModel, Generic[T]):

@@ -96,7 +96,7 @@ def validation_error(exc: ValidationError) -> RequestValidationError:
 )
 async def receive_webhook(integration_key: str, request: Request, state: State) -> IngestAccepted:
     """Accept one alert. The 202 is sent only once the alert and its incident are committed."""
-    async with state.engine.connect() as conn:
+    async with state.read_engine.connect() as conn:
         integration = await find_active_integration(conn, integration_key)
         if integration is None:
             raise IntegrationKeyNotFound()

@@ -1,5 +1,291 @@
-"""Routes (being written)."""
+"""User, API key and login routes.
 
-from fastapi import APIRouter
+The few rules these routes need (who may change which field of a user, keeping one active
+administrator, checking a password without telling whether the email exists) are kept at the
+top of this module, as the auth package has no module of its own for them yet.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends
+from sqlalchemy import Select, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tocsin.auth.accounts import (
+    Principal,
+    create_user,
+    find_user_by_email,
+    issue_api_key,
+)
+from tocsin.auth.models import ApiKey, User
+from tocsin.auth.permissions import require_admin
+from tocsin.auth.schemas import (
+    SELF_EDITABLE,
+    ApiKeyCreate,
+    ApiKeyOut,
+    IssuedApiKey,
+    LoginIn,
+    LoginOut,
+    UserCreate,
+    UserOut,
+    UserUpdate,
+)
+from tocsin.auth.secrets import hash_password, verify_password
+from tocsin.errors import Conflict, Forbidden, NotFound, Unauthorized
+from tocsin.web import CurrentUser, Cursor, DbSession, Limit, Now, Page, cut_page, newest_first_page
+
+LOGIN_KEY_NAME = "login"
+
+
+class UserNotFound(NotFound):
+    def __init__(self, user_id: uuid.UUID) -> None:
+        super().__init__(f"user {user_id} not found")
+
+
+class ApiKeyNotFound(NotFound):
+    def __init__(self, key_id: uuid.UUID) -> None:
+        super().__init__(f"API key {key_id} not found")
+
+
+class EmailTaken(Conflict):
+    def __init__(self, email: str) -> None:
+        super().__init__(f"a user with email {email!r} already exists")
+
+
+class LastAdministrator(Conflict):
+    def __init__(self) -> None:
+        super().__init__("this is the last active administrator; make another one first")
+
+
+class BadCredentials(Unauthorized):
+    def __init__(self) -> None:
+        super().__init__("wrong email or password")
+
+
+def require_self_or_admin(principal: Principal, user_id: uuid.UUID) -> None:
+    if principal.user_id != user_id and not principal.is_admin:
+        raise Forbidden("only the user themselves or an administrator may do this")
+
+
+def refuse_fields_out_of_reach(principal: Principal, user_id: uuid.UUID, fields: set[str]) -> None:
+    """Users may change a few fields of their own account; the rest is for administrators."""
+    if principal.is_admin:
+        return
+    if principal.user_id != user_id:
+        raise Forbidden("only an administrator may change another user")
+    refused = sorted(fields - SELF_EDITABLE)
+    if refused:
+        raise Forbidden(f"only an administrator may change {', '.join(refused)}")
+
+
+async def count_other_active_admins(session: AsyncSession, user_id: uuid.UUID) -> int:
+    return (
+        await session.execute(
+            select(func.count())
+            .select_from(User)
+            .where(User.is_admin.is_(True), User.is_active.is_(True), User.id != user_id)
+        )
+    ).scalar_one()
+
+
+async def change_user(
+    session: AsyncSession, user: User, changes: dict[str, Any], *, now: datetime
+) -> None:
+    """Apply already-permitted changes; refuses a taken email and losing the last admin."""
+    email = changes.get("email")
+    if email is not None and email != user.email:
+        if await find_user_by_email(session, email) is not None:
+            raise EmailTaken(email)
+    loses_admin = changes.get("is_admin") is False or changes.get("is_active") is False
+    if user.is_admin and user.is_active and loses_admin:
+        if await count_other_active_admins(session, user.id) == 0:
+            raise LastAdministrator()
+    password = changes.pop("password", None)
+    if password is not None:
+        # scrypt takes tens of milliseconds of CPU: keep it off the event loop.
+        user.password_hash = await asyncio.to_thread(hash_password, password)
+    for name, value in changes.items():
+        setattr(user, name, value)
+    user.updated_at = now
+    await session.flush()
+
+
+@functools.cache
+def _decoy_password_hash() -> str:
+    return hash_password("not anyone's password")
+
+
+def password_matches(password: str, user: User | None) -> bool:
+    """True if the user exists, is active and has this password. An unknown email costs the
+    same scrypt as a known one, so response time does not tell which emails exist."""
+    stored = user.password_hash if user is not None else _decoy_password_hash()
+    matches = verify_password(password, stored)
+    return matches and user is not None and user.is_active
+
+
+async def log_in(
+    session: AsyncSession, *, email: str, password: str, now: datetime
+) -> tuple[User, str]:
+    """The user with these credentials and a new API key for them, or BadCredentials."""
+    user = await find_user_by_email(session, email)
+    if not await asyncio.to_thread(password_matches, password, user):
+        raise BadCredentials()
+    assert user is not None  # password_matches is False without a user
+    _, key = await issue_api_key(session, user_id=user.id, now=now, name=LOGIN_KEY_NAME)
+    return user, key
+
+
+async def revoke_api_key(
+    session: AsyncSession, *, user_id: uuid.UUID, key_id: uuid.UUID, now: datetime
+) -> None:
+    """Mark the key revoked; revoking a revoked key keeps its first revocation time."""
+    key = (
+        await session.execute(select(ApiKey).where(ApiKey.id == key_id, ApiKey.user_id == user_id))
+    ).scalar_one_or_none()
+    if key is None:
+        raise ApiKeyNotFound(key_id)
+    if key.revoked_at is None:
+        key.revoked_at = now
+        await session.flush()
+
+
+# Routes
+
+
+users = APIRouter(prefix="/api/v1/users", tags=["users"])
+auth = APIRouter(prefix="/api/v1/auth", tags=["auth"])
+
+
+async def get_user(user_id: uuid.UUID, session: DbSession, _principal: CurrentUser) -> User:
+    user = await session.get(User, user_id)
+    if user is None:
+        raise UserNotFound(user_id)
+    return user
+
+
+TargetUser = Annotated[User, Depends(get_user)]
+
+
+@users.get("", response_model=Page[UserOut])
+async def list_users(
+    session: DbSession, _principal: CurrentUser, limit: Limit = 50, cursor: Cursor = None
+) -> Page[UserOut]:
+    """Every user, newest first; any signed-in user may list them, to pick assignees."""
+    stmt: Select[Any] = newest_first_page(
+        select(User), created=User.created_at, row_id=User.id, limit=limit, cursor=cursor
+    )
+    rows = list((await session.execute(stmt)).scalars())
+    page, next_cursor = cut_page(rows, limit, lambda u: (u.created_at, u.id))
+    return Page[UserOut](items=[UserOut.model_validate(u) for u in page], next_cursor=next_cursor)
+
+
+@users.post("", status_code=201, response_model=UserOut)
+async def create_user_route(
+    body: UserCreate, session: DbSession, principal: CurrentUser, now: Now
+) -> UserOut:
+    """Admin only."""
+    require_admin(principal)
+    if await find_user_by_email(session, body.email) is not None:
+        raise EmailTaken(body.email)
+    user = await create_user(
+        session,
+        email=body.email,
+        name=body.name,
+        is_admin=body.is_admin,
+        now=now,
+        password=body.password,
+        time_zone=body.time_zone,
+    )
+    await session.commit()
+    return UserOut.model_validate(user)
+
+
+@users.get("/me", response_model=UserOut)
+async def get_me(session: DbSession, principal: CurrentUser) -> UserOut:
+    user = await session.get(User, principal.user_id)
+    if user is None:  # deleted between the key check and now
+        raise UserNotFound(principal.user_id)
+    return UserOut.model_validate(user)
+
+
+@users.get("/{user_id}", response_model=UserOut)
+async def get_user_route(user: TargetUser) -> UserOut:
+    return UserOut.model_validate(user)
+
+
+@users.patch("/{user_id}", response_model=UserOut)
+async def update_user(
+    user: TargetUser, body: UserUpdate, session: DbSession, principal: CurrentUser, now: Now
+) -> UserOut:
+    """Users may change their own name and time_zone; admins may change anything of anyone."""
+    changes = body.model_dump(exclude_unset=True)
+    refuse_fields_out_of_reach(principal, user.id, set(changes))
+    await change_user(session, user, changes, now=now)
+    await session.commit()
+    return UserOut.model_validate(user)
+
+
+@users.post("/{user_id}/api-keys", status_code=201, response_model=IssuedApiKey)
+async def create_api_key(
+    user: TargetUser, body: ApiKeyCreate, session: DbSession, principal: CurrentUser, now: Now
+) -> IssuedApiKey:
+    """A new key for the user (self or admin). The key is in this answer only."""
+    require_self_or_admin(principal, user.id)
+    row, key = await issue_api_key(session, user_id=user.id, now=now, name=body.name)
+    await session.commit()
+    return IssuedApiKey(
+        id=row.id, name=row.name, prefix=row.prefix, created_at=row.created_at, key=key
+    )
+
+
+@users.get("/{user_id}/api-keys", response_model=Page[ApiKeyOut])
+async def list_api_keys(
+    user: TargetUser,
+    session: DbSession,
+    principal: CurrentUser,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> Page[ApiKeyOut]:
+    """The user's keys, revoked ones included, without the keys themselves (self or admin)."""
+    require_self_or_admin(principal, user.id)
+    stmt: Select[Any] = newest_first_page(
+        select(ApiKey).where(ApiKey.user_id == user.id),
+        created=ApiKey.created_at,
+        row_id=ApiKey.id,
+        limit=limit,
+        cursor=cursor,
+    )
+    rows = list((await session.execute(stmt)).scalars())
+    page, next_cursor = cut_page(rows, limit, lambda k: (k.created_at, k.id))
+    return Page[ApiKeyOut](
+        items=[ApiKeyOut.model_validate(k) for k in page], next_cursor=next_cursor
+    )
+
+
+@users.delete("/{user_id}/api-keys/{key_id}", status_code=204)
+async def delete_api_key(
+    user: TargetUser, key_id: uuid.UUID, session: DbSession, principal: CurrentUser, now: Now
+) -> None:
+    """Revoke the key (self or admin): it stops working at once and stays listed."""
+    require_self_or_admin(principal, user.id)
+    await revoke_api_key(session, user_id=user.id, key_id=key_id, now=now)
+    await session.commit()
+
+
+@auth.post("/login", response_model=LoginOut)
+async def login(body: LoginIn, session: DbSession, now: Now) -> LoginOut:
+    """Trade an email and password for a new API key. Needs no key; wrong credentials: 401."""
+    user, key = await log_in(session, email=body.email, password=body.password, now=now)
+    await session.commit()
+    return LoginOut(api_key=key, user=UserOut.model_validate(user))
+
 
 router = APIRouter()
+router.include_router(users)
+router.include_router(auth)

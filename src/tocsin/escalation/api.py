@@ -1,5 +1,120 @@
-"""Routes (being written)."""
+"""Escalation policy routes. A team's members (observers too) and admins read its policies;
+its managers and admins create, change and delete them."""
 
-from fastapi import APIRouter
+from __future__ import annotations
 
-router = APIRouter()
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends
+from sqlalchemy import Select, select
+
+from tocsin.auth.permissions import require_team_manager, require_team_reader, visible_team_ids
+from tocsin.escalation.models import EscalationPolicy
+from tocsin.escalation.policies import (
+    PolicyNotFound,
+    change_policy,
+    create_policy,
+    delete_policy,
+    find_policy,
+    load_levels,
+)
+from tocsin.escalation.schemas import PolicyCreate, PolicyOut, PolicyUpdate
+from tocsin.web import CurrentUser, Cursor, DbSession, Limit, Now, Page, cut_page, newest_first_page
+
+router = APIRouter(prefix="/api/v1/escalation-policies", tags=["escalation policies"])
+
+
+async def get_readable_policy(
+    policy_id: uuid.UUID, session: DbSession, principal: CurrentUser
+) -> EscalationPolicy:
+    policy = await find_policy(session, policy_id)
+    if policy is None:
+        raise PolicyNotFound(policy_id)
+    await require_team_reader(session, principal, policy.team_id)
+    return policy
+
+
+ReadablePolicy = Annotated[EscalationPolicy, Depends(get_readable_policy)]
+
+
+@router.get("", response_model=Page[PolicyOut])
+async def list_policies(
+    session: DbSession,
+    principal: CurrentUser,
+    team_id: uuid.UUID | None = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> Page[PolicyOut]:
+    """Policies of the teams the caller belongs to (all of them for admins), newest first."""
+    stmt = select(EscalationPolicy)
+    visible = await visible_team_ids(session, principal)
+    if visible is not None:
+        stmt = stmt.where(EscalationPolicy.team_id.in_(visible))
+    if team_id is not None:
+        stmt = stmt.where(EscalationPolicy.team_id == team_id)
+    paged: Select[Any] = newest_first_page(
+        stmt,
+        created=EscalationPolicy.created_at,
+        row_id=EscalationPolicy.id,
+        limit=limit,
+        cursor=cursor,
+    )
+    rows = list((await session.execute(paged)).scalars())
+    page, next_cursor = cut_page(rows, limit, lambda p: (p.created_at, p.id))
+    levels = await load_levels(session, [p.id for p in page])
+    return Page[PolicyOut](
+        items=[PolicyOut.of(p, levels[p.id]) for p in page], next_cursor=next_cursor
+    )
+
+
+@router.post("", status_code=201, response_model=PolicyOut)
+async def create_policy_route(
+    body: PolicyCreate, session: DbSession, principal: CurrentUser, now: Now
+) -> PolicyOut:
+    """Managers of team_id or an admin. is_default=true takes over from the team's old
+    default policy in the same transaction."""
+    await require_team_manager(session, principal, body.team_id)
+    created = await create_policy(
+        session,
+        team_id=body.team_id,
+        name=body.name,
+        description=body.description,
+        is_default=body.is_default,
+        repeat_count=body.repeat_count,
+        is_active=body.is_active,
+        levels=[level.spec() for level in body.levels],
+        now=now,
+    )
+    await session.commit()
+    return PolicyOut.of(created.policy, created.levels)
+
+
+@router.get("/{policy_id}", response_model=PolicyOut)
+async def get_policy(policy: ReadablePolicy, session: DbSession) -> PolicyOut:
+    levels = await load_levels(session, [policy.id])
+    return PolicyOut.of(policy, levels[policy.id])
+
+
+@router.patch("/{policy_id}", response_model=PolicyOut)
+async def update_policy(
+    policy: ReadablePolicy, body: PolicyUpdate, session: DbSession, principal: CurrentUser, now: Now
+) -> PolicyOut:
+    """Managers of the policy's team or an admin. `levels`, when sent, replaces them all."""
+    await require_team_manager(session, principal, policy.team_id)
+    changes = body.model_dump(exclude_unset=True, exclude={"levels"})
+    levels = [level.spec() for level in body.levels] if body.levels is not None else None
+    changed = await change_policy(session, policy, changes, levels=levels, now=now)
+    await session.commit()
+    return PolicyOut.of(changed.policy, changed.levels)
+
+
+@router.delete("/{policy_id}", status_code=204)
+async def delete_policy_route(
+    policy: ReadablePolicy, session: DbSession, principal: CurrentUser
+) -> None:
+    """Managers of the policy's team or an admin. 409, naming them, while services use the
+    policy or unfinished incidents escalate through it."""
+    await require_team_manager(session, principal, policy.team_id)
+    await delete_policy(session, policy)
+    await session.commit()

@@ -75,6 +75,9 @@ _RULES: dict[Action, tuple[frozenset[IncidentStatus], IncidentStatus, str, Event
 
 ACTIVE_STATUSES = frozenset({IncidentStatus.OPEN, IncidentStatus.ACKNOWLEDGED})
 
+# Each lost race means another change committed, and there are only three more states.
+_ATTEMPTS = 4
+
 
 def plan_transition(action: Action, status: IncidentStatus) -> Transition:
     """The transition `action` makes from `status`; IllegalTransition when there is none."""
@@ -107,29 +110,30 @@ async def apply_transition(
 ) -> Transition:
     """Move the incident by `action`, cancel its timers if it stops escalating, and record
     it on the timeline. Raises IncidentNotFound or IllegalTransition."""
-    found = await find_incident_status(conn, incident_id)
-    if found is None:
-        raise IncidentNotFound(incident_id)
-    transition = plan_transition(action, found[0])
-    values: dict[str, Any] = {
-        "status": transition.new,
-        transition.timestamp_column: now,
-        "updated_at": now,
-    }
-    if transition.new not in ACTIVE_STATUSES:
-        # A resolved incident never takes new alerts: the next one opens a new incident.
-        values["dedup_open"] = False
-    result = await conn.execute(
-        update(Incident)
-        .where(Incident.id == incident_id, Incident.status == transition.old)
-        .values(**values)
-    )
-    if result.rowcount != 1:
-        # Someone else changed it between our read and our write; tell the caller what won.
-        current = await find_incident_status(conn, incident_id)
-        if current is None:
+    for _ in range(_ATTEMPTS):
+        found = await find_incident_status(conn, incident_id)
+        if found is None:
             raise IncidentNotFound(incident_id)
-        raise IllegalTransition(action, current[0])
+        transition = plan_transition(action, found[0])
+        values: dict[str, Any] = {
+            "status": transition.new,
+            transition.timestamp_column: now,
+            "updated_at": now,
+        }
+        if transition.new not in ACTIVE_STATUSES:
+            # A resolved incident never takes new alerts: the next one opens a new incident.
+            values["dedup_open"] = False
+        result = await conn.execute(
+            update(Incident)
+            .where(Incident.id == incident_id, Incident.status == transition.old)
+            .values(**values)
+        )
+        if result.rowcount == 1:
+            break
+        # Someone changed it between our read and our write (an acknowledge while we
+        # resolve): plan again from the state that won, which may still allow the action.
+    else:
+        raise Conflict(f"incident {incident_id} kept changing; try again")
     if transition.new != IncidentStatus.OPEN:
         await cancel_pending_jobs(conn, incident_id, now=now)
     await append_events(

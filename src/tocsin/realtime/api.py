@@ -22,7 +22,7 @@ async def stream(websocket: WebSocket) -> None:
         await websocket.close(code=status.WS_1008_POLICY_VIOLATION, reason="invalid API key")
         return
     state: AppState = websocket.app.state.tocsin
-    async with state.sessions() as session:
+    async with state.read_sessions() as session:
         visible = await visible_team_ids(session, principal)
     await websocket.accept()
     subscription = state.hub.subscribe(visible)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-_NAIVE_EPOCH = datetime(1970, 1, 1)
+_NAIVE_EPOCH = datetime(1970, 1, 1)  # noqa: DTZ001 - the wall clock's own epoch
 _UTC_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _DAY = timedelta(days=1)
 # A year's table reaches this far into its neighbours, further than any UTC offset (+/-14 h)
@@ -38,7 +38,7 @@ class Occurrence(enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class ClockGap:
-    """Wall-clock times [start, end) that never happen: at `at` the clock jumps from start to end."""
+    """Wall-clock times [start, end) that never happen: at `at` clocks jump from start to end."""
 
     start: datetime
     end: datetime

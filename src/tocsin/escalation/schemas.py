@@ -1,0 +1,154 @@
+"""What the escalation policy endpoints accept and return."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+)
+
+from tocsin.escalation.models import EscalationLevel, EscalationPolicy, TargetType
+from tocsin.escalation.policies import LevelSpec
+
+MAX_LEVELS = 20
+# A level waits at most a week before handing on; longer is a typo, not a policy.
+MAX_TIMEOUT_MINUTES = 7 * 24 * 60
+
+PolicyName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Description = Annotated[str, StringConstraints(max_length=10_000)]
+RepeatCount = Annotated[int, Field(ge=1, le=9, description="How many times the levels run")]
+
+
+class LevelIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    level_number: int = Field(ge=1, le=MAX_LEVELS)
+    target_type: TargetType = Field(description="user | schedule | entire_team")
+    target_id: uuid.UUID | None = Field(
+        default=None,
+        validate_default=True,
+        description="The user or schedule; null for entire_team",
+    )
+    timeout_minutes: int = Field(default=30, ge=1, le=MAX_TIMEOUT_MINUTES)
+
+    @field_validator("target_id")
+    @classmethod
+    def _fits_target_type(cls, value: uuid.UUID | None, info: ValidationInfo) -> uuid.UUID | None:
+        target_type = info.data.get("target_type")
+        if target_type is None:  # target_type itself was invalid and is reported on its own
+            return value
+        if target_type == TargetType.ENTIRE_TEAM and value is not None:
+            raise ValueError("must be null for an entire_team target")
+        if target_type != TargetType.ENTIRE_TEAM and value is None:
+            raise ValueError(f"is required for a {target_type.value} target")
+        return value
+
+    def spec(self) -> LevelSpec:
+        return LevelSpec(
+            level_number=self.level_number,
+            target_type=self.target_type,
+            target_id=self.target_id,
+            timeout_minutes=self.timeout_minutes,
+        )
+
+
+def _numbered_one_to_n(levels: list[LevelIn]) -> list[LevelIn]:
+    numbers = sorted(level.level_number for level in levels)
+    if numbers != list(range(1, len(levels) + 1)):
+        raise ValueError(
+            f"level_number values must be 1..{len(levels)} without gaps or duplicates; "
+            f"got {numbers}"
+        )
+    return levels
+
+
+Levels = Annotated[
+    list[LevelIn],
+    Field(min_length=1, max_length=MAX_LEVELS),
+    AfterValidator(_numbered_one_to_n),
+]
+
+
+class PolicyCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    team_id: uuid.UUID
+    name: PolicyName
+    description: Description = ""
+    is_default: bool = Field(
+        default=False, description="The team's policy for alerts routed by tag; one per team"
+    )
+    repeat_count: RepeatCount = 1
+    is_active: bool = True
+    levels: Levels
+
+
+class PolicyUpdate(BaseModel):
+    """Only the fields sent are changed; `levels`, when sent, replaces all levels. A policy
+    cannot move to another team."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: PolicyName | None = None
+    description: Description | None = None
+    is_default: bool | None = None
+    repeat_count: RepeatCount | None = None
+    is_active: bool | None = None
+    levels: Levels | None = None
+
+    @field_validator("name", "description", "is_default", "repeat_count", "is_active", "levels")
+    @classmethod
+    def _not_null(cls, value: object) -> object:
+        if value is None:
+            raise ValueError("may be left out but not set to null")
+        return value
+
+
+class LevelOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    level_number: int
+    target_type: TargetType
+    target_id: uuid.UUID | None
+    timeout_minutes: int
+
+
+class PolicyOut(BaseModel):
+    id: uuid.UUID
+    team_id: uuid.UUID
+    name: str
+    description: str
+    is_default: bool
+    repeat_count: int
+    is_active: bool
+    levels: list[LevelOut] = Field(description="In level_number order")
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, policy: EscalationPolicy, levels: Sequence[EscalationLevel]) -> PolicyOut:
+        return cls(
+            id=policy.id,
+            team_id=policy.team_id,
+            name=policy.name,
+            description=policy.description,
+            is_default=policy.is_default,
+            repeat_count=policy.repeat_count,
+            is_active=policy.is_active,
+            levels=[
+                LevelOut.model_validate(level)
+                for level in sorted(levels, key=lambda lv: lv.level_number)
+            ],
+            created_at=policy.created_at,
+            updated_at=policy.updated_at,
+        )
