@@ -99,4 +99,3 @@ def on_call(people: People) -> Callable[[ScheduleDef, datetime], list[str]]:
         return people.names(who_is_on_call(schedule, at).user_ids)
 
     return names
-

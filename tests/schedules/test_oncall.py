@@ -239,4 +239,4 @@ def test_it_rejects_a_naive_instant(make_layer):
     schedule = ScheduleDef(NEW_YORK, (make_layer("daily", datetime(2026, 3, 1, 9), ["Alice"]),))
 
     with pytest.raises(ValueError, match="timezone-aware"):
-        who_is_on_call(schedule, datetime(2026, 3, 2, 9))  # noqa: DTZ001 - the point of the test
+        who_is_on_call(schedule, datetime(2026, 3, 2, 9))

@@ -237,9 +237,7 @@ def test_daily_handoffs_in_kolkata_stay_at_the_same_instant_all_year(
         (NEW_YORK, "2026-03-09T13:00Z", "2026-03-09T18:30+05:30"),
     ],
 )
-def test_handoffs_follow_the_schedules_zone_not_the_users(
-    make_layer, zone, handoff, users_local
-):
+def test_handoffs_follow_the_schedules_zone_not_the_users(make_layer, zone, handoff, users_local):
     layer = make_layer("daily", datetime(2026, 3, 1, 9), ["Alice", "Bob"])
 
     turn = turn_at(layer, zone, datetime.fromisoformat(handoff))

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
-from sqlalchemy import Select, func, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tocsin.auth.accounts import (
@@ -99,13 +99,20 @@ async def change_user(
 ) -> None:
     """Apply already-permitted changes; refuses a taken email and losing the last admin."""
     email = changes.get("email")
-    if email is not None and email != user.email:
-        if await find_user_by_email(session, email) is not None:
-            raise EmailTaken(email)
+    if (
+        email is not None
+        and email != user.email
+        and await find_user_by_email(session, email) is not None
+    ):
+        raise EmailTaken(email)
     loses_admin = changes.get("is_admin") is False or changes.get("is_active") is False
-    if user.is_admin and user.is_active and loses_admin:
-        if await count_other_active_admins(session, user.id) == 0:
-            raise LastAdministrator()
+    if (
+        user.is_admin
+        and user.is_active
+        and loses_admin
+        and await count_other_active_admins(session, user.id) == 0
+    ):
+        raise LastAdministrator()
     password = changes.pop("password", None)
     if password is not None:
         # scrypt takes tens of milliseconds of CPU: keep it off the event loop.
@@ -177,7 +184,7 @@ async def list_users(
     session: DbSession, _principal: CurrentUser, limit: Limit = 50, cursor: Cursor = None
 ) -> Page[UserOut]:
     """Every user, newest first; any signed-in user may list them, to pick assignees."""
-    stmt: Select[Any] = newest_first_page(
+    stmt = newest_first_page(
         select(User), created=User.created_at, row_id=User.id, limit=limit, cursor=cursor
     )
     rows = list((await session.execute(stmt)).scalars())
@@ -254,7 +261,7 @@ async def list_api_keys(
 ) -> Page[ApiKeyOut]:
     """The user's keys, revoked ones included, without the keys themselves (self or admin)."""
     require_self_or_admin(principal, user.id)
-    stmt: Select[Any] = newest_first_page(
+    stmt = newest_first_page(
         select(ApiKey).where(ApiKey.user_id == user.id),
         created=ApiKey.created_at,
         row_id=ApiKey.id,

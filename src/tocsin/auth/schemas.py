@@ -8,7 +8,14 @@ from datetime import datetime
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+)
 
 # Deliberately loose: one @, no spaces, a dot in the domain. Whether the address works is
 # something only sending to it can tell.
@@ -33,7 +40,9 @@ def _time_zone(value: str) -> str:
 
 Email = Annotated[str, StringConstraints(max_length=254), AfterValidator(_email)]
 PersonName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-TimeZone = Annotated[str, StringConstraints(min_length=1, max_length=64), AfterValidator(_time_zone)]
+TimeZone = Annotated[
+    str, StringConstraints(min_length=1, max_length=64), AfterValidator(_time_zone)
+]
 Password = Annotated[str, StringConstraints(min_length=8, max_length=256)]
 KeyName = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
 

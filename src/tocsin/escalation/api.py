@@ -4,10 +4,10 @@ its managers and admins create, change and delete them."""
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends
-from sqlalchemy import Select, select
+from sqlalchemy import select
 
 from tocsin.auth.permissions import require_team_manager, require_team_reader, visible_team_ids
 from tocsin.escalation.models import EscalationPolicy
@@ -53,7 +53,7 @@ async def list_policies(
         stmt = stmt.where(EscalationPolicy.team_id.in_(visible))
     if team_id is not None:
         stmt = stmt.where(EscalationPolicy.team_id == team_id)
-    paged: Select[Any] = newest_first_page(
+    paged = newest_first_page(
         stmt,
         created=EscalationPolicy.created_at,
         row_id=EscalationPolicy.id,

@@ -1,5 +1,144 @@
-"""Routes (being written)."""
+"""Integration routes. Any signed-in user may read integrations; only admins create, change,
+delete them or rotate their keys, since an integration's key lets anyone who has it page
+whichever team its alerts route to."""
 
-from fastapi import APIRouter
+from __future__ import annotations
 
-router = APIRouter()
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+from sqlalchemy import select
+
+from tocsin.auth.permissions import require_admin
+from tocsin.integrations.models import Integration
+from tocsin.integrations.provisioning import (
+    IntegrationNotFound,
+    change_integration,
+    create_integration,
+    find_integration,
+    rotate_key,
+    webhook_url,
+)
+from tocsin.integrations.schemas import (
+    IntegrationCreate,
+    IntegrationOut,
+    IntegrationUpdate,
+    IntegrationWithKey,
+)
+from tocsin.web import (
+    CurrentUser,
+    Cursor,
+    DbSession,
+    Limit,
+    Now,
+    Page,
+    State,
+    cut_page,
+    newest_first_page,
+)
+
+router = APIRouter(prefix="/api/v1/integrations", tags=["integrations"])
+
+
+async def get_integration(
+    integration_id: uuid.UUID, session: DbSession, _principal: CurrentUser
+) -> Integration:
+    integration = await find_integration(session, integration_id)
+    if integration is None:
+        raise IntegrationNotFound(integration_id)
+    return integration
+
+
+ExistingIntegration = Annotated[Integration, Depends(get_integration)]
+
+
+def with_key(integration: Integration, key: str, base_url: str) -> IntegrationWithKey:
+    return IntegrationWithKey(
+        **IntegrationOut.model_validate(integration).model_dump(),
+        key=key,
+        webhook_url=webhook_url(base_url, key),
+    )
+
+
+@router.get("", response_model=Page[IntegrationOut])
+async def list_integrations(
+    session: DbSession, _principal: CurrentUser, limit: Limit = 50, cursor: Cursor = None
+) -> Page[IntegrationOut]:
+    stmt = newest_first_page(
+        select(Integration),
+        created=Integration.created_at,
+        row_id=Integration.id,
+        limit=limit,
+        cursor=cursor,
+    )
+    rows = list((await session.execute(stmt)).scalars())
+    page, next_cursor = cut_page(rows, limit, lambda i: (i.created_at, i.id))
+    return Page[IntegrationOut](
+        items=[IntegrationOut.model_validate(i) for i in page], next_cursor=next_cursor
+    )
+
+
+@router.post("", status_code=201, response_model=IntegrationWithKey)
+async def create_integration_route(
+    body: IntegrationCreate, session: DbSession, principal: CurrentUser, now: Now, state: State
+) -> IntegrationWithKey:
+    """Admin only. The answer holds the key and webhook URL, shown this once."""
+    require_admin(principal)
+    integration, key = await create_integration(
+        session,
+        name=body.name,
+        type=body.type,
+        default_service_id=body.default_service_id,
+        dedup_window_minutes=body.dedup_window_minutes,
+        auto_resolve=body.auto_resolve,
+        active=body.active,
+        now=now,
+    )
+    await session.commit()
+    return with_key(integration, key, state.settings.base_url())
+
+
+@router.get("/{integration_id}", response_model=IntegrationOut)
+async def get_integration_route(integration: ExistingIntegration) -> IntegrationOut:
+    return IntegrationOut.model_validate(integration)
+
+
+@router.patch("/{integration_id}", response_model=IntegrationOut)
+async def update_integration(
+    integration: ExistingIntegration,
+    body: IntegrationUpdate,
+    session: DbSession,
+    principal: CurrentUser,
+    now: Now,
+) -> IntegrationOut:
+    """Admin only. default_service_id: null clears it."""
+    require_admin(principal)
+    await change_integration(session, integration, body.model_dump(exclude_unset=True), now=now)
+    await session.commit()
+    return IntegrationOut.model_validate(integration)
+
+
+@router.delete("/{integration_id}", status_code=204)
+async def delete_integration(
+    integration: ExistingIntegration, session: DbSession, principal: CurrentUser
+) -> None:
+    """Admin only. Its key stops working; its alerts and incidents stay, without it."""
+    require_admin(principal)
+    await session.delete(integration)
+    await session.commit()
+
+
+@router.post("/{integration_id}/rotate-key", response_model=IntegrationWithKey)
+async def rotate_integration_key(
+    integration: ExistingIntegration,
+    session: DbSession,
+    principal: CurrentUser,
+    now: Now,
+    state: State,
+) -> IntegrationWithKey:
+    """Admin only. A new key, shown this once; the old one stops working at once."""
+    require_admin(principal)
+    key = await rotate_key(session, integration, now=now)
+    await session.commit()
+    return with_key(integration, key, state.settings.base_url())

@@ -131,9 +131,9 @@ def _checked_range(start: datetime, end: datetime) -> tuple[datetime, datetime]:
 
 
 def _layer_shifts(zone: ZoneInfo, layer: LayerDef, start: datetime, end: datetime) -> list[Shift]:
-    start = max(start, layer.start)
+    start = max(start, layer.start).astimezone(UTC)
     if layer.end is not None:
-        end = min(end, layer.end)
+        end = min(end, layer.end).astimezone(UTC)
     if start >= end:
         return []
     source = ShiftSource(SourceKind.LAYER, layer.id)
@@ -156,8 +156,8 @@ def _layer_shifts(zone: ZoneInfo, layer: LayerDef, start: datetime, end: datetim
 
 def _override_shift(override: OverrideDef, start: datetime, end: datetime) -> Shift:
     return Shift(
-        max(override.start, start),
-        min(override.end, end),
+        max(override.start, start).astimezone(UTC),
+        min(override.end, end).astimezone(UTC),
         users_of(override.user_ids),
         ShiftSource(SourceKind.OVERRIDE, override.id),
     )

@@ -8,10 +8,10 @@ it, its members and its tags.
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends
-from sqlalchemy import Select, select
+from sqlalchemy import select
 
 from tocsin.auth.permissions import require_admin, require_team_manager
 from tocsin.teams.directory import (
@@ -53,7 +53,7 @@ ExistingTeam = Annotated[Team, Depends(get_team)]
 async def list_teams(
     session: DbSession, _principal: CurrentUser, limit: Limit = 50, cursor: Cursor = None
 ) -> Page[TeamOut]:
-    stmt: Select[Any] = newest_first_page(
+    stmt = newest_first_page(
         select(Team), created=Team.created_at, row_id=Team.id, limit=limit, cursor=cursor
     )
     rows = list((await session.execute(stmt)).scalars())

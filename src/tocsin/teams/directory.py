@@ -49,9 +49,7 @@ async def _refuse_taken_name(
         raise TeamNameTaken(name)
 
 
-async def create_team(
-    session: AsyncSession, *, name: str, description: str, now: datetime
-) -> Team:
+async def create_team(session: AsyncSession, *, name: str, description: str, now: datetime) -> Team:
     """A new team with no members; a taken name is a Conflict."""
     await _refuse_taken_name(session, name)
     team = Team(name=name, description=description, created_at=now, updated_at=now)
@@ -85,9 +83,7 @@ async def delete_team(session: AsyncSession, team: Team) -> None:
     """Delete the team with its members and tags; TeamNotEmpty while it owns anything else."""
     owned: dict[str, int] = {}
     for what, column in _OWNED.items():
-        count = (
-            await session.execute(select(func.count()).where(column == team.id))
-        ).scalar_one()
+        count = (await session.execute(select(func.count()).where(column == team.id))).scalar_one()
         if count:
             owned[what] = count
     if owned:

@@ -100,9 +100,7 @@ async def _policies_targeting(
     return list(result.scalars())
 
 
-async def remove_member(
-    session: AsyncSession, *, team_id: uuid.UUID, user_id: uuid.UUID
-) -> None:
+async def remove_member(session: AsyncSession, *, team_id: uuid.UUID, user_id: uuid.UUID) -> None:
     """Take the user out of the team, unless one of its escalation policies pages them."""
     member = await find_member(session, team_id=team_id, user_id=user_id)
     if member is None:
