@@ -30,10 +30,15 @@ from tocsin.incidents import api as incidents_api
 from tocsin.incidents.dedup import DedupRaceLost
 from tocsin.incidents.detail import find_incident, load_incident_detail
 from tocsin.integrations import api as integrations_api
+from tocsin.integrations import events_api as integration_events_api
+from tocsin.integrations import heartbeat_api
+from tocsin.notifications import api as notifications_api
 from tocsin.realtime import api as realtime_api
 from tocsin.realtime.hub import Hub
+from tocsin.schedules import api as schedules_api
 from tocsin.teams import api as teams_api
 from tocsin.web import AppState
+from tocsin.worker import api as worker_api
 
 log = logging.getLogger(__name__)
 
@@ -219,6 +224,11 @@ def create_app(
         incidents_api,
         alerts_api,
         realtime_api,
+        schedules_api,
+        notifications_api,
+        integration_events_api,
+        heartbeat_api,
+        worker_api,
     ):
         app.include_router(module.router)
     return app

@@ -1,0 +1,1 @@
+"""Adapters: each turns one payload format into Tocsin's normalised alerts."""

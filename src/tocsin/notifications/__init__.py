@@ -1,0 +1,1 @@
+"""Contact methods, notification rules, deliveries and the channels that send them."""
