@@ -1,0 +1,28 @@
+"""What every worker step receives, and the shape of a step."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tocsin.clock import Clock
+from tocsin.config import Settings
+
+
+@dataclass(frozen=True)
+class WorkerContext:
+    engine: AsyncEngine
+    clock: Clock
+    settings: Settings
+    # Unique per worker process; written into the lease columns of the rows it claims.
+    worker_id: str
+    # How long a claimed row stays ours; after that another worker may take it again.
+    lease: timedelta = timedelta(seconds=60)
+
+
+# A step claims and does one unit (or one small batch) of due work and returns True if it
+# found any; the loop calls it again until it returns False. Steps must be safe to run twice.
+Step = Callable[[WorkerContext], Awaitable[bool]]
