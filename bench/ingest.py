@@ -69,8 +69,56 @@ class Connection:
         return status, await self.reader.readexactly(length)
 
 
+def pagerduty_event(n: int, key: str) -> bytes:
+    """An Events API v2 trigger, posted to /webhooks/{key} (which needs no routing_key)."""
+    event = {
+        "event_action": "trigger",
+        "dedup_key": key,
+        "payload": {
+            "summary": f"Bench alert {key}",
+            "source": "bench",
+            "severity": "error",
+            "custom_details": {"n": n},
+        },
+    }
+    return json.dumps(event).encode()
+
+
+def alertmanager_message(n: int, key: str) -> bytes:
+    """A webhook v4 message for a one-alert group; repeated fingerprints resend it unchanged,
+    as Alertmanager does every repeat_interval."""
+    labels = {"alertname": "BenchAlert", "instance": key, "severity": "critical"}
+    message = {
+        "version": "4",
+        "groupKey": f'{{}}:{{instance="{key}"}}',
+        "truncatedAlerts": 0,
+        "status": "firing",
+        "receiver": "tocsin",
+        "groupLabels": {"instance": key},
+        "commonLabels": labels,
+        "commonAnnotations": {"summary": f"Bench alert {key}"},
+        "externalURL": "http://alertmanager:9093",
+        "alerts": [
+            {
+                "status": "firing",
+                "labels": labels,
+                "annotations": {"summary": f"Bench alert {key}"},
+                "startsAt": "2026-01-01T00:00:00Z",
+                "endsAt": "0001-01-01T00:00:00Z",
+                "generatorURL": "http://prometheus:9090/graph",
+                "fingerprint": key,
+            }
+        ],
+    }
+    return json.dumps(message).encode()
+
+
 def payload(n: int, fingerprints: str, fmt: str) -> bytes:
     key = f"bench-{uuid.uuid4()}" if fingerprints == "unique" else f"bench-repeat-{n % 50}"
+    if fmt == "pagerduty":
+        return pagerduty_event(n, key)
+    if fmt == "alertmanager":
+        return alertmanager_message(n, key)
     if fmt != "generic":
         raise SystemExit(f"unknown format {fmt}")
     body: dict[str, Any] = {
@@ -153,9 +201,10 @@ def api(base: str, key: str, method: str, path: str, body: Any = None) -> Any:
         return json.loads(response.read() or b"null")
 
 
-def set_up(base: str, api_key: str) -> str:
-    """A team with a default policy, service `bench` and a generic integration; returns the
-    integration key. Reuses the team and service if an earlier run made them."""
+def set_up(base: str, api_key: str, type: str = "generic") -> str:
+    """A team with a default policy, service `bench` and an integration of `type` (default
+    service `bench`); returns the integration key. Reuses the team and service if an earlier
+    run made them."""
     teams = api(base, api_key, "GET", "/api/v1/teams?limit=500")["items"]
     team = next((t for t in teams if t["name"] == "bench"), None)
     if team is None:
@@ -187,12 +236,15 @@ def set_up(base: str, api_key: str) -> str:
             "/api/v1/services",
             {"team_id": team["id"], "name": "bench", "routing_key": "bench"},
         )
+    # Formats other than generic carry no routing key: the service is the integration's default.
+    services = api(base, api_key, "GET", f"/api/v1/services?team_id={team['id']}&limit=500")
+    service_id = next(s["id"] for s in services["items"] if s["routing_key"] == "bench")
     integration = api(
         base,
         api_key,
         "POST",
         "/api/v1/integrations",
-        {"name": f"bench {uuid.uuid4().hex[:6]}", "type": "generic"},
+        {"name": f"bench {uuid.uuid4().hex[:6]}", "type": type, "default_service_id": service_id},
     )
     key: str = integration["key"]
     return key
@@ -224,11 +276,13 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=32, help="closed loop clients")
     parser.add_argument("--rate", type=float, default=250.0, help="open loop alerts/s")
     parser.add_argument("--fingerprints", choices=["unique", "repeated"], default="unique")
-    parser.add_argument("--format", choices=["generic"], default="generic")
+    parser.add_argument(
+        "--format", choices=["generic", "pagerduty", "alertmanager"], default="generic"
+    )
     parser.add_argument("--warmup", type=int, default=200, help="alerts sent first, not counted")
     args = parser.parse_args()
 
-    key = args.integration_key or set_up(args.url, args.api_key)
+    key = args.integration_key or set_up(args.url, args.api_key, args.format)
     path = f"/webhooks/{key}"
     if args.warmup:
         warm = argparse.Namespace(**{**vars(args), "n": args.warmup})

@@ -148,7 +148,8 @@ def settings(database_url: str) -> Settings:
 
 @pytest.fixture
 async def app(settings: Settings, clock: FrozenClock) -> AsyncIterator[object]:
-    application = create_app(settings, clock=clock)
+    # No background worker: tests drive worker steps themselves, with the frozen clock.
+    application = create_app(settings, clock=clock, run_worker=False)
     async with application.router.lifespan_context(application):
         yield application
 
@@ -198,7 +199,8 @@ class LiveServer:
 async def live_server(settings: Settings, clock: FrozenClock) -> AsyncIterator[LiveServer]:
     """The app served by a real uvicorn on a free loopback port (for WebSockets and real
     clients)."""
-    application = create_app(settings, clock=clock)
+    # No background worker: tests drive worker steps themselves, with the frozen clock.
+    application = create_app(settings, clock=clock, run_worker=False)
     config = uvicorn.Config(
         application, host="127.0.0.1", port=0, log_level="warning", lifespan="on"
     )

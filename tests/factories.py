@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -150,18 +151,26 @@ async def make_integration(
     dedup_window_minutes: int = 60,
     auto_resolve: bool = True,
     active: bool = True,
+    type: IntegrationType = IntegrationType.GENERIC,
+    options: dict[str, Any] | None = None,
+    templates: dict[str, str] | None = None,
+    rate_limit_per_minute: int | None = None,
+    key: str | None = None,
 ) -> IntegrationRef:
-    key = new_token("ik")
+    key = key or new_token("ik")
     async with create_session_factory(engine)() as session, session.begin():
         integration = Integration(
             name=name,
-            type=IntegrationType.GENERIC,
+            type=type,
             key_hash=hash_token(key),
             key_prefix=display_prefix(key),
             active=active,
             default_service_id=default_service_id,
             dedup_window_minutes=dedup_window_minutes,
             auto_resolve=auto_resolve,
+            options=options or {},
+            templates=templates or {},
+            rate_limit_per_minute=rate_limit_per_minute,
             created_at=now,
             updated_at=now,
         )

@@ -6,3 +6,29 @@ from tests.factories import Cast
 async def test_health_answers(client: AsyncClient, cast: Cast) -> None:
     assert (await client.get("/healthz")).json() == {"status": "ok"}
     assert (await client.get("/readyz")).status_code == 200
+
+
+async def test_health_and_readiness_need_no_key_and_say_ok(client: AsyncClient, cast: Cast) -> None:
+    ready = await client.get("/readyz")
+    assert ready.json() == {"status": "ok"}
+
+
+async def test_the_openapi_document_describes_the_api(client: AsyncClient, cast: Cast) -> None:
+    response = await client.get("/api/v1/openapi.json")
+    assert response.status_code == 200
+    paths = response.json()["paths"]
+    for path in (
+        "/webhooks/{integration_key}",
+        "/api/v1/users",
+        "/api/v1/teams",
+        "/api/v1/teams/{team_id}/members",
+        "/api/v1/teams/{team_id}/tags",
+        "/api/v1/services",
+        "/api/v1/integrations",
+        "/api/v1/integrations/{integration_id}",
+        "/api/v1/escalation-policies",
+        "/api/v1/incidents",
+        "/api/v1/incidents/{incident_id}/acknowledge",
+        "/api/v1/alerts",
+    ):
+        assert path in paths, path

@@ -1,8 +1,9 @@
 """create_app(settings) -> FastAPI: mounts every domain's router and runs the ingest batcher
-(and, later, the in-process worker) for the app's lifetime."""
+(and, unless told not to, the worker) for the app's lifetime."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import AsyncIterator
@@ -32,13 +33,16 @@ from tocsin.incidents.detail import find_incident, load_incident_detail
 from tocsin.integrations import api as integrations_api
 from tocsin.integrations import events_api as integration_events_api
 from tocsin.integrations import heartbeat_api
+from tocsin.integrations.email_ingest import start_smtp_listener
+from tocsin.integrations.payload_log import PayloadLog
 from tocsin.notifications import api as notifications_api
 from tocsin.realtime import api as realtime_api
 from tocsin.realtime.hub import Hub
 from tocsin.schedules import api as schedules_api
 from tocsin.teams import api as teams_api
-from tocsin.web import AppState
+from tocsin.web import ERROR_RESPONSES, FOREIGN_ERROR_RESPONSES, AppState
 from tocsin.worker import api as worker_api
+from tocsin.worker.loop import WorkerLoop, make_context
 
 log = logging.getLogger(__name__)
 
@@ -132,8 +136,8 @@ def _error_handlers(app: FastAPI) -> None:
 def create_app(
     settings: Settings | None = None, *, clock: Clock | None = None, run_worker: bool = True
 ) -> FastAPI:
-    """The Tocsin app. `run_worker` is kept for the in-process worker, which runs the
-    escalation timers once the engine exists; ingest works without it."""
+    """The Tocsin app. With `run_worker`, the worker loop (escalation timers and other due
+    work) runs in this process for the app's lifetime."""
     settings = settings or Settings()
     clock = clock or SystemClock()
 
@@ -179,10 +183,28 @@ def create_app(
             extras={"run_worker": run_worker},
         )
         batcher.start()
+        payload_log = PayloadLog(engine)
+        payload_log.start()
+        app.state.tocsin.extras["payload_log"] = payload_log
+        smtp = None
+        if settings.smtp_listen_port is not None:
+            smtp = await start_smtp_listener(app.state.tocsin)
+            app.state.tocsin.extras["smtp_listener"] = smtp
+        worker_task: asyncio.Task[None] | None = None
+        worker: WorkerLoop | None = None
+        if run_worker:
+            worker = WorkerLoop(make_context(engine, clock, settings))
+            worker_task = asyncio.create_task(worker.run(), name="tocsin-worker")
         try:
             yield
         finally:
+            if worker is not None and worker_task is not None:
+                worker.stop()
+                await worker_task
+            if smtp is not None:
+                await smtp.stop()
             await batcher.stop()
+            await payload_log.stop()
             await hub.close()
             await engine.dispose()
 
@@ -230,5 +252,9 @@ def create_app(
         heartbeat_api,
         worker_api,
     ):
-        app.include_router(module.router)
+        foreign = module is integration_events_api
+        app.include_router(
+            module.router, responses=FOREIGN_ERROR_RESPONSES if foreign else ERROR_RESPONSES
+        )
+    app.include_router(escalation_api.simulate_router, responses=ERROR_RESPONSES)
     return app

@@ -1,4 +1,4 @@
-"""The `tocsin` command: serve | db upgrade | users create | api-keys create."""
+"""The `tocsin` command: serve | worker | db upgrade | users create | api-keys create."""
 
 from __future__ import annotations
 
@@ -68,6 +68,8 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     settings = settings.model_copy(
         update={"host": args.host or settings.host, "port": args.port or settings.port}
     )
+    if args.smtp_port is not None:
+        settings = settings.model_copy(update={"smtp_listen_port": args.smtp_port})
     if settings.is_sqlite:
         migrate(settings)  # the embedded database looks after itself
     elif not schema_is_current(settings):
@@ -81,6 +83,13 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     )
     base = settings.base_url()
     print(f"Tocsin {base}  (API docs: {base}/api/v1/docs)", flush=True)
+    if settings.smtp_listen_port is not None:
+        domain = settings.smtp_inbound_domain or "<any domain>"
+        print(
+            f"Inbound email on {settings.smtp_listen_host}:{settings.smtp_listen_port}"
+            f" for <email integration key>@{domain}",
+            flush=True,
+        )
     if admin is not None:
         print(
             "First start: an administrator was created. This is shown once; keep it.\n"
@@ -104,6 +113,44 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         log_level=settings.log_level.lower(),
         access_log=False,
     )
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    import signal
+    from datetime import timedelta
+
+    from tocsin.worker.loop import WorkerLoop, make_context
+
+    if settings.is_sqlite:
+        migrate(settings)
+    elif not schema_is_current(settings):
+        print(
+            "the database schema is not up to date: run `tocsin db upgrade` first",
+            file=sys.stderr,
+        )
+        return 2
+
+    async def run() -> None:
+        engine = create_engine(settings.database_url)
+        context = make_context(
+            engine,
+            SystemClock(),
+            settings,
+            worker_id=args.worker_id,
+            lease=timedelta(seconds=args.lease_seconds),
+        )
+        loop = WorkerLoop(context, poll_seconds=min(args.poll_seconds, 1.0))
+        running = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            running.add_signal_handler(signum, loop.stop)
+        print(f"worker {context.worker_id} running", flush=True)
+        try:
+            await loop.run()
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run())
     return 0
 
 
@@ -150,7 +197,27 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--no-worker", action="store_true", help="serve HTTP only; run `tocsin worker` elsewhere"
     )
+    serve.add_argument(
+        "--smtp-port",
+        type=int,
+        help="also accept alerts by email on this port (default TOCSIN_SMTP_LISTEN_PORT; off)",
+    )
     serve.set_defaults(handler=cmd_serve)
+
+    worker = commands.add_parser(
+        "worker", help="run only the worker (escalation timers, deliveries); any number of them"
+    )
+    worker.add_argument(
+        "--lease-seconds",
+        type=float,
+        default=60.0,
+        help="how long a claimed row stays this worker's before others may retake it",
+    )
+    worker.add_argument(
+        "--poll-seconds", type=float, default=1.0, help="longest sleep between rounds (<= 1)"
+    )
+    worker.add_argument("--worker-id", help="name in the lease columns (default host:pid:random)")
+    worker.set_defaults(handler=cmd_worker)
 
     db = commands.add_parser("db", help="database schema").add_subparsers(
         dest="db_command", required=True

@@ -152,3 +152,31 @@ def cut_page(
         return list(rows), None
     page = list(rows[:limit])
     return page, encode_cursor(*key(page[-1]))
+
+
+class ErrorOut(BaseModel):
+    """Every error but a validation error: {"detail": "what went wrong"}."""
+
+    detail: str
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"model": ErrorOut, "description": description}
+
+
+# Declared on every API route (app.py), so the OpenAPI document lists the answers a client
+# must handle; a route's own `responses` take precedence for the same code.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: _error("The body could not be decoded"),
+    401: _error("Missing, invalid or revoked API key"),
+    403: _error("Signed in, but not allowed to do this"),
+    404: _error("No such object"),
+    409: _error("Conflicts with the current state (a duplicate, an illegal transition)"),
+    413: _error("The body is larger than the limit (512 KB by default)"),
+}
+
+# Routes that speak another product's protocol (PagerDuty, Opsgenie) answer errors in that
+# product's shape: the same codes are declared, without imposing our body on them.
+FOREIGN_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    code: {"description": response["description"]} for code, response in ERROR_RESPONSES.items()
+}

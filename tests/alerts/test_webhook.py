@@ -55,7 +55,7 @@ async def test_it_opens_an_incident_and_answers_202_once_stored(
     }
     assert [a["id"] for a in detail["alerts"]] == [body["alert_id"]]
     assert detail["alerts"][0]["details"] == {"p99_ms": 2300}
-    assert [e["kind"] for e in detail["timeline"]] == ["created", "escalation_scheduled"]
+    assert [e["kind"] for e in detail["timeline"]] == ["created", "paged", "escalation_scheduled"]
     assert await count_rows(engine, "escalation_jobs") == 1
 
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+from contextlib import AsyncExitStack
 from datetime import timedelta
 from typing import Any
 
-from httpx import AsyncClient
+from httpx import ASGITransport, AsyncClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.conftest import count_rows
@@ -14,7 +15,9 @@ from tests.factories import World, make_integration
 from tocsin.alerts.ingest import commit_alert, prepare
 from tocsin.alerts.models import Severity
 from tocsin.alerts.normalised import NormalisedAlert
+from tocsin.app import create_app
 from tocsin.clock import FrozenClock
+from tocsin.config import Settings
 from tocsin.integrations.lookup import find_active_integration
 
 ALERT = {"title": "Disk full", "source": "node-7", "routing_key": "payments-api"}
@@ -215,3 +218,30 @@ async def test_a_resolve_for_nothing_open_is_stored_and_changes_nothing(
     assert body["incident_id"] is None
     assert await count_rows(engine, "alerts") == 1
     assert await count_rows(engine, "incidents") == 0
+
+
+async def test_two_api_nodes_taking_the_same_alert_at_once_make_one_incident(
+    world: World, engine: AsyncEngine, settings: Settings, clock: FrozenClock
+) -> None:
+    """Two apps, each with its own engine and group-commit batcher, as two API processes
+    sharing one database would have: only the database can tell them apart."""
+    nodes = [create_app(settings, clock=clock) for _ in range(2)]
+    async with AsyncExitStack() as stack:
+        clients = []
+        for node in nodes:
+            await stack.enter_async_context(node.router.lifespan_context(node))
+            clients.append(
+                await stack.enter_async_context(
+                    AsyncClient(transport=ASGITransport(app=node), base_url="http://test")
+                )
+            )
+        results = await asyncio.gather(
+            *(
+                send(clients[n % 2], world.integration.url, {**ALERT, "dedup_key": "two-nodes"})
+                for n in range(20)
+            )
+        )
+    assert len({r["incident_id"] for r in results}) == 1
+    assert sum(1 for r in results if not r["deduplicated"]) == 1
+    assert await count_rows(engine, "incidents") == 1
+    assert await count_rows(engine, "alerts") == 20

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tocsin.alerts.models import Alert, AlertStatus
 from tocsin.alerts.normalised import NormalisedAlert, fingerprint
-from tocsin.escalation.jobs import FIRST_LEVEL, schedule_level
+from tocsin.escalation.engine import start_escalation
 from tocsin.incidents.dedup import deduplicate_and_open, find_active_incidents
 from tocsin.incidents.lifecycle import Action, IllegalTransition, apply_transition
 from tocsin.incidents.models import Incident
@@ -129,31 +129,33 @@ async def _commit_firing(
             },
         )
     ]
+    await append_events(conn, outcome.incident_id, entries, now=now)
     policy_id = route.escalation_policy_id
-    # Policies are validated to number their levels from 1, so level 1 always exists.
-    if policy_id is not None:
-        await schedule_level(
-            conn, outcome.incident_id, level=FIRST_LEVEL, repeat=0, at=now, now=now
-        )
-        entries.append(
-            TimelineEntry(
-                EventKind.ESCALATION_SCHEDULED,
-                actor,
-                data={"level": FIRST_LEVEL, "at": now.isoformat(), "policy_id": str(policy_id)},
-            )
-        )
-    else:
+    # Level 1 is paged in this transaction, together with the timer for what comes next.
+    started = policy_id is not None and await start_escalation(
+        conn,
+        outcome.incident_id,
+        team_id=route.team_id,
+        policy_id=policy_id,
+        actor=actor,
+        now=now,
+    )
+    if not started:
         log.warning(
             "incident %s has no usable escalation policy: nobody will be paged", outcome.incident_id
         )
-        entries.append(
-            TimelineEntry(
-                EventKind.NO_ESCALATION_POLICY,
-                actor,
-                note="the team has no active default policy and the service names none",
-            )
+        await append_events(
+            conn,
+            outcome.incident_id,
+            [
+                TimelineEntry(
+                    EventKind.NO_ESCALATION_POLICY,
+                    actor,
+                    note="the team has no active default policy and the service names none",
+                )
+            ],
+            now=now,
         )
-    await append_events(conn, outcome.incident_id, entries, now=now)
     return IngestOutcome(
         alert_id,
         outcome.incident_id,

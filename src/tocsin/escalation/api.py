@@ -19,8 +19,25 @@ from tocsin.escalation.policies import (
     find_policy,
     load_levels,
 )
-from tocsin.escalation.schemas import PolicyCreate, PolicyOut, PolicyUpdate
-from tocsin.web import CurrentUser, Cursor, DbSession, Limit, Now, Page, cut_page, newest_first_page
+from tocsin.escalation.schemas import (
+    PolicyCreate,
+    PolicyOut,
+    PolicyUpdate,
+    SimulateIn,
+    SimulationOut,
+)
+from tocsin.escalation.simulate import simulate
+from tocsin.web import (
+    CurrentUser,
+    Cursor,
+    DbSession,
+    Limit,
+    Now,
+    Page,
+    State,
+    cut_page,
+    newest_first_page,
+)
 
 router = APIRouter(prefix="/api/v1/escalation-policies", tags=["escalation policies"])
 
@@ -83,6 +100,7 @@ async def create_policy_route(
         is_default=body.is_default,
         repeat_count=body.repeat_count,
         is_active=body.is_active,
+        ack_timeout_minutes=body.ack_timeout_minutes,
         levels=[level.spec() for level in body.levels],
         now=now,
     )
@@ -118,3 +136,28 @@ async def delete_policy_route(
     await require_team_manager(session, principal, policy.team_id)
     await delete_policy(session, policy)
     await session.commit()
+
+
+simulate_router = APIRouter(prefix="/api/v1/simulate", tags=["simulate"])
+
+
+@simulate_router.post("", response_model=SimulationOut)
+async def simulate_alert(
+    body: SimulateIn, state: State, session: DbSession, principal: CurrentUser, now: Now
+) -> SimulationOut:
+    """Dry run: where this payload, sent to the integration at `at`, would route, whether it
+    would join an open incident, and who would be paged when, level by level and cycle by
+    cycle, if nobody acknowledged. Nothing is stored. Members of the routed team (or admins)
+    see the plan."""
+    async with state.read_engine.connect() as conn:
+        result = await simulate(
+            conn,
+            integration_id=body.integration_id,
+            payload=body.payload,
+            at=body.at or now,
+            settings=state.settings,
+        )
+    for alert in result.alerts:
+        if alert.route is not None:
+            await require_team_reader(session, principal, alert.route.team_id)
+    return SimulationOut.of(result)

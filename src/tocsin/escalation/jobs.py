@@ -1,5 +1,5 @@
-"""Escalation timer rows: scheduling the first level when an incident opens, cancelling all
-pending ones when it is acknowledged or resolved. (The worker that fires them comes later.)"""
+"""Escalation timer rows: writing one, and cancelling all pending ones of an incident when it
+is acknowledged, resolved, escalated by hand or reassigned."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from datetime import datetime
 from sqlalchemy import insert, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tocsin.escalation.models import EscalationJob
+from tocsin.escalation.models import EscalationJob, JobKind
+from tocsin.worker.wakeup import announce_work
 
 FIRST_LEVEL = 1
 
@@ -22,18 +23,28 @@ async def schedule_level(
     repeat: int,
     at: datetime,
     now: datetime,
-) -> None:
+    seq: int = 0,
+    kind: JobKind = JobKind.LEVEL,
+) -> uuid.UUID:
+    """A timer due at `at`, valid while the incident's escalation seq is still `seq`."""
+    job_id = uuid.uuid4()
     await conn.execute(
         insert(EscalationJob).values(
-            id=uuid.uuid4(),
+            id=job_id,
             incident_id=incident_id,
             scheduled_level=level,
             scheduled_repeat=repeat,
             scheduled_for=at,
             completed=False,
             created_at=now,
+            kind=kind,
+            escalation_seq=seq,
+            attempts=0,
         )
     )
+    if at <= now:
+        await announce_work(conn)
+    return job_id
 
 
 async def cancel_pending_jobs(

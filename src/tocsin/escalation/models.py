@@ -1,10 +1,12 @@
-"""Escalation policies, their levels, and the timer rows (EscalationJob) that drive them."""
+"""Escalation policies, their levels, the timer rows (EscalationJob) that drive them, each
+incident's escalation state (with the policy snapshot it escalates through) and its pages."""
 
 from __future__ import annotations
 
 import enum
 import uuid
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
     Boolean,
@@ -51,6 +53,9 @@ class EscalationPolicy(Base):
     is_default: Mapped[bool] = mapped_column(Boolean, default=False)
     repeat_count: Mapped[int] = mapped_column(Integer, default=1)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # When set, an acknowledged incident that is neither resolved nor acknowledged again
+    # within this many minutes returns to OPEN and escalation resumes.
+    ack_timeout_minutes: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
@@ -73,6 +78,19 @@ class EscalationLevel(Base):
     )
     target_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
     timeout_minutes: Mapped[int] = mapped_column(Integer, default=30)
+
+
+class JobKind(enum.StrEnum):
+    # The current level's timeout: move on to the next level (or repeat, or exhaust).
+    LEVEL = "level"
+    # The policy's acknowledgement timeout: an acknowledged incident returns to OPEN.
+    ACK_TIMEOUT = "ack_timeout"
+
+
+class JobOutcome(enum.StrEnum):
+    FIRED = "fired"
+    # The incident had moved on (acknowledged, escalated by hand...) before the timer fired.
+    STALE = "stale"
 
 
 class EscalationJob(Base):
@@ -99,4 +117,87 @@ class EscalationJob(Base):
     completed: Mapped[bool] = mapped_column(Boolean, default=False)
     cancelled_at: Mapped[datetime | None] = mapped_column(nullable=True)
     executed_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    created_at: Mapped[datetime]
+    kind: Mapped[JobKind] = mapped_column(
+        Enum(JobKind, native_enum=False, values_callable=enum_values, length=20),
+        default=JobKind.LEVEL,
+    )
+    # The incident's escalation seq when the timer was made; it fires only if still equal.
+    escalation_seq: Mapped[int] = mapped_column(Integer, default=0)
+    # Lease: the worker that claimed the row, and until when nobody else may take it.
+    claimed_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    lease_until: Mapped[datetime | None] = mapped_column(nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    outcome: Mapped[JobOutcome | None] = mapped_column(
+        Enum(JobOutcome, native_enum=False, values_callable=enum_values, length=20),
+        nullable=True,
+    )
+
+
+class EscalationState(enum.StrEnum):
+    ESCALATING = "escalating"
+    # Reassigned to one user: that user was paged and the policy no longer runs.
+    DIRECT = "direct"
+    # Every cycle ran out with nobody acknowledging; the incident stays open.
+    EXHAUSTED = "exhausted"
+
+
+class IncidentEscalation(Base):
+    """Where an incident is in its escalation, and the policy as it was when the incident
+    opened (or was reassigned to it): later edits of the policy do not reach it."""
+
+    __tablename__ = "incident_escalations"
+
+    incident_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("incidents.id", ondelete="CASCADE"), primary_key=True
+    )
+    policy_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
+    # {"name", "repeat_count", "ack_timeout_minutes", "levels": [{"level_number",
+    #  "target_type", "target_id", "timeout_minutes"}]}
+    policy_snapshot: Mapped[dict[str, Any]]
+    state: Mapped[EscalationState] = mapped_column(
+        Enum(EscalationState, native_enum=False, values_callable=enum_values, length=20)
+    )
+    level: Mapped[int] = mapped_column(Integer)
+    repeat: Mapped[int] = mapped_column(Integer)
+    # Grows by one each time the incident reaches a level (or is reassigned); timers and
+    # pages carry it, so a stale timer is recognised and a page can never be written twice.
+    seq: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime]
+
+
+class PageVia(enum.StrEnum):
+    USER = "user"
+    SCHEDULE = "schedule"
+    ENTIRE_TEAM = "entire_team"
+    REASSIGN = "reassign"
+
+
+class Page(Base):
+    """One person paged for an incident: what the notifications module delivers."""
+
+    __tablename__ = "pages"
+    __table_args__ = (
+        # The same step of the same incident pages a person once, however often it runs.
+        UniqueConstraint("incident_id", "escalation_seq", "user_id", name="uq_pages_step_user"),
+        Index("ix_pages_incident_created", "incident_id", "created_at"),
+        Index("ix_pages_user_created", "user_id", "created_at"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    incident_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"))
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    # The timer that caused it; None when a person's action did (open, escalate now, ...).
+    job_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("escalation_jobs.id", ondelete="SET NULL"), nullable=True
+    )
+    level_number: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    repeat: Mapped[int] = mapped_column(Integer, default=0)
+    escalation_seq: Mapped[int] = mapped_column(Integer)
+    via: Mapped[PageVia] = mapped_column(
+        Enum(PageVia, native_enum=False, values_callable=enum_values, length=20)
+    )
+    schedule_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
+    layer_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
+    override_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
     created_at: Mapped[datetime]

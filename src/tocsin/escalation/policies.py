@@ -18,6 +18,7 @@ from tocsin.catalog.models import Service
 from tocsin.errors import Conflict, InvalidInput, NotFound
 from tocsin.escalation.models import EscalationLevel, EscalationPolicy, TargetType
 from tocsin.incidents.models import Incident, IncidentStatus
+from tocsin.schedules.store import schedule_belongs_to_team
 from tocsin.teams.models import Team, TeamMember
 
 UNFINISHED = (IncidentStatus.OPEN, IncidentStatus.ACKNOWLEDGED)
@@ -63,9 +64,9 @@ class PolicyWithLevels:
 async def schedule_exists(
     session: AsyncSession, *, team_id: uuid.UUID, schedule_id: uuid.UUID
 ) -> bool:
-    """Whether the team has this on-call schedule. There is no schedules table yet, so no
-    schedule exists; the schedules domain will provide the real query."""
-    return False
+    """Whether the team has this on-call schedule."""
+    conn = await session.connection()
+    return await schedule_belongs_to_team(conn, team_id=team_id, schedule_id=schedule_id)
 
 
 async def _refuse_bad_targets(
@@ -163,6 +164,7 @@ async def create_policy(
     is_active: bool,
     levels: Sequence[LevelSpec],
     now: datetime,
+    ack_timeout_minutes: int | None = None,
 ) -> PolicyWithLevels:
     """A new policy with its levels; a default policy takes over from the team's old one."""
     if await session.get(Team, team_id) is None:
@@ -177,6 +179,7 @@ async def create_policy(
         is_default=is_default,
         repeat_count=repeat_count,
         is_active=is_active,
+        ack_timeout_minutes=ack_timeout_minutes,
         created_at=now,
         updated_at=now,
     )

@@ -5,10 +5,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import (
     AfterValidator,
+    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -19,6 +20,7 @@ from pydantic import (
 
 from tocsin.escalation.models import EscalationLevel, EscalationPolicy, TargetType
 from tocsin.escalation.policies import LevelSpec
+from tocsin.escalation.simulate import Simulation
 
 MAX_LEVELS = 20
 # A level waits at most a week before handing on; longer is a typo, not a policy.
@@ -27,6 +29,15 @@ MAX_TIMEOUT_MINUTES = 7 * 24 * 60
 PolicyName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Description = Annotated[str, StringConstraints(max_length=10_000)]
 RepeatCount = Annotated[int, Field(ge=1, le=9, description="How many times the levels run")]
+AckTimeout = Annotated[
+    int,
+    Field(
+        ge=1,
+        le=MAX_TIMEOUT_MINUTES,
+        description="Minutes after which an acknowledged incident returns to open and "
+        "escalation resumes; null for never",
+    ),
+]
 
 
 class LevelIn(BaseModel):
@@ -90,6 +101,7 @@ class PolicyCreate(BaseModel):
     )
     repeat_count: RepeatCount = 1
     is_active: bool = True
+    ack_timeout_minutes: AckTimeout | None = None
     levels: Levels
 
 
@@ -104,6 +116,8 @@ class PolicyUpdate(BaseModel):
     is_default: bool | None = None
     repeat_count: RepeatCount | None = None
     is_active: bool | None = None
+    # null is allowed here: it switches the acknowledgement timeout off.
+    ack_timeout_minutes: AckTimeout | None = None
     levels: Levels | None = None
 
     @field_validator("name", "description", "is_default", "repeat_count", "is_active", "levels")
@@ -131,6 +145,7 @@ class PolicyOut(BaseModel):
     is_default: bool
     repeat_count: int
     is_active: bool
+    ack_timeout_minutes: int | None
     levels: list[LevelOut] = Field(description="In level_number order")
     created_at: datetime
     updated_at: datetime
@@ -145,10 +160,110 @@ class PolicyOut(BaseModel):
             is_default=policy.is_default,
             repeat_count=policy.repeat_count,
             is_active=policy.is_active,
+            ack_timeout_minutes=policy.ack_timeout_minutes,
             levels=[
                 LevelOut.model_validate(level)
                 for level in sorted(levels, key=lambda lv: lv.level_number)
             ],
             created_at=policy.created_at,
             updated_at=policy.updated_at,
+        )
+
+
+class SimulateIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    integration_id: uuid.UUID
+    payload: dict[str, Any] = Field(
+        description="The body as the integration would receive it, in its own format"
+    )
+    at: AwareDatetime | None = Field(
+        default=None, description="The instant to simulate (default: now)"
+    )
+
+
+class RouteOut(BaseModel):
+    team_id: uuid.UUID
+    service_id: uuid.UUID | None
+    escalation_policy_id: uuid.UUID | None
+    reason: str
+
+
+class RecipientOut(BaseModel):
+    user_id: uuid.UUID
+    via: str = Field(description="user | schedule | entire_team")
+    schedule_id: uuid.UUID | None
+    layer_id: uuid.UUID | None
+    override_id: uuid.UUID | None
+
+
+class PlanStepOut(BaseModel):
+    at: datetime
+    action: str = Field(description="page | skip | exhausted")
+    level: int | None
+    repeat: int | None
+    users: list[RecipientOut]
+    reason: str
+
+
+class AlertSimulationOut(BaseModel):
+    title: str
+    status: str
+    fingerprint: str
+    route: RouteOut | None = Field(description="null: no rule matches; stored as unrouted")
+    joins_incident_id: uuid.UUID | None = Field(
+        description="The open incident it would join (then nobody new is paged)"
+    )
+    policy_name: str | None
+    plan: list[PlanStepOut] = Field(description="Assuming nobody acknowledges")
+
+
+class SimulationOut(BaseModel):
+    at: datetime
+    alerts: list[AlertSimulationOut]
+    ignored: list[str]
+
+    @classmethod
+    def of(cls, simulation: Simulation) -> SimulationOut:
+        return cls(
+            at=simulation.at,
+            ignored=list(simulation.ignored),
+            alerts=[
+                AlertSimulationOut(
+                    title=a.title,
+                    status=a.status.value,
+                    fingerprint=a.fingerprint,
+                    route=RouteOut(
+                        team_id=a.route.team_id,
+                        service_id=a.route.service_id,
+                        escalation_policy_id=a.route.escalation_policy_id,
+                        reason=a.route.reason.value,
+                    )
+                    if a.route
+                    else None,
+                    joins_incident_id=a.joins_incident_id,
+                    policy_name=a.policy.name if a.policy else None,
+                    plan=[
+                        PlanStepOut(
+                            at=step.at,
+                            action=step.action,
+                            level=step.position.level if step.position else None,
+                            repeat=step.position.repeat if step.position else None,
+                            users=[
+                                RecipientOut(
+                                    user_id=r.user_id,
+                                    via=r.via.value,
+                                    schedule_id=r.schedule_id,
+                                    layer_id=r.layer_id,
+                                    override_id=r.override_id,
+                                )
+                                for r in step.recipients
+                            ],
+                            reason=step.reason,
+                        )
+                        for step in a.plan
+                    ],
+                )
+                for a in simulation.alerts
+            ],
         )

@@ -15,14 +15,17 @@ from tocsin.auth.permissions import (
     visible_team_ids,
 )
 from tocsin.errors import InvalidInput
+from tocsin.escalation.actions import escalate_now, reassign_to_policy, reassign_to_user
+from tocsin.escalation.models import Page
 from tocsin.incidents.detail import find_incident, load_incident_detail
-from tocsin.incidents.lifecycle import Action, IncidentNotFound, apply_transition, reassign
+from tocsin.incidents.lifecycle import Action, IncidentNotFound, apply_transition
 from tocsin.incidents.models import Incident, IncidentStatus
 from tocsin.incidents.schemas import (
     ActionIn,
     IncidentDetail,
     IncidentOut,
     IncidentPage,
+    PageOut,
     ReassignIn,
 )
 from tocsin.incidents.timeline import Actor
@@ -158,6 +161,48 @@ async def close_incident(
     )
 
 
+@router.post("/{incident_id}/unacknowledge", response_model=IncidentDetail)
+async def unacknowledge_incident(
+    incident: VisibleIncident,
+    session: DbSession,
+    user: CurrentUser,
+    now: Now,
+    state: State,
+    body: ActionIn | None = None,
+) -> IncidentDetail:
+    """Back to OPEN: the current level is paged again and escalation resumes from it."""
+    return await _act(
+        incident, Action.UNACKNOWLEDGE, body, session=session, user=user, now=now, state=state
+    )
+
+
+async def _answer(incident: Incident, session: DbSession, state: State) -> IncidentDetail:
+    await session.refresh(incident)
+    detail = await load_incident_detail(session, incident)
+    await session.commit()
+    state.hub.announce([(StreamEvent.INCIDENT_UPDATED, incident.id)])
+    return detail
+
+
+@router.post("/{incident_id}/escalate", response_model=IncidentDetail)
+async def escalate_incident(
+    incident: VisibleIncident,
+    session: DbSession,
+    user: CurrentUser,
+    now: Now,
+    state: State,
+    body: ActionIn | None = None,
+) -> IncidentDetail:
+    """Escalate now: page the next level at once. 409 unless the incident is open and its
+    policy still has levels to try."""
+    await require_team_responder(session, user, incident.team_id)
+    conn = await session.connection()
+    await escalate_now(
+        conn, incident.id, actor=Actor.user(user.user_id), now=now, note=body.note if body else ""
+    )
+    return await _answer(incident, session, state)
+
+
 @router.post("/{incident_id}/reassign", response_model=IncidentDetail)
 async def reassign_incident(
     incident: VisibleIncident,
@@ -167,21 +212,43 @@ async def reassign_incident(
     now: Now,
     state: State,
 ) -> IncidentDetail:
+    """To a user (`user_id`): that user is paged and the policy stops escalating. To a
+    policy of the team (`escalation_policy_id`): escalation restarts at its level 1."""
     await require_team_responder(session, user, incident.team_id)
-    assignee = await session.get(User, body.user_id)
-    if assignee is None or not assignee.is_active:
-        raise InvalidInput(f"user {body.user_id} does not exist", field="user_id")
     conn = await session.connection()
-    await reassign(
-        conn,
-        incident.id,
-        user_id=body.user_id,
-        actor=Actor.user(user.user_id),
-        now=now,
-        note=body.note,
-    )
-    await session.refresh(incident)
-    detail = await load_incident_detail(session, incident)
-    await session.commit()
-    state.hub.announce([(StreamEvent.INCIDENT_UPDATED, incident.id)])
-    return detail
+    actor = Actor.user(user.user_id)
+    if body.user_id is not None:
+        assignee = await session.get(User, body.user_id)
+        if assignee is None or not assignee.is_active:
+            raise InvalidInput(f"user {body.user_id} does not exist", field="user_id")
+        await reassign_to_user(
+            conn, incident.id, user_id=body.user_id, actor=actor, now=now, note=body.note
+        )
+    else:
+        assert body.escalation_policy_id is not None
+        try:
+            await reassign_to_policy(
+                conn,
+                incident.id,
+                policy_id=body.escalation_policy_id,
+                actor=actor,
+                now=now,
+                note=body.note,
+            )
+        except InvalidInput as exc:
+            raise InvalidInput(exc.detail, field="escalation_policy_id") from exc
+    return await _answer(incident, session, state)
+
+
+@router.get("/{incident_id}/pages", response_model=list[PageOut])
+async def list_pages(incident: VisibleIncident, session: DbSession) -> list[PageOut]:
+    """Everyone paged for this incident, oldest first: user, level, cycle, time, and the
+    schedule, layer or override that put them there."""
+    rows = (
+        await session.execute(
+            select(Page)
+            .where(Page.incident_id == incident.id)
+            .order_by(Page.created_at, Page.escalation_seq, Page.user_id)
+        )
+    ).scalars()
+    return [PageOut.model_validate(row) for row in rows]

@@ -71,6 +71,12 @@ async def _stop_absorbing(conn: AsyncConnection, incident_id: uuid.UUID) -> None
     await conn.execute(update(Incident).where(Incident.id == incident_id).values(dedup_open=False))
 
 
+def joins_existing(created_at: datetime, *, now: datetime, window: timedelta) -> bool:
+    """Whether an alert at `now` joins the dedup-open incident opened at `created_at` (within
+    the window), rather than opening a new one."""
+    return created_at > now - window
+
+
 def _insert_incident(dialect: str) -> Any:
     if dialect == "postgresql":
         return postgresql.insert(Incident).values(number=func.nextval("incident_number_seq"))
@@ -133,7 +139,7 @@ async def deduplicate_and_open(
         existing = await find_dedup_incident(conn, integration.id, fingerprint)
         if existing is not None:
             incident_id, created_at = existing
-            if created_at > now - window:
+            if joins_existing(created_at, now=now, window=window):
                 if await _join(conn, incident_id, now):
                     return DedupOutcome(incident_id, created=False)
                 continue  # resolved between our read and our update: look again

@@ -10,10 +10,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tocsin.alerts.models import Alert
 from tocsin.alerts.schemas import AlertOut
 from tocsin.catalog.models import Service
+from tocsin.escalation.models import Page
 from tocsin.incidents.models import Incident, IncidentEvent
 from tocsin.incidents.schemas import (
     IncidentDetail,
     IncidentOut,
+    PageOut,
     ServiceRef,
     TeamRef,
     TimelineEventOut,
@@ -22,6 +24,7 @@ from tocsin.teams.models import Team
 
 DETAIL_ALERTS = 100
 DETAIL_EVENTS = 500
+DETAIL_PAGES = 500
 
 
 async def find_incident(session: AsyncSession, incident_id: uuid.UUID) -> Incident | None:
@@ -62,10 +65,19 @@ async def load_incident_detail(session: AsyncSession, incident: Incident) -> Inc
             .limit(DETAIL_EVENTS)
         )
     ).scalars()
+    pages = (
+        await session.execute(
+            select(Page)
+            .where(Page.incident_id == incident.id)
+            .order_by(Page.created_at, Page.escalation_seq, Page.user_id)
+            .limit(DETAIL_PAGES)
+        )
+    ).scalars()
     return IncidentDetail(
         **IncidentOut.model_validate(incident).model_dump(),
         team=TeamRef(id=team.id, name=team.name),
         service=service_ref,
         alerts=[AlertOut.model_validate(a) for a in alerts],
         timeline=[TimelineEventOut.model_validate(e) for e in events],
+        pages=[PageOut.model_validate(p) for p in pages],
     )

@@ -18,15 +18,18 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tocsin.errors import Conflict, NotFound
+from tocsin.escalation.engine import resume_escalation, schedule_ack_timeout
 from tocsin.escalation.jobs import cancel_pending_jobs
 from tocsin.incidents.models import Incident, IncidentStatus
 from tocsin.incidents.timeline import Actor, EventKind, TimelineEntry, append_events
+from tocsin.notifications.dispatch import cancel_pending_deliveries
 
 
 class Action(enum.StrEnum):
     ACKNOWLEDGE = "acknowledge"
     RESOLVE = "resolve"
     CLOSE = "close"
+    UNACKNOWLEDGE = "unacknowledge"
 
 
 class IncidentNotFound(NotFound):
@@ -70,6 +73,13 @@ _RULES: dict[Action, tuple[frozenset[IncidentStatus], IncidentStatus, str, Event
         IncidentStatus.CLOSED,
         "closed_at",
         EventKind.CLOSED,
+    ),
+    # Back to OPEN by hand, or when the policy's acknowledgement timeout runs out.
+    Action.UNACKNOWLEDGE: (
+        frozenset({IncidentStatus.ACKNOWLEDGED}),
+        IncidentStatus.OPEN,
+        "updated_at",
+        EventKind.UNACKNOWLEDGED,
     ),
 }
 
@@ -120,6 +130,8 @@ async def apply_transition(
             transition.timestamp_column: now,
             "updated_at": now,
         }
+        if transition.new == IncidentStatus.OPEN:
+            values["acknowledged_at"] = None
         if transition.new not in ACTIVE_STATUSES:
             # A resolved incident never takes new alerts: the next one opens a new incident.
             values["dedup_open"] = False
@@ -134,8 +146,6 @@ async def apply_transition(
         # resolve): plan again from the state that won, which may still allow the action.
     else:
         raise Conflict(f"incident {incident_id} kept changing; try again")
-    if transition.new != IncidentStatus.OPEN:
-        await cancel_pending_jobs(conn, incident_id, now=now)
     await append_events(
         conn,
         incident_id,
@@ -150,6 +160,13 @@ async def apply_transition(
         ],
         now=now,
     )
+    if transition.new != IncidentStatus.OPEN:
+        await cancel_pending_jobs(conn, incident_id, now=now)
+        await cancel_pending_deliveries(conn, incident_id, now=now)
+    if transition.new == IncidentStatus.ACKNOWLEDGED:
+        await schedule_ack_timeout(conn, incident_id, actor=actor, now=now)
+    elif transition.new == IncidentStatus.OPEN:
+        await resume_escalation(conn, incident_id, team_id=found[1], actor=actor, now=now)
     return transition
 
 

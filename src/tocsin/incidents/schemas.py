@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from tocsin.alerts.models import Severity
 from tocsin.alerts.schemas import AlertOut
@@ -65,11 +65,30 @@ class TimelineEventOut(BaseModel):
     data: dict[str, Any]
 
 
+class PageOut(BaseModel):
+    """One person paged: by which level and cycle (none for a direct reassignment), when,
+    and how the level's target led to them."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    incident_id: uuid.UUID
+    user_id: uuid.UUID
+    level_number: int | None
+    repeat: int
+    via: str
+    schedule_id: uuid.UUID | None
+    layer_id: uuid.UUID | None
+    override_id: uuid.UUID | None
+    created_at: datetime
+
+
 class IncidentDetail(IncidentOut):
     team: TeamRef
     service: ServiceRef | None
     alerts: list[AlertOut] = Field(description="The most recent alerts, newest first")
     timeline: list[TimelineEventOut] = Field(description="Oldest first")
+    pages: list[PageOut] = Field(default_factory=list, description="People paged, oldest first")
 
 
 class ActionIn(BaseModel):
@@ -79,7 +98,17 @@ class ActionIn(BaseModel):
 
 
 class ReassignIn(ActionIn):
-    user_id: uuid.UUID
+    """Exactly one of: `user_id` (page that person, stop the policy) or
+    `escalation_policy_id` (escalate through that policy from level 1)."""
+
+    user_id: uuid.UUID | None = None
+    escalation_policy_id: uuid.UUID | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one_target(self) -> ReassignIn:
+        if (self.user_id is None) == (self.escalation_policy_id is None):
+            raise ValueError("give exactly one of user_id or escalation_policy_id")
+        return self
 
 
 class IncidentPage(BaseModel):

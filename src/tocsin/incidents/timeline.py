@@ -24,6 +24,17 @@ class EventKind(enum.StrEnum):
     REASSIGNED = "reassigned"
     ESCALATION_SCHEDULED = "escalation_scheduled"
     NO_ESCALATION_POLICY = "no_escalation_policy"
+    PAGED = "paged"
+    LEVEL_SKIPPED = "level_skipped"
+    ESCALATION_EXHAUSTED = "escalation_exhausted"
+    ESCALATED_NOW = "escalated_now"
+    # A change event (a deploy) on the incident's service: context, never a state change.
+    CHANGE_EVENT = "change_event"
+    UNACKNOWLEDGED = "unacknowledged"
+    POLICY_REASSIGNED = "policy_reassigned"
+    NOTIFICATION_SENT = "notification_sent"
+    NOTIFICATION_RETRYING = "notification_retrying"
+    NOTIFICATION_FAILED = "notification_failed"
 
 
 @dataclass(frozen=True)

@@ -11,11 +11,14 @@ from fastapi import APIRouter, Depends
 from sqlalchemy import select
 
 from tocsin.auth.permissions import require_admin
+from tocsin.integrations.inbound import payload_log
 from tocsin.integrations.models import Integration
+from tocsin.integrations.payload_log import recent_payloads
 from tocsin.integrations.provisioning import (
     IntegrationNotFound,
     change_integration,
     create_integration,
+    delete_integration,
     find_integration,
     rotate_key,
     webhook_url,
@@ -25,6 +28,7 @@ from tocsin.integrations.schemas import (
     IntegrationOut,
     IntegrationUpdate,
     IntegrationWithKey,
+    PayloadOut,
 )
 from tocsin.web import (
     CurrentUser,
@@ -93,6 +97,9 @@ async def create_integration_route(
         dedup_window_minutes=body.dedup_window_minutes,
         auto_resolve=body.auto_resolve,
         active=body.active,
+        options=body.options,
+        templates=body.templates.model_dump(exclude_none=True),
+        rate_limit_per_minute=body.rate_limit_per_minute,
         now=now,
     )
     await session.commit()
@@ -120,12 +127,13 @@ async def update_integration(
 
 
 @router.delete("/{integration_id}", status_code=204)
-async def delete_integration(
+async def delete_integration_route(
     integration: ExistingIntegration, session: DbSession, principal: CurrentUser
 ) -> None:
-    """Admin only. Its key stops working; its alerts and incidents stay, without it."""
+    """Admin only, and only while it has received no alert (409 then: deactivate it with
+    PATCH {"active": false} instead, which stops its key and keeps the history)."""
     require_admin(principal)
-    await session.delete(integration)
+    await delete_integration(session, integration)
     await session.commit()
 
 
@@ -142,3 +150,20 @@ async def rotate_integration_key(
     key = await rotate_key(session, integration, now=now)
     await session.commit()
     return with_key(integration, key, state.settings.base_url())
+
+
+@router.get("/{integration_id}/payloads", response_model=list[PayloadOut])
+async def list_payloads(
+    integration: ExistingIntegration, principal: CurrentUser, state: State
+) -> list[PayloadOut]:
+    """Admin only (payloads may hold anything a tool sent). The last payloads received,
+    newest first, each with what it was mapped to or why it was refused."""
+    require_admin(principal)
+    plog = payload_log(state)
+    if plog is not None:
+        await plog.flush()
+    # A fresh connection: the request's session began reading before the flush, and on
+    # SQLite would not see what the flush just wrote.
+    async with state.read_engine.connect() as conn:
+        rows = await recent_payloads(conn, integration.id)
+    return [PayloadOut.model_validate(r) for r in rows]

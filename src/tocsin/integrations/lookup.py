@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -21,6 +22,9 @@ class IntegrationInfo:
     default_service_id: uuid.UUID | None
     dedup_window_minutes: int
     auto_resolve: bool
+    options: dict[str, Any] = field(default_factory=dict)
+    templates: dict[str, Any] = field(default_factory=dict)
+    rate_limit_per_minute: int | None = None
 
 
 _BY_KEY_HASH = select(
@@ -29,6 +33,9 @@ _BY_KEY_HASH = select(
     Integration.default_service_id,
     Integration.dedup_window_minutes,
     Integration.auto_resolve,
+    Integration.options,
+    Integration.templates,
+    Integration.rate_limit_per_minute,
 ).where(Integration.active.is_(True))
 
 
@@ -43,4 +50,7 @@ async def find_active_integration(conn: AsyncConnection, key: str) -> Integratio
         default_service_id=row.default_service_id,
         dedup_window_minutes=row.dedup_window_minutes,
         auto_resolve=row.auto_resolve,
+        options=row.options or {},
+        templates=row.templates or {},
+        rate_limit_per_minute=row.rate_limit_per_minute,
     )

@@ -3,16 +3,20 @@ rotating the key."""
 
 from __future__ import annotations
 
+import secrets
 import uuid
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tocsin.alerts.models import Alert
 from tocsin.auth.secrets import display_prefix, hash_token, new_token
 from tocsin.catalog.models import Service
-from tocsin.errors import InvalidInput, NotFound
+from tocsin.errors import Conflict, InvalidInput, NotFound
 from tocsin.integrations.models import Integration, IntegrationType
+from tocsin.integrations.schemas import checked_options
 
 KEY_PREFIX = "ik"
 
@@ -20,6 +24,16 @@ KEY_PREFIX = "ik"
 class IntegrationNotFound(NotFound):
     def __init__(self, integration_id: uuid.UUID) -> None:
         super().__init__(f"integration {integration_id} not found")
+
+
+class IntegrationHasAlerts(Conflict):
+    """Deleting would take the alerts it received with it (they cannot live without it)."""
+
+    def __init__(self, integration_id: uuid.UUID) -> None:
+        super().__init__(
+            f"integration {integration_id} has received alerts, which would be lost; "
+            'deactivate it instead with PATCH {"active": false}'
+        )
 
 
 def webhook_url(base_url: str, key: str) -> str:
@@ -36,8 +50,22 @@ async def _refuse_unknown_service(session: AsyncSession, service_id: uuid.UUID) 
         raise InvalidInput(f"service {service_id} does not exist", field="default_service_id")
 
 
+def _new_key(type: IntegrationType) -> str:
+    if type == IntegrationType.PAGERDUTY:
+        # PagerDuty clients expect a 32-character integration key (128 random bits).
+        return secrets.token_hex(16)
+    return new_token(KEY_PREFIX)
+
+
+def _options(type: IntegrationType, options: dict[str, Any]) -> dict[str, Any]:
+    try:
+        return checked_options(type, options)
+    except ValueError as exc:
+        raise InvalidInput(str(exc), field="options") from exc
+
+
 def _set_new_key(integration: Integration) -> str:
-    key = new_token(KEY_PREFIX)
+    key = _new_key(integration.type)
     integration.key_hash = hash_token(key)
     integration.key_prefix = display_prefix(key)
     return key
@@ -53,6 +81,9 @@ async def create_integration(
     auto_resolve: bool,
     active: bool,
     now: datetime,
+    options: dict[str, Any] | None = None,
+    templates: dict[str, Any] | None = None,
+    rate_limit_per_minute: int | None = None,
 ) -> tuple[Integration, str]:
     """A new integration and its key, which is not stored (only its hash is)."""
     if default_service_id is not None:
@@ -64,6 +95,9 @@ async def create_integration(
         dedup_window_minutes=dedup_window_minutes,
         auto_resolve=auto_resolve,
         active=active,
+        options=_options(type, options or {}),
+        templates=templates or {},
+        rate_limit_per_minute=rate_limit_per_minute,
         created_at=now,
         updated_at=now,
     )
@@ -80,6 +114,11 @@ async def change_integration(
     service_id = changes.get("default_service_id")
     if service_id is not None:
         await _refuse_unknown_service(session, service_id)
+    if "options" in changes:
+        changes = {**changes, "options": _options(integration.type, changes["options"])}
+    if "templates" in changes:
+        kept = {k: v for k, v in changes["templates"].items() if v is not None}
+        changes = {**changes, "templates": kept}
     for name, value in changes.items():
         setattr(integration, name, value)
     integration.updated_at = now
@@ -92,3 +131,16 @@ async def rotate_key(session: AsyncSession, integration: Integration, *, now: da
     integration.updated_at = now
     await session.flush()
     return key
+
+
+async def delete_integration(session: AsyncSession, integration: Integration) -> None:
+    """Delete an integration that never received an alert; IntegrationHasAlerts otherwise
+    (an alert belongs to its integration, so deleting one that has alerts would silently
+    erase incident history; deactivating stops its key just as well)."""
+    used = await session.execute(
+        select(Alert.id).where(Alert.integration_id == integration.id).limit(1)
+    )
+    if used.first() is not None:
+        raise IntegrationHasAlerts(integration.id)
+    await session.delete(integration)
+    await session.flush()

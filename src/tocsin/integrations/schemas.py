@@ -4,11 +4,23 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
+from tocsin.alerts.models import AlertStatus
+from tocsin.integrations.adapters import adapter_for
+from tocsin.integrations.adapters.base import NoOptions
 from tocsin.integrations.models import IntegrationType
+from tocsin.integrations.templates import MAX_TEMPLATE, InvalidTemplate, check_template
 
 MAX_DEDUP_WINDOW_MINUTES = 7 * 24 * 60
 
@@ -24,6 +36,49 @@ DedupWindow = Annotated[
         "incident; 0 turns deduplication off",
     ),
 ]
+RateLimit = Annotated[
+    int,
+    Field(ge=1, le=1_000_000, description="Requests accepted per minute; null for no limit"),
+]
+TemplateSource = Annotated[str, StringConstraints(max_length=MAX_TEMPLATE)]
+
+
+class Templates(BaseModel):
+    """Jinja2 templates over `payload` (the body) and `alert` (what the adapter made of it);
+    an empty result keeps the adapter's value."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: TemplateSource | None = None
+    severity: TemplateSource | None = Field(
+        default=None, description="Must render to critical, high, medium, low or info (or P1-P5)"
+    )
+    dedup_key: TemplateSource | None = None
+    routing_key: TemplateSource | None = None
+
+    @field_validator("title", "severity", "dedup_key", "routing_key")
+    @classmethod
+    def _compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                check_template(value)
+            except InvalidTemplate as exc:
+                raise ValueError(f"invalid template: {exc}") from exc
+        return value
+
+
+def checked_options(type: IntegrationType, options: dict[str, Any]) -> dict[str, Any]:
+    """The options as the adapter for `type` understands them; ValueError naming the problem."""
+    try:
+        model = adapter_for(type).options_model
+    except KeyError:  # email and heartbeat integrations have no payload adapter, no options
+        model = NoOptions
+    try:
+        return model.model_validate(options).model_dump(mode="json")
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ValueError(f"{where}: {first['msg']}" if where else first["msg"]) from exc
 
 
 class IntegrationOut(BaseModel):
@@ -36,6 +91,9 @@ class IntegrationOut(BaseModel):
     dedup_window_minutes: int
     auto_resolve: bool
     active: bool
+    options: dict[str, Any]
+    templates: dict[str, Any]
+    rate_limit_per_minute: int | None
     key_prefix: str = Field(description="The first characters of the key, to tell keys apart")
     created_at: datetime
     updated_at: datetime
@@ -56,13 +114,30 @@ class IntegrationCreate(BaseModel):
     default_service_id: uuid.UUID | None = Field(
         default=None, description="Where alerts go that name no routing key"
     )
-    dedup_window_minutes: DedupWindow = 60
+    dedup_window_minutes: DedupWindow = Field(
+        default=60,
+        description="Default 60 for generic integrations; for the other types, whose payloads "
+        "carry their own dedup key, the longest window, so an incident takes its tool's "
+        "updates for as long as it is open",
+    )
     auto_resolve: bool = Field(default=True, description="A resolving alert resolves its incident")
     active: bool = True
+    options: dict[str, Any] = Field(
+        default_factory=dict, description="Settings of the type's adapter (docs/integrations.md)"
+    )
+    templates: Templates = Field(default_factory=Templates)
+    rate_limit_per_minute: RateLimit | None = None
+
+    @model_validator(mode="after")
+    def _type_defaults(self) -> IntegrationCreate:
+        if "dedup_window_minutes" not in self.model_fields_set and self.type != "generic":
+            self.dedup_window_minutes = MAX_DEDUP_WINDOW_MINUTES
+        return self
 
 
 class IntegrationUpdate(BaseModel):
-    """Only the fields sent are changed; default_service_id may be set to null."""
+    """Only the fields sent are changed; default_service_id and rate_limit_per_minute may be
+    set to null."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -71,10 +146,62 @@ class IntegrationUpdate(BaseModel):
     dedup_window_minutes: DedupWindow | None = None
     auto_resolve: bool | None = None
     active: bool | None = None
+    options: dict[str, Any] | None = None
+    templates: Templates | None = None
+    rate_limit_per_minute: RateLimit | None = None
 
-    @field_validator("name", "dedup_window_minutes", "auto_resolve", "active")
+    @field_validator(
+        "name", "dedup_window_minutes", "auto_resolve", "active", "options", "templates"
+    )
     @classmethod
     def _not_null(cls, value: object) -> object:
         if value is None:
             raise ValueError("may be left out but not set to null")
         return value
+
+
+class PayloadOut(BaseModel):
+    """One received payload and what it became."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    received_at: datetime
+    status_code: int
+    content_type: str
+    body: str
+    body_truncated: bool
+    mapping: dict[str, Any]
+
+
+class InboundAlert(BaseModel):
+    alert_id: uuid.UUID
+    incident_id: uuid.UUID | None
+    deduplicated: bool
+    status: AlertStatus
+    repeat: bool = Field(description="A resend of an alert already stored: nothing was added")
+
+
+class InboundAccepted(BaseModel):
+    """What /webhooks/{key} answers for integrations of a type other than generic."""
+
+    alerts: list[InboundAlert]
+    acknowledged: list[uuid.UUID] = Field(description="Incidents acknowledged by this payload")
+    resolved: list[uuid.UUID] = Field(description="Incidents resolved by this payload's signals")
+    ignored: list[str] = Field(description="Parts deliberately not turned into alerts, and why")
+    duplicate_delivery: bool = Field(description="Already received (same delivery id)")
+    reply: dict[str, Any] = Field(default_factory=dict)
+
+
+class ChangeEventOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    integration_id: uuid.UUID | None
+    service_id: uuid.UUID | None
+    summary: str
+    source: str
+    happened_at: datetime
+    received_at: datetime
+    custom_details: dict[str, Any]
+    links: list[dict[str, Any]]

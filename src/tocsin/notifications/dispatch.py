@@ -1,17 +1,264 @@
-"""Turning pages into delivery rows, in the transaction that wrote the pages."""
+"""Turning pages into delivery rows, in the transaction that wrote the pages; cancelling the
+ones not yet sent when the incident stops needing anyone.
+
+Each (page, notification rule) becomes one row due at page time + the rule's delay. Its
+idempotency key is made of the page and the rule, so planning the same page twice (a
+retried transaction, a step run twice) adds nothing.
+"""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
-from datetime import datetime
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
 
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tocsin.alerts.models import Severity
+from tocsin.auth.models import User
+from tocsin.escalation.models import Page
+from tocsin.incidents.models import Incident
+from tocsin.notifications.models import (
+    ContactKind,
+    ContactMethod,
+    Delivery,
+    DeliveryKind,
+    DeliveryStatus,
+    NotificationRule,
+    Urgency,
+)
+from tocsin.worker.wakeup import announce_work
+
+HIGH_URGENCY_SEVERITIES = frozenset({Severity.CRITICAL, Severity.HIGH})
+
+
+def urgency_of(severity: Severity) -> Urgency:
+    return Urgency.HIGH if severity in HIGH_URGENCY_SEVERITIES else Urgency.LOW
+
+
+@dataclass(frozen=True)
+class PagedPerson:
+    page_id: uuid.UUID
+    incident_id: uuid.UUID
+    user_id: uuid.UUID
+    paged_at: datetime
+    urgency: Urgency
+
+
+@dataclass(frozen=True)
+class UsableRule:
+    """A rule whose contact method is verified, so it may be used."""
+
+    rule_id: uuid.UUID
+    urgency: Urgency
+    delay_minutes: int
+    contact_method_id: uuid.UUID
+    kind: ContactKind
+    address: str
+
+
+@dataclass(frozen=True)
+class PlannedDelivery:
+    idempotency_key: str
+    page: PagedPerson
+    due_at: datetime
+    kind: ContactKind
+    address: str
+    rule_id: uuid.UUID | None = None
+    contact_method_id: uuid.UUID | None = None
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+def plan_for_pages(
+    pages: Iterable[PagedPerson],
+    rules: dict[uuid.UUID, list[UsableRule]],
+    account_emails: dict[uuid.UUID, str],
+) -> list[PlannedDelivery]:
+    """One delivery per usable rule of the page's urgency; a person with none gets the
+    default: their account email, at once."""
+    planned: list[PlannedDelivery] = []
+    for page in pages:
+        matching = [r for r in rules.get(page.user_id, []) if r.urgency == page.urgency]
+        if not matching:
+            planned.append(
+                PlannedDelivery(
+                    idempotency_key=f"page:{page.page_id}:default",
+                    page=page,
+                    due_at=page.paged_at,
+                    kind=ContactKind.EMAIL,
+                    address=account_emails[page.user_id],
+                )
+            )
+            continue
+        for rule in matching:
+            planned.append(
+                PlannedDelivery(
+                    idempotency_key=f"page:{page.page_id}:rule:{rule.rule_id}",
+                    page=page,
+                    due_at=page.paged_at + timedelta(minutes=rule.delay_minutes),
+                    kind=rule.kind,
+                    address=rule.address,
+                    rule_id=rule.rule_id,
+                    contact_method_id=rule.contact_method_id,
+                )
+            )
+    return planned
+
+
+async def load_usable_rules(
+    conn: AsyncConnection, user_ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, list[UsableRule]]:
+    """Each user's rules whose contact method is verified, by user."""
+    rows = await conn.execute(
+        select(
+            NotificationRule.id,
+            NotificationRule.user_id,
+            NotificationRule.urgency,
+            NotificationRule.delay_minutes,
+            ContactMethod.id.label("method_id"),
+            ContactMethod.kind,
+            ContactMethod.address,
+        )
+        .join(ContactMethod, ContactMethod.id == NotificationRule.contact_method_id)
+        .where(
+            NotificationRule.user_id.in_(list(user_ids)),
+            ContactMethod.verified_at.is_not(None),
+        )
+        .order_by(NotificationRule.delay_minutes, NotificationRule.id)
+    )
+    found: dict[uuid.UUID, list[UsableRule]] = {}
+    for row in rows:
+        found.setdefault(row.user_id, []).append(
+            UsableRule(row.id, row.urgency, row.delay_minutes, row.method_id, row.kind, row.address)
+        )
+    return found
+
+
+def _insert_ignoring_duplicates(conn: AsyncConnection, rows: list[dict[str, Any]]) -> Any:
+    if conn.dialect.name == "postgresql":
+        return (
+            pg_insert(Delivery)
+            .values(rows)
+            .on_conflict_do_nothing(index_elements=["idempotency_key"])
+        )
+    return (
+        sqlite_insert(Delivery)
+        .values(rows)
+        .on_conflict_do_nothing(index_elements=["idempotency_key"])
+    )
+
+
+def delivery_row(
+    *,
+    kind: DeliveryKind,
+    idempotency_key: str,
+    user_id: uuid.UUID,
+    contact_kind: ContactKind,
+    address: str,
+    due_at: datetime,
+    now: datetime,
+    incident_id: uuid.UUID | None = None,
+    page_id: uuid.UUID | None = None,
+    rule_id: uuid.UUID | None = None,
+    contact_method_id: uuid.UUID | None = None,
+    payload: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The column values of a new pending delivery."""
+    return {
+        "id": uuid.uuid4(),
+        "kind": kind,
+        "idempotency_key": idempotency_key,
+        "incident_id": incident_id,
+        "page_id": page_id,
+        "user_id": user_id,
+        "contact_method_id": contact_method_id,
+        "rule_id": rule_id,
+        "contact_kind": contact_kind,
+        "address": address,
+        "status": DeliveryStatus.PENDING,
+        "due_at": due_at,
+        "attempts": 0,
+        "bundle_size": 1,
+        "payload": payload or {},
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+async def write_deliveries(
+    conn: AsyncConnection, rows: list[dict[str, Any]], *, now: datetime
+) -> None:
+    """Insert delivery rows (a repeated idempotency key is skipped) and wake the workers
+    if any is due already."""
+    if not rows:
+        return
+    # Bound parameters per statement stay far below both backends' limits.
+    for start in range(0, len(rows), 500):
+        await conn.execute(_insert_ignoring_duplicates(conn, rows[start : start + 500]))
+    if any(row["due_at"] <= now for row in rows):
+        await announce_work(conn)
 
 
 async def plan_deliveries(
     conn: AsyncConnection, page_ids: Sequence[uuid.UUID], *, now: datetime
 ) -> None:
     """Write the delivery rows for these pages (inside the caller's transaction)."""
-    # Filled in by the notifications issue; until then a page is recorded, not delivered.
-    return None
+    if not page_ids:
+        return
+    rows = await conn.execute(
+        select(Page.id, Page.incident_id, Page.user_id, Page.created_at, Incident.priority)
+        .join(Incident, Incident.id == Page.incident_id)
+        .where(Page.id.in_(list(page_ids)))
+    )
+    pages = [
+        PagedPerson(r.id, r.incident_id, r.user_id, r.created_at, urgency_of(r.priority))
+        for r in rows
+    ]
+    user_ids = {p.user_id for p in pages}
+    rules = await load_usable_rules(conn, user_ids)
+    emails = {
+        r.id: r.email
+        for r in await conn.execute(select(User.id, User.email).where(User.id.in_(user_ids)))
+    }
+    planned = plan_for_pages(pages, rules, emails)
+    await write_deliveries(
+        conn,
+        [
+            delivery_row(
+                kind=DeliveryKind.PAGE,
+                idempotency_key=p.idempotency_key,
+                user_id=p.page.user_id,
+                contact_kind=p.kind,
+                address=p.address,
+                due_at=p.due_at,
+                now=now,
+                incident_id=p.page.incident_id,
+                page_id=p.page.page_id,
+                rule_id=p.rule_id,
+                contact_method_id=p.contact_method_id,
+            )
+            for p in planned
+        ],
+        now=now,
+    )
+
+
+async def cancel_pending_deliveries(
+    conn: AsyncConnection, incident_id: uuid.UUID, *, now: datetime
+) -> int:
+    """Cancel the incident's deliveries not yet sent; returns how many. One a worker is
+    sending right now still goes out, and is then recorded as sent."""
+    result = await conn.execute(
+        update(Delivery)
+        .where(
+            Delivery.incident_id == incident_id,
+            Delivery.status == DeliveryStatus.PENDING,
+        )
+        .values(status=DeliveryStatus.CANCELLED, updated_at=now)
+    )
+    return result.rowcount or 0

@@ -18,6 +18,10 @@ from zoneinfo import ZoneInfo
 from tocsin.schedules.definition import LayerDef, Rotation
 from tocsin.schedules.wallclock import clock_gaps, to_instant, to_local
 
+# The longest span of wall-clock time the tz database ever skips (Samoa, 2011-12-30: a whole
+# day). Turns longer than that never merge, so weekly rotations need not look for gaps.
+_LONGEST_SKIP = timedelta(days=1)
+
 
 @dataclass(frozen=True, slots=True)
 class Turn:
@@ -102,7 +106,7 @@ def _merged_handoffs(anchor: datetime, step: timedelta, zone: ZoneInfo, low: int
     falls in it and the second on its end: every time in [gap.start, gap.end] maps to the
     instant of the jump. A span shorter than a turn holds at most one handoff.
     """
-    if low == high:
+    if low == high or step > _LONGEST_SKIP:
         return 0
     merged = 0
     for gap in clock_gaps(zone, anchor + low * step, anchor + high * step):

@@ -53,6 +53,22 @@ def to_local(instant: datetime, zone: ZoneInfo) -> datetime:
     return naive_utc + table.offsets[period]
 
 
+def steady_local(instant: datetime, zone: ZoneInfo, span: timedelta) -> datetime | None:
+    """The wall-clock reading of `instant` when the UTC offset of `zone` does not change within
+    `span` either side of it (so wall-clock and instant comparisons agree there), else None.
+
+    `span` must stay under three days, the reach of a year's table into its neighbours.
+    """
+    naive_utc = _NAIVE_EPOCH + (instant - _UTC_EPOCH)
+    table = _year_table(zone, naive_utc.year)
+    period = bisect.bisect_right(table.instants, naive_utc)
+    if bisect.bisect_right(table.instants, naive_utc - span) != period:
+        return None
+    if bisect.bisect_right(table.instants, naive_utc + span) != period:
+        return None
+    return naive_utc + table.offsets[period]
+
+
 def to_instant(
     local: datetime, zone: ZoneInfo, occurrence: Occurrence = Occurrence.FIRST
 ) -> datetime:

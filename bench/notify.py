@@ -1,0 +1,318 @@
+"""Notification throughput and latency, on loopback, with everything started here.
+
+1. Deliveries/s: N test deliveries to a loopback webhook receiver, sent by W in-process
+   workers calling the delivery step (`send_due_deliveries`) until none is left.
+2. Incident -> first delivery: `tocsin serve` (API + in-process worker) in a subprocess,
+   alerts posted at --rate per second for --seconds; each opens an incident whose policy
+   pages one of --users people, each with a "0 minutes, webhook" rule. The receiver notes
+   when the first message for each incident arrives. Per-person throttling is switched off
+   here (TOCSIN_NOTIFY_BURST very large) so every incident gets its own message.
+
+    python bench/notify.py                      # SQLite file in a temp dir
+    python bench/notify.py --database-url postgresql+asyncpg://postgres@127.0.0.1:5432/bench
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import uvicorn
+from sqlalchemy import func, insert, select, text
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tests.factories import (  # noqa: E402
+    make_integration,
+    make_person,
+    make_policy,
+    make_service,
+    make_team,
+)
+from tocsin.clock import SystemClock  # noqa: E402
+from tocsin.config import Settings  # noqa: E402
+from tocsin.db import create_engine  # noqa: E402
+from tocsin.escalation.models import TargetType  # noqa: E402
+from tocsin.migrations import upgrade  # noqa: E402
+from tocsin.notifications.delivery import send_due_deliveries  # noqa: E402
+from tocsin.notifications.dispatch import delivery_row  # noqa: E402
+from tocsin.notifications.models import (  # noqa: E402
+    ContactKind,
+    ContactMethod,
+    Delivery,
+    DeliveryKind,
+    DeliveryStatus,
+    NotificationRule,
+    Urgency,
+)
+from tocsin.teams.models import TeamRole  # noqa: E402
+from tocsin.worker.context import WorkerContext  # noqa: E402
+
+
+class Receiver:
+    def __init__(self) -> None:
+        self.count = 0
+        self.first_seen: dict[str, float] = {}
+        self.base_url = ""
+
+    async def handle(self, request: Request) -> Response:
+        body = orjson.loads(await request.body())
+        self.count += 1
+        incident = body.get("incident")
+        if incident is not None:
+            self.first_seen.setdefault(incident["id"], time.monotonic())
+        return Response(b"{}", media_type="application/json")
+
+    async def start(self) -> uvicorn.Server:
+        app = Starlette(routes=[Route("/{p:path}", self.handle, methods=["POST"])])
+        server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
+        )
+        asyncio.create_task(server.serve())
+        while not server.started:
+            await asyncio.sleep(0.01)
+        self.base_url = f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
+        return server
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def reset_postgres(url: str) -> None:
+    engine = create_engine(url)
+    async with engine.begin() as conn:
+        await conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+    await engine.dispose()
+
+
+async def seed_webhook(engine: Any, user_id: uuid.UUID, url: str) -> uuid.UUID:
+    now = datetime.now(UTC)
+    method_id = uuid.uuid4()
+    async with engine.begin() as conn:
+        await conn.execute(
+            insert(ContactMethod).values(
+                id=method_id,
+                user_id=user_id,
+                kind=ContactKind.WEBHOOK,
+                name="bench",
+                address=url,
+                signing_secret="bench-secret",
+                verified_at=now,
+                verification_failures=0,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        for urgency in Urgency:
+            await conn.execute(
+                insert(NotificationRule).values(
+                    id=uuid.uuid4(),
+                    user_id=user_id,
+                    urgency=urgency,
+                    delay_minutes=0,
+                    contact_method_id=method_id,
+                    created_at=now,
+                )
+            )
+    return method_id
+
+
+async def throughput(url: str, receiver: Receiver, *, count: int, workers: int) -> None:
+    engine = create_engine(url)
+    now = datetime.now(UTC)
+    person = await make_person(engine, now, email="tp@example.com", name="Throughput")
+    method_id = await seed_webhook(engine, person.id, receiver.base_url + "/tp")
+    async with engine.begin() as conn:
+        rows = [
+            delivery_row(
+                kind=DeliveryKind.TEST,
+                idempotency_key=f"bench:{n}",
+                user_id=person.id,
+                contact_kind=ContactKind.WEBHOOK,
+                address=receiver.base_url + "/tp",
+                due_at=now,
+                now=now,
+                contact_method_id=method_id,
+            )
+            for n in range(count)
+        ]
+        for start in range(0, count, 500):
+            await conn.execute(insert(Delivery), rows[start : start + 500])
+    settings = Settings(database_url=url, notify_batch_size=50, secret_key="bench")
+
+    async def work(n: int) -> None:
+        ctx = WorkerContext(engine, SystemClock(), settings, worker_id=f"bench-{n}")
+        while await send_due_deliveries(ctx):
+            pass
+
+    started = time.monotonic()
+    await asyncio.gather(*(work(n) for n in range(workers)))
+    elapsed = time.monotonic() - started
+    async with engine.connect() as conn:
+        sent = (
+            await conn.execute(
+                select(func.count()).where(Delivery.status == DeliveryStatus.SENT)
+            )
+        ).scalar_one()
+    await engine.dispose()
+    print(
+        f"throughput: {sent}/{count} deliveries sent by {workers} worker(s) in {elapsed:.2f} s"
+        f" = {sent / elapsed:.0f} deliveries/s"
+    )
+
+
+async def latency(
+    url: str, receiver: Receiver, *, rate: float, seconds: float, users: int
+) -> None:
+    engine = create_engine(url)
+    now = datetime.now(UTC)
+    people = [
+        await make_person(engine, now, email=f"u{n}@example.com", name=f"U{n}")
+        for n in range(users)
+    ]
+    team = await make_team(
+        engine, now, name="Bench", members={p.id: TeamRole.RESPONDER for p in people}
+    )
+    for n, person in enumerate(people):
+        await seed_webhook(engine, person.id, receiver.base_url + f"/u{n}")
+        policy = await make_policy(
+            engine,
+            now,
+            team_id=team,
+            name=f"P{n}",
+            is_default=n == 0,
+            targets=[(TargetType.USER, person.id)],
+        )
+        await make_service(engine, now, team_id=team, routing_key=f"svc{n}", policy_id=policy)
+    integration = await make_integration(engine, now)
+    await engine.dispose()
+
+    port = free_port()
+    env = {
+        **os.environ,
+        "TOCSIN_DATABASE_URL": url,
+        "TOCSIN_PORT": str(port),
+        "TOCSIN_SECRET_KEY": "bench",
+        "TOCSIN_NOTIFY_BURST": "1000000000",
+        "TOCSIN_LOG_LEVEL": "warning",
+    }
+    server = subprocess.Popen(
+        [sys.executable, "-m", "tocsin.cli", "serve"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    sent_at: dict[str, float] = {}
+    errors = 0
+    try:
+        async with httpx.AsyncClient(base_url=base, timeout=30) as http:
+            for _ in range(300):
+                try:
+                    if (await http.get("/readyz")).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                await asyncio.sleep(0.1)
+            total = int(rate * seconds)
+            start = time.monotonic()
+
+            async def one(n: int) -> None:
+                nonlocal errors
+                await asyncio.sleep(max(0.0, start + n / rate - time.monotonic()))
+                t0 = time.monotonic()
+                try:
+                    response = await http.post(
+                        integration.url,
+                        json={
+                            "title": f"Bench incident {n}",
+                            "severity": "critical",
+                            "routing_key": f"svc{n % users}",
+                            "dedup_key": f"bench-{n}",
+                        },
+                    )
+                except httpx.HTTPError:
+                    errors += 1
+                    return
+                if response.status_code != 202:
+                    errors += 1
+                    return
+                sent_at[response.json()["incident_id"]] = t0
+
+            await asyncio.gather(*(one(n) for n in range(total)))
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and not set(sent_at) <= set(receiver.first_seen):
+                await asyncio.sleep(0.1)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    latencies = [receiver.first_seen[i] - t for i, t in sent_at.items() if i in receiver.first_seen]
+    missing = len(sent_at) - len(latencies)
+    print(
+        f"latency: {len(sent_at)} incidents at {rate:g}/s for {seconds:g} s ({users} people), "
+        f"{errors} ingest errors, {missing} without a delivery after 60 s"
+    )
+    if latencies:
+        print(
+            f"incident created -> first delivery: p50 {statistics.median(latencies) * 1000:.0f} ms"
+            f", p99 {pct(latencies, 0.99) * 1000:.0f} ms, max {max(latencies) * 1000:.0f} ms"
+        )
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--database-url", help="default: a SQLite file in a temp dir")
+    parser.add_argument("-n", "--count", type=int, default=2000, help="deliveries (part 1)")
+    parser.add_argument("--workers", type=int, default=2, help="workers (part 1)")
+    parser.add_argument("--rate", type=float, default=100.0, help="incidents/s (part 2)")
+    parser.add_argument("--seconds", type=float, default=20.0, help="duration (part 2)")
+    parser.add_argument("--users", type=int, default=10, help="people paged (part 2)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        for part in ("throughput", "latency"):
+            url = args.database_url or f"sqlite+aiosqlite:///{tmp}/{part}.db"
+            if url.startswith("postgresql"):
+                await reset_postgres(url)
+            await asyncio.to_thread(upgrade, url)
+            receiver = Receiver()
+            server = await receiver.start()
+            try:
+                if part == "throughput":
+                    await throughput(url, receiver, count=args.count, workers=args.workers)
+                else:
+                    await latency(
+                        url, receiver, rate=args.rate, seconds=args.seconds, users=args.users
+                    )
+            finally:
+                server.should_exit = True
+                await asyncio.sleep(0.2)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

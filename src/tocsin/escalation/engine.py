@@ -1,0 +1,487 @@
+"""Applying escalation decisions: paging a level, skipping empty ones, scheduling the next
+timer, all in the caller's transaction, with timeline entries for each.
+
+Every function here expects the incident row to be locked by the caller's transaction (or the
+change to be the first write of an incident nobody else sees yet), so two workers, or a worker
+and a person acknowledging, never apply two decisions for the same escalation step.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tocsin.escalation.jobs import schedule_level
+from tocsin.escalation.models import (
+    EscalationState,
+    IncidentEscalation,
+    JobKind,
+    Page,
+    PageVia,
+)
+from tocsin.escalation.plan import FIRST, Advance, Position, reach
+from tocsin.escalation.snapshot import PolicySnapshot, load_policy_snapshot
+from tocsin.escalation.targets import Recipient, resolve_levels
+from tocsin.incidents.models import Incident, IncidentStatus
+from tocsin.incidents.timeline import Actor, EventKind, TimelineEntry, append_events
+from tocsin.notifications.dispatch import plan_deliveries
+from tocsin.worker.wakeup import announce_work
+
+
+@dataclass(frozen=True)
+class EscalationRow:
+    """An incident's escalation state as stored."""
+
+    incident_id: uuid.UUID
+    snapshot: PolicySnapshot
+    state: EscalationState
+    position: Position
+    seq: int
+
+
+async def find_escalation(conn: AsyncConnection, incident_id: uuid.UUID) -> EscalationRow | None:
+    esc = (
+        await conn.execute(
+            select(IncidentEscalation.__table__).where(
+                IncidentEscalation.incident_id == incident_id
+            )
+        )
+    ).first()
+    if esc is None:
+        return None
+    return EscalationRow(
+        incident_id=esc.incident_id,
+        snapshot=PolicySnapshot.from_json(esc.policy_id, esc.policy_snapshot),
+        state=esc.state,
+        position=Position(esc.level, esc.repeat),
+        seq=esc.seq,
+    )
+
+
+@dataclass(frozen=True)
+class LockedIncident:
+    id: uuid.UUID
+    status: IncidentStatus
+    team_id: uuid.UUID
+
+
+async def lock_incident(conn: AsyncConnection, incident_id: uuid.UUID) -> LockedIncident | None:
+    """The incident's status and team, its row locked until the transaction ends
+    (PostgreSQL; SQLite's single writer holds the whole database already)."""
+    row = (
+        await conn.execute(
+            select(Incident.id, Incident.status, Incident.team_id)
+            .where(Incident.id == incident_id)
+            .with_for_update()
+        )
+    ).first()
+    return None if row is None else LockedIncident(row.id, row.status, row.team_id)
+
+
+async def write_pages(
+    conn: AsyncConnection,
+    incident_id: uuid.UUID,
+    recipients: tuple[Recipient, ...],
+    *,
+    position: Position | None,
+    seq: int,
+    job_id: uuid.UUID | None,
+    now: datetime,
+) -> list[uuid.UUID]:
+    """One page per recipient, handed to notifications in this same transaction."""
+    page_ids = [uuid.uuid4() for _ in recipients]
+    await conn.execute(
+        insert(Page),
+        [
+            {
+                "id": page_id,
+                "incident_id": incident_id,
+                "user_id": r.user_id,
+                "job_id": job_id,
+                "level_number": position.level if position else None,
+                "repeat": position.repeat if position else 0,
+                "escalation_seq": seq,
+                "via": r.via,
+                "schedule_id": r.schedule_id,
+                "layer_id": r.layer_id,
+                "override_id": r.override_id,
+                "created_at": now,
+            }
+            for page_id, r in zip(page_ids, recipients, strict=True)
+        ],
+    )
+    await plan_deliveries(conn, page_ids, now=now)
+    await announce_work(conn)
+    return page_ids
+
+
+def _timeline_of(
+    advance: Advance, actor: Actor, *, policy_id: uuid.UUID | None
+) -> list[TimelineEntry]:
+    entries = [
+        TimelineEntry(
+            EventKind.LEVEL_SKIPPED,
+            actor,
+            note=skip.reason,
+            data={"level": skip.at.level, "repeat": skip.at.repeat},
+        )
+        for skip in advance.skipped
+    ]
+    if advance.paged is not None:
+        entries.append(
+            TimelineEntry(
+                EventKind.PAGED,
+                actor,
+                data={
+                    "level": advance.paged.level,
+                    "repeat": advance.paged.repeat,
+                    "user_ids": [str(r.user_id) for r in advance.recipients],
+                },
+            )
+        )
+    if advance.timer_at is not None and advance.timer_target is not None:
+        entries.append(
+            TimelineEntry(
+                EventKind.ESCALATION_SCHEDULED,
+                actor,
+                data={
+                    "level": advance.timer_target.level,
+                    "repeat": advance.timer_target.repeat,
+                    "at": advance.timer_at.isoformat(),
+                    "policy_id": str(policy_id) if policy_id else None,
+                },
+            )
+        )
+    if advance.exhausted:
+        entries.append(
+            TimelineEntry(
+                EventKind.ESCALATION_EXHAUSTED,
+                actor,
+                note="escalation exhausted: every level of every cycle was tried; "
+                "the incident stays open",
+            )
+        )
+    return entries
+
+
+async def apply_advance(
+    conn: AsyncConnection,
+    *,
+    incident_id: uuid.UUID,
+    snapshot: PolicySnapshot,
+    previous: Position | None,
+    seq: int,
+    advance: Advance,
+    actor: Actor,
+    job_id: uuid.UUID | None,
+    now: datetime,
+    extra_entries: tuple[TimelineEntry, ...] = (),
+) -> int:
+    """Store what `reach` decided: pages, the next timer, the new position and seq, timeline.
+    Returns the new seq. The escalation row must exist."""
+    new_seq = seq + 1
+    position = advance.paged or previous or FIRST
+    if advance.paged is not None:
+        await write_pages(
+            conn,
+            incident_id,
+            advance.recipients,
+            position=advance.paged,
+            seq=new_seq,
+            job_id=job_id,
+            now=now,
+        )
+    if advance.timer_at is not None and advance.timer_target is not None:
+        await schedule_level(
+            conn,
+            incident_id,
+            level=advance.timer_target.level,
+            repeat=advance.timer_target.repeat,
+            at=advance.timer_at,
+            now=now,
+            seq=new_seq,
+        )
+    state = EscalationState.EXHAUSTED if advance.exhausted else EscalationState.ESCALATING
+    await conn.execute(
+        update(IncidentEscalation)
+        .where(IncidentEscalation.incident_id == incident_id)
+        .values(
+            state=state,
+            level=position.level,
+            repeat=position.repeat,
+            seq=new_seq,
+            updated_at=now,
+        )
+    )
+    await conn.execute(
+        update(Incident)
+        .where(Incident.id == incident_id)
+        .values(
+            current_level=position.level,
+            current_repeat=position.repeat,
+            last_escalated_at=now if advance.paged else Incident.last_escalated_at,
+            updated_at=now,
+        )
+    )
+    entries = [*extra_entries, *_timeline_of(advance, actor, policy_id=snapshot.policy_id)]
+    await append_events(conn, incident_id, entries, now=now)
+    return new_seq
+
+
+async def start_escalation(
+    conn: AsyncConnection,
+    incident_id: uuid.UUID,
+    *,
+    team_id: uuid.UUID,
+    policy_id: uuid.UUID,
+    actor: Actor,
+    now: datetime,
+) -> bool:
+    """Snapshot the policy onto a new incident and page its first level at once; False when
+    the policy has vanished or has no levels (nothing was written)."""
+    snapshot = await load_policy_snapshot(conn, policy_id)
+    if snapshot is None:
+        return False
+    await conn.execute(
+        insert(IncidentEscalation).values(
+            incident_id=incident_id,
+            policy_id=policy_id,
+            policy_snapshot=snapshot.to_json(),
+            state=EscalationState.ESCALATING,
+            level=FIRST.level,
+            repeat=FIRST.repeat,
+            seq=0,
+            updated_at=now,
+        )
+    )
+    resolved = await resolve_levels(conn, snapshot, team_id=team_id, at=now)
+    advance = reach(snapshot, FIRST, resolved, now=now)
+    await apply_advance(
+        conn,
+        incident_id=incident_id,
+        snapshot=snapshot,
+        previous=None,
+        seq=0,
+        advance=advance,
+        actor=actor,
+        job_id=None,
+        now=now,
+    )
+    return True
+
+
+async def restart_with_policy(
+    conn: AsyncConnection,
+    incident_id: uuid.UUID,
+    *,
+    team_id: uuid.UUID,
+    snapshot: PolicySnapshot,
+    actor: Actor,
+    now: datetime,
+    extra_entries: tuple[TimelineEntry, ...] = (),
+) -> None:
+    """Escalate the incident through `snapshot` from level 1 (pending timers must already be
+    cancelled)."""
+    current = await find_escalation(conn, incident_id)
+    seq = current.seq if current else 0
+    if current is None:
+        await conn.execute(
+            insert(IncidentEscalation).values(
+                incident_id=incident_id,
+                policy_id=snapshot.policy_id,
+                policy_snapshot=snapshot.to_json(),
+                state=EscalationState.ESCALATING,
+                level=FIRST.level,
+                repeat=FIRST.repeat,
+                seq=seq,
+                updated_at=now,
+            )
+        )
+    else:
+        await conn.execute(
+            update(IncidentEscalation)
+            .where(IncidentEscalation.incident_id == incident_id)
+            .values(policy_id=snapshot.policy_id, policy_snapshot=snapshot.to_json())
+        )
+    resolved = await resolve_levels(conn, snapshot, team_id=team_id, at=now)
+    advance = reach(snapshot, FIRST, resolved, now=now)
+    await apply_advance(
+        conn,
+        incident_id=incident_id,
+        snapshot=snapshot,
+        previous=None,
+        seq=seq,
+        advance=advance,
+        actor=actor,
+        job_id=None,
+        now=now,
+        extra_entries=extra_entries,
+    )
+
+
+async def move_on(
+    conn: AsyncConnection,
+    escalation: EscalationRow,
+    *,
+    team_id: uuid.UUID,
+    start: Position,
+    actor: Actor,
+    job_id: uuid.UUID | None,
+    now: datetime,
+    extra_entries: tuple[TimelineEntry, ...] = (),
+) -> Advance:
+    """Reach for the first level from `start` that has someone, resolved at `now`."""
+    resolved = await resolve_levels(conn, escalation.snapshot, team_id=team_id, at=now)
+    advance = reach(escalation.snapshot, start, resolved, now=now)
+    await apply_advance(
+        conn,
+        incident_id=escalation.incident_id,
+        snapshot=escalation.snapshot,
+        previous=escalation.position,
+        seq=escalation.seq,
+        advance=advance,
+        actor=actor,
+        job_id=job_id,
+        now=now,
+        extra_entries=extra_entries,
+    )
+    return advance
+
+
+async def page_directly(
+    conn: AsyncConnection,
+    escalation: EscalationRow,
+    *,
+    user_id: uuid.UUID,
+    actor: Actor,
+    now: datetime,
+) -> None:
+    """Page one user and stop the policy (reassignment to a person)."""
+    new_seq = escalation.seq + 1
+    await write_pages(
+        conn,
+        escalation.incident_id,
+        (Recipient(user_id, PageVia.REASSIGN),),
+        position=None,
+        seq=new_seq,
+        job_id=None,
+        now=now,
+    )
+    await conn.execute(
+        update(IncidentEscalation)
+        .where(IncidentEscalation.incident_id == escalation.incident_id)
+        .values(state=EscalationState.DIRECT, seq=new_seq, updated_at=now)
+    )
+    await append_events(
+        conn,
+        escalation.incident_id,
+        [TimelineEntry(EventKind.PAGED, actor, data={"level": None, "user_ids": [str(user_id)]})],
+        now=now,
+    )
+
+
+async def schedule_ack_timeout(
+    conn: AsyncConnection, incident_id: uuid.UUID, *, actor: Actor, now: datetime
+) -> None:
+    """After an acknowledgement: if the policy has an acknowledgement timeout, the timer that
+    returns the incident to OPEN when it runs out."""
+    escalation = await find_escalation(conn, incident_id)
+    if escalation is None or escalation.snapshot.ack_timeout_minutes is None:
+        return
+    at = now + timedelta(minutes=escalation.snapshot.ack_timeout_minutes)
+    await schedule_level(
+        conn,
+        incident_id,
+        level=escalation.position.level,
+        repeat=escalation.position.repeat,
+        at=at,
+        now=now,
+        seq=escalation.seq,
+        kind=JobKind.ACK_TIMEOUT,
+    )
+    await append_events(
+        conn,
+        incident_id,
+        [
+            TimelineEntry(
+                EventKind.ESCALATION_SCHEDULED,
+                actor,
+                note="the acknowledgement times out unless the incident is resolved",
+                data={"kind": JobKind.ACK_TIMEOUT.value, "at": at.isoformat()},
+            )
+        ],
+        now=now,
+    )
+
+
+async def resume_escalation(
+    conn: AsyncConnection,
+    incident_id: uuid.UUID,
+    *,
+    team_id: uuid.UUID,
+    actor: Actor,
+    now: datetime,
+) -> None:
+    """The incident is OPEN again (un-acknowledged, or its acknowledgement timed out): page
+    its current level again and restart that level's timeout; a directly assigned incident
+    pages its assignee again; an exhausted one pages its last level but goes no further."""
+    escalation = await find_escalation(conn, incident_id)
+    if escalation is None:
+        return
+    if escalation.state == EscalationState.DIRECT:
+        assignee = (
+            await conn.execute(select(Incident.assigned_user_id).where(Incident.id == incident_id))
+        ).scalar_one_or_none()
+        if assignee is not None:
+            await page_directly(conn, escalation, user_id=assignee, actor=actor, now=now)
+        return
+    if escalation.state == EscalationState.EXHAUSTED:
+        resolved = await resolve_levels(conn, escalation.snapshot, team_id=team_id, at=now)
+        recipients = resolved[escalation.position.level].recipients
+        new_seq = escalation.seq + 1
+        if recipients:
+            await write_pages(
+                conn,
+                incident_id,
+                recipients,
+                position=escalation.position,
+                seq=new_seq,
+                job_id=None,
+                now=now,
+            )
+        await conn.execute(
+            update(IncidentEscalation)
+            .where(IncidentEscalation.incident_id == incident_id)
+            .values(seq=new_seq, updated_at=now)
+        )
+        await append_events(
+            conn,
+            incident_id,
+            [
+                TimelineEntry(
+                    EventKind.PAGED,
+                    actor,
+                    note="escalation is exhausted: the last level is paged again, no further",
+                    data={
+                        "level": escalation.position.level,
+                        "repeat": escalation.position.repeat,
+                        "user_ids": [str(r.user_id) for r in recipients],
+                    },
+                )
+            ],
+            now=now,
+        )
+        return
+    await move_on(
+        conn,
+        escalation,
+        team_id=team_id,
+        start=escalation.position,
+        actor=actor,
+        job_id=None,
+        now=now,
+    )

@@ -1,0 +1,171 @@
+"""Dry run: what an alert would do at a given instant, changing nothing.
+
+It goes down the real path with the real functions: the integration's adapter maps the
+payload, `prepare` fingerprints and routes it, the dedup window rule decides whether it joins
+an open incident, and the paging plan is `resolve_levels` + `reach` applied level after level,
+each at the instant the engine would reach it, assuming nobody acknowledges. Only the writes
+are left out.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import orjson
+from pydantic import ValidationError
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tocsin.alerts.ingest import prepare
+from tocsin.alerts.models import AlertStatus
+from tocsin.config import Settings
+from tocsin.errors import InvalidInput
+from tocsin.escalation.plan import FIRST, Position, reach
+from tocsin.escalation.snapshot import PolicySnapshot, load_policy_snapshot
+from tocsin.escalation.targets import Recipient, resolve_levels
+from tocsin.incidents.dedup import find_dedup_incident, joins_existing
+from tocsin.integrations.adapters.base import Inbound, PayloadRejected
+from tocsin.integrations.adapters.registry import adapter_for
+from tocsin.integrations.lookup import IntegrationInfo
+from tocsin.integrations.models import Integration
+from tocsin.routing.route import Route
+
+
+@dataclass(frozen=True)
+class PlanStep:
+    """One moment of the plan: a level paged, a level skipped, or escalation exhausted."""
+
+    at: datetime
+    action: str  # "page" | "skip" | "exhausted"
+    position: Position | None
+    recipients: tuple[Recipient, ...] = ()
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class AlertSimulation:
+    title: str
+    status: AlertStatus
+    fingerprint: str
+    route: Route | None
+    joins_incident_id: uuid.UUID | None
+    policy: PolicySnapshot | None
+    plan: tuple[PlanStep, ...]
+
+
+@dataclass(frozen=True)
+class Simulation:
+    at: datetime
+    alerts: tuple[AlertSimulation, ...]
+    ignored: tuple[str, ...] = field(default_factory=tuple)
+
+
+async def find_integration(
+    conn: AsyncConnection, integration_id: uuid.UUID
+) -> IntegrationInfo | None:
+    row = (
+        await conn.execute(
+            select(
+                Integration.id,
+                Integration.type,
+                Integration.default_service_id,
+                Integration.dedup_window_minutes,
+                Integration.auto_resolve,
+                Integration.options,
+                Integration.templates,
+                Integration.rate_limit_per_minute,
+            ).where(Integration.id == integration_id)
+        )
+    ).first()
+    if row is None:
+        return None
+    return IntegrationInfo(
+        id=row.id,
+        type=row.type,
+        default_service_id=row.default_service_id,
+        dedup_window_minutes=row.dedup_window_minutes,
+        auto_resolve=row.auto_resolve,
+        options=row.options or {},
+        templates=row.templates or {},
+        rate_limit_per_minute=row.rate_limit_per_minute,
+    )
+
+
+async def plan_paging(
+    conn: AsyncConnection, snapshot: PolicySnapshot, *, team_id: uuid.UUID, at: datetime
+) -> tuple[PlanStep, ...]:
+    """Every page the engine would send for an incident opened at `at` that nobody
+    acknowledges, level by level and cycle by cycle, each resolved at its own instant."""
+    steps: list[PlanStep] = []
+    now, start = at, FIRST
+    # reach() always moves forward and stops after repeat_count cycles, so this ends.
+    while True:
+        resolved = await resolve_levels(conn, snapshot, team_id=team_id, at=now)
+        advance = reach(snapshot, start, resolved, now=now)
+        steps.extend(PlanStep(now, "skip", s.at, reason=s.reason) for s in advance.skipped)
+        if advance.paged is not None:
+            steps.append(PlanStep(now, "page", advance.paged, advance.recipients))
+        if advance.exhausted or advance.timer_at is None or advance.timer_target is None:
+            steps.append(PlanStep(now, "exhausted", None, reason="every cycle was tried"))
+            return tuple(steps)
+        now, start = advance.timer_at, advance.timer_target
+
+
+async def simulate(
+    conn: AsyncConnection,
+    *,
+    integration_id: uuid.UUID,
+    payload: object,
+    at: datetime,
+    settings: Settings,
+) -> Simulation:
+    """What `payload`, sent to the integration at `at`, would route to and page."""
+    integration = await find_integration(conn, integration_id)
+    if integration is None:
+        raise InvalidInput(f"integration {integration_id} does not exist", field="integration_id")
+    adapter = adapter_for(integration.type)
+    try:
+        options = adapter.options_model.model_validate(integration.options)
+    except ValidationError:
+        options = adapter.options_model()
+    inbound = Inbound(
+        body=orjson.dumps(payload),
+        headers={"content-type": "application/json"},
+        query={},
+        now=at,
+    )
+    try:
+        mapped = await adapter.map(inbound, options, settings)
+    except PayloadRejected as exc:
+        problem = exc.problems[0]
+        loc = [str(part) for part in problem.loc if part != "body"]
+        raise InvalidInput(problem.msg, field=".".join(["payload", *loc])) from exc
+    results = []
+    for item in mapped.alerts:
+        prepared = await prepare(conn, integration, item.alert)
+        joins: uuid.UUID | None = None
+        snapshot: PolicySnapshot | None = None
+        plan: tuple[PlanStep, ...] = ()
+        if prepared.route is not None:
+            existing = await find_dedup_incident(conn, integration.id, prepared.fingerprint)
+            window = timedelta(minutes=integration.dedup_window_minutes)
+            if existing is not None and joins_existing(existing[1], now=at, window=window):
+                joins = existing[0]
+            elif prepared.route.escalation_policy_id is not None:
+                snapshot = await load_policy_snapshot(conn, prepared.route.escalation_policy_id)
+                if snapshot is not None:
+                    plan = await plan_paging(conn, snapshot, team_id=prepared.route.team_id, at=at)
+        results.append(
+            AlertSimulation(
+                title=item.alert.title,
+                status=item.alert.status,
+                fingerprint=prepared.fingerprint,
+                route=prepared.route,
+                joins_incident_id=joins,
+                policy=snapshot,
+                plan=plan,
+            )
+        )
+    return Simulation(at=at, alerts=tuple(results), ignored=tuple(mapped.ignored))

@@ -1,0 +1,118 @@
+"""The policy an incident escalates through, frozen when the incident opens.
+
+Editing a policy never changes the escalation of incidents already running on it: each one
+carries a copy of the policy's levels, repeat count and acknowledgement timeout as they were
+when it opened (or was reassigned to the policy). New incidents get the new version.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tocsin.escalation.models import EscalationLevel, EscalationPolicy, TargetType
+
+
+@dataclass(frozen=True)
+class LevelSnapshot:
+    number: int
+    target_type: TargetType
+    target_id: uuid.UUID | None
+    timeout_minutes: int
+
+
+@dataclass(frozen=True)
+class PolicySnapshot:
+    policy_id: uuid.UUID | None
+    name: str
+    repeat_count: int
+    ack_timeout_minutes: int | None
+    levels: tuple[LevelSnapshot, ...]
+
+    def level(self, number: int) -> LevelSnapshot:
+        return self.levels[number - 1]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "repeat_count": self.repeat_count,
+            "ack_timeout_minutes": self.ack_timeout_minutes,
+            "levels": [
+                {
+                    "level_number": lv.number,
+                    "target_type": lv.target_type.value,
+                    "target_id": str(lv.target_id) if lv.target_id else None,
+                    "timeout_minutes": lv.timeout_minutes,
+                }
+                for lv in self.levels
+            ],
+        }
+
+    @classmethod
+    def from_json(cls, policy_id: uuid.UUID | None, data: dict[str, Any]) -> PolicySnapshot:
+        return cls(
+            policy_id=policy_id,
+            name=str(data["name"]),
+            repeat_count=int(data["repeat_count"]),
+            ack_timeout_minutes=data.get("ack_timeout_minutes"),
+            levels=tuple(
+                LevelSnapshot(
+                    number=int(lv["level_number"]),
+                    target_type=TargetType(lv["target_type"]),
+                    target_id=uuid.UUID(lv["target_id"]) if lv["target_id"] else None,
+                    timeout_minutes=int(lv["timeout_minutes"]),
+                )
+                for lv in data["levels"]
+            ),
+        )
+
+
+async def load_policy_snapshot(
+    conn: AsyncConnection, policy_id: uuid.UUID
+) -> PolicySnapshot | None:
+    """The policy and its levels as they are now; None if it does not exist or has no levels."""
+    policy = (
+        await conn.execute(
+            select(
+                EscalationPolicy.name,
+                EscalationPolicy.repeat_count,
+                EscalationPolicy.ack_timeout_minutes,
+            ).where(EscalationPolicy.id == policy_id)
+        )
+    ).first()
+    if policy is None:
+        return None
+    levels = (
+        await conn.execute(
+            select(
+                EscalationLevel.level_number,
+                EscalationLevel.target_type,
+                EscalationLevel.target_id,
+                EscalationLevel.timeout_minutes,
+            )
+            .where(EscalationLevel.policy_id == policy_id)
+            .order_by(EscalationLevel.level_number)
+        )
+    ).all()
+    if not levels:
+        return None
+    return PolicySnapshot(
+        policy_id=policy_id,
+        name=policy.name,
+        repeat_count=policy.repeat_count,
+        ack_timeout_minutes=policy.ack_timeout_minutes,
+        # Renumbered 1..n in order, whatever was stored, so level(n) is always an index.
+        levels=tuple(
+            LevelSnapshot(
+                number=index,
+                target_type=row.target_type,
+                target_id=row.target_id,
+                timeout_minutes=row.timeout_minutes,
+            )
+            for index, row in enumerate(levels, start=1)
+        ),
+    )

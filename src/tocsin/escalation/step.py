@@ -1,0 +1,206 @@
+"""The worker step that fires due escalation timers.
+
+A timer is taken in two transactions. The claim marks a batch of due rows with this worker's
+id and a lease (`FOR UPDATE SKIP LOCKED` on PostgreSQL, so concurrent workers take disjoint
+rows); then each row is fired in its own transaction, which locks the incident first, then the
+timer, and re-checks both: a timer cancelled by an acknowledgement, or re-claimed by another
+worker after our lease ran out, is left alone. A worker that dies after claiming just lets its
+lease expire; one that dies while firing has its transaction rolled back. Either way the row is
+fired once, later, by someone else, and the pages' unique (incident, seq, user) makes a double
+page impossible even then.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from tocsin.db import read_only
+from tocsin.escalation.engine import find_escalation, lock_incident, move_on
+from tocsin.escalation.models import EscalationJob, JobOutcome
+from tocsin.escalation.plan import Position, Verdict, judge_timer
+from tocsin.incidents.lifecycle import Action, apply_transition
+from tocsin.incidents.timeline import SYSTEM
+from tocsin.worker import metrics
+from tocsin.worker.context import WorkerContext
+
+log = logging.getLogger(__name__)
+
+# Rows claimed per round trip; small enough that a lease never runs out while the batch is
+# worked through, large enough to keep up with a burst.
+CLAIM_BATCH = 50
+
+
+@dataclass(frozen=True)
+class ClaimedJob:
+    id: uuid.UUID
+    incident_id: uuid.UUID
+    scheduled_for: datetime
+
+
+def _due(now: datetime) -> list[object]:
+    return [
+        EscalationJob.completed.is_(False),
+        EscalationJob.cancelled_at.is_(None),
+        EscalationJob.scheduled_for <= now,
+        or_(EscalationJob.lease_until.is_(None), EscalationJob.lease_until < now),
+    ]
+
+
+async def claim_due_jobs(
+    engine: AsyncEngine, *, worker_id: str, now: datetime, lease: timedelta, limit: int
+) -> list[ClaimedJob]:
+    """Lease up to `limit` due timers (earliest first) to this worker; committed at once."""
+    due_ids = (
+        select(EscalationJob.id)
+        .where(*_due(now))  # type: ignore[arg-type]
+        .order_by(EscalationJob.scheduled_for)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    async with engine.begin() as conn:
+        rows = (
+            await conn.execute(
+                update(EscalationJob)
+                .where(EscalationJob.id.in_(due_ids.scalar_subquery()))
+                .values(
+                    claimed_by=worker_id,
+                    lease_until=now + lease,
+                    attempts=EscalationJob.attempts + 1,
+                )
+                .returning(EscalationJob.id, EscalationJob.incident_id, EscalationJob.scheduled_for)
+            )
+        ).all()
+    return sorted(
+        (ClaimedJob(r.id, r.incident_id, r.scheduled_for) for r in rows),
+        key=lambda job: job.scheduled_for,
+    )
+
+
+async def fire_job(
+    conn: AsyncConnection, job_id: uuid.UUID, *, worker_id: str, now: datetime
+) -> JobOutcome | None:
+    """Fire one claimed timer in the caller's transaction. None when it is no longer ours to
+    fire (cancelled, already fired, or re-claimed by another worker)."""
+    incident_id = (
+        await conn.execute(select(EscalationJob.incident_id).where(EscalationJob.id == job_id))
+    ).scalar_one_or_none()
+    if incident_id is None:
+        return None
+    # Incident first, then the timer: the order acknowledge uses, so the two never deadlock.
+    incident = await lock_incident(conn, incident_id)
+    timer = (
+        await conn.execute(
+            select(EscalationJob.__table__)
+            .where(
+                EscalationJob.id == job_id,
+                EscalationJob.completed.is_(False),
+                EscalationJob.cancelled_at.is_(None),
+                EscalationJob.claimed_by == worker_id,
+            )
+            .with_for_update()
+        )
+    ).first()
+    if timer is None or incident is None:
+        return None
+    escalation = await find_escalation(conn, incident_id)
+    verdict = judge_timer(
+        kind=timer.kind,
+        job_seq=timer.escalation_seq,
+        status=incident.status,
+        state=escalation.state if escalation else None,
+        seq=escalation.seq if escalation else None,
+    )
+    if verdict == Verdict.ESCALATE:
+        assert escalation is not None
+        await move_on(
+            conn,
+            escalation,
+            team_id=incident.team_id,
+            start=Position(timer.scheduled_level, timer.scheduled_repeat),
+            actor=SYSTEM,
+            job_id=timer.id,
+            now=now,
+        )
+    elif verdict == Verdict.REOPEN:
+        await apply_transition(
+            conn,
+            incident_id,
+            Action.UNACKNOWLEDGE,
+            actor=SYSTEM,
+            now=now,
+            note="the acknowledgement timed out",
+        )
+    outcome = JobOutcome.STALE if verdict == Verdict.STALE else JobOutcome.FIRED
+    await conn.execute(
+        update(EscalationJob)
+        .where(EscalationJob.id == job_id)
+        .values(completed=True, executed_at=now, outcome=outcome)
+    )
+    return outcome
+
+
+async def fire_due_escalations(ctx: WorkerContext) -> bool:
+    """Claim a batch of due timers and fire each; True if any were claimed."""
+    claimed = await claim_due_jobs(
+        ctx.engine,
+        worker_id=ctx.worker_id,
+        now=ctx.clock.now(),
+        lease=ctx.lease,
+        limit=CLAIM_BATCH,
+    )
+    for job in claimed:
+        now = ctx.clock.now()
+        try:
+            async with ctx.engine.begin() as conn:
+                outcome = await fire_job(conn, job.id, worker_id=ctx.worker_id, now=now)
+        except Exception:
+            # Its lease is still set, so the row waits out the lease before anyone retries:
+            # a timer that always fails cannot spin the loop.
+            metrics.FIRE_ERRORS.inc()
+            log.exception("firing escalation timer %s failed; retried after its lease", job.id)
+            continue
+        if outcome is not None:
+            metrics.TIMERS_FIRED.labels(outcome=outcome.value).inc()
+            metrics.TIMER_LATENESS.observe(max((now - job.scheduled_for).total_seconds(), 0.0))
+    return bool(claimed)
+
+
+async def release_claims(engine: AsyncEngine, *, worker_id: str) -> int:
+    """Give back the timers this worker claimed but did not fire (at shutdown)."""
+    async with engine.begin() as conn:
+        result = await conn.execute(
+            update(EscalationJob)
+            .where(and_(EscalationJob.claimed_by == worker_id, EscalationJob.completed.is_(False)))
+            .values(claimed_by=None, lease_until=None)
+        )
+    return result.rowcount or 0
+
+
+async def next_due_at(engine: AsyncEngine, *, now: datetime) -> datetime | None:
+    """When a pending timer next becomes claimable: its due time, or for one leased by
+    another worker, the end of that lease. The loop sleeps until then (or a wake-up)."""
+    pending = (EscalationJob.completed.is_(False), EscalationJob.cancelled_at.is_(None))
+    async with read_only(engine).connect() as conn:
+        free = (
+            await conn.execute(
+                select(func.min(EscalationJob.scheduled_for)).where(
+                    *pending,
+                    or_(EscalationJob.lease_until.is_(None), EscalationJob.lease_until < now),
+                )
+            )
+        ).scalar_one_or_none()
+        leased = (
+            await conn.execute(
+                select(func.min(EscalationJob.lease_until)).where(
+                    *pending, EscalationJob.lease_until >= now
+                )
+            )
+        ).scalar_one_or_none()
+    candidates = [at for at in (free, leased) if at is not None]
+    return min(candidates) if candidates else None

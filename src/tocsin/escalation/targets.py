@@ -1,0 +1,101 @@
+"""Who a level's target means at one instant: a user, whoever a schedule has on call, or every
+responder and manager of the team. This is the "load" half of each escalation decision."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tocsin.auth.models import User
+from tocsin.escalation.models import PageVia, TargetType
+from tocsin.escalation.snapshot import LevelSnapshot, PolicySnapshot
+from tocsin.schedules.shifts import SourceKind
+from tocsin.schedules.store import find_on_call
+from tocsin.teams.models import TeamMember, TeamRole
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """One person to page, and how the level's target led to them."""
+
+    user_id: uuid.UUID
+    via: PageVia
+    schedule_id: uuid.UUID | None = None
+    layer_id: uuid.UUID | None = None
+    override_id: uuid.UUID | None = None
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """A level's recipients at one instant; `why_nobody` explains an empty answer."""
+
+    recipients: tuple[Recipient, ...]
+    why_nobody: str = ""
+
+
+# Recipients of each level number, resolved at the same instant.
+Resolved = Mapping[int, Resolution]
+
+
+async def _active_users(conn: AsyncConnection, user_ids: list[uuid.UUID]) -> set[uuid.UUID]:
+    if not user_ids:
+        return set()
+    rows = await conn.execute(
+        select(User.id).where(User.id.in_(user_ids), User.is_active.is_(True))
+    )
+    return set(rows.scalars())
+
+
+async def resolve_level(
+    conn: AsyncConnection, level: LevelSnapshot, *, team_id: uuid.UUID, at: datetime
+) -> Resolution:
+    """The level's recipients at instant `at` (deactivated users are left out)."""
+    if level.target_type == TargetType.USER:
+        assert level.target_id is not None
+        if level.target_id in await _active_users(conn, [level.target_id]):
+            return Resolution((Recipient(level.target_id, PageVia.USER),))
+        return Resolution((), f"user {level.target_id} no longer exists or is deactivated")
+    if level.target_type == TargetType.ENTIRE_TEAM:
+        rows = await conn.execute(
+            select(TeamMember.user_id)
+            .join(User, User.id == TeamMember.user_id)
+            .where(
+                TeamMember.team_id == team_id,
+                TeamMember.role.in_([TeamRole.MANAGER, TeamRole.RESPONDER]),
+                User.is_active.is_(True),
+            )
+            .order_by(TeamMember.user_id)
+        )
+        members = tuple(Recipient(uid, PageVia.ENTIRE_TEAM) for uid in rows.scalars())
+        return Resolution(members, "" if members else "the team has no responders or managers")
+    assert level.target_id is not None
+    answer = await find_on_call(conn, level.target_id, at)
+    if answer is None:
+        return Resolution((), f"schedule {level.target_id} no longer exists")
+    source = answer.source
+    layer_id = source.id if source is not None and source.kind == SourceKind.LAYER else None
+    override_id = source.id if source is not None and source.kind == SourceKind.OVERRIDE else None
+    active = await _active_users(conn, list(answer.user_ids))
+    on_call = tuple(
+        Recipient(uid, PageVia.SCHEDULE, level.target_id, layer_id, override_id)
+        for uid in answer.user_ids
+        if uid in active
+    )
+    if on_call:
+        return Resolution(on_call)
+    return Resolution((), f"nobody is on call in schedule {level.target_id}")
+
+
+async def resolve_levels(
+    conn: AsyncConnection, snapshot: PolicySnapshot, *, team_id: uuid.UUID, at: datetime
+) -> dict[int, Resolution]:
+    """Every level's recipients at instant `at`."""
+    return {
+        level.number: await resolve_level(conn, level, team_id=team_id, at=at)
+        for level in snapshot.levels
+    }

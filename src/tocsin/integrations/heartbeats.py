@@ -1,0 +1,371 @@
+"""Heartbeat monitors: setting them up, recording pings, and the worker step that opens an
+alert for each monitor whose ping is late.
+
+A monitor is WAITING until its first ping, then UP with a deadline (`due_at`) of last ping +
+interval + grace. The worker claims a monitor past its deadline by flipping it to LATE with a
+conditional UPDATE, and raises the alert in that same transaction, so two workers can never
+both fire it and a crash between the two leaves neither behind. The next ping flips it back
+to UP (again conditionally, so only one ping resolves) and resolves the alert.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+from tocsin.alerts.ingest import IngestOutcome, commit_alert, prepare
+from tocsin.alerts.models import Alert, AlertStatus, Severity
+from tocsin.alerts.normalised import NormalisedAlert
+from tocsin.auth.secrets import display_prefix, hash_token, new_token
+from tocsin.catalog.models import Service
+from tocsin.errors import InvalidInput, NotFound
+from tocsin.integrations.heartbeat_models import HeartbeatMonitor, HeartbeatState
+from tocsin.integrations.lookup import IntegrationInfo
+from tocsin.integrations.models import Integration, IntegrationType
+from tocsin.realtime.events import StreamEvent
+from tocsin.worker.context import WorkerContext
+from tocsin.worker.wakeup import announce_work
+
+log = logging.getLogger(__name__)
+
+KEY_PREFIX = "hb"
+# When raising a late alert fails, try that monitor again this much later rather than at
+# once, so one broken monitor cannot keep the worker busy.
+RETRY_AFTER_FAILURE = timedelta(seconds=30)
+
+
+class HeartbeatNotFound(NotFound):
+    def __init__(self, monitor_id: uuid.UUID) -> None:
+        super().__init__(f"heartbeat monitor {monitor_id} not found")
+
+
+def ping_url(base_url: str, key: str) -> str:
+    """Where the monitored job sends its pings (GET or POST)."""
+    return f"{base_url}/heartbeats/{key}"
+
+
+def deadline(last_ping_at: datetime, *, interval_seconds: int, grace_seconds: int) -> datetime:
+    """When a monitor pinged at `last_ping_at` becomes late."""
+    return last_ping_at + timedelta(seconds=interval_seconds + grace_seconds)
+
+
+def dedup_key(monitor_id: uuid.UUID) -> str:
+    return f"heartbeat:{monitor_id}"
+
+
+async def find_monitor(session: AsyncSession, monitor_id: uuid.UUID) -> HeartbeatMonitor | None:
+    return await session.get(HeartbeatMonitor, monitor_id)
+
+
+async def find_monitor_service(session: AsyncSession, service_id: uuid.UUID) -> Service:
+    """The service a monitor names; a 422 on service_id when there is none."""
+    service = await session.get(Service, service_id)
+    if service is None:
+        raise InvalidInput(f"service {service_id} does not exist", field="service_id")
+    return service
+
+
+async def create_monitor(
+    session: AsyncSession,
+    *,
+    name: str,
+    service_id: uuid.UUID,
+    interval_seconds: int,
+    grace_seconds: int,
+    severity: Severity,
+    now: datetime,
+) -> tuple[HeartbeatMonitor, str]:
+    """A new monitor, WAITING for its first ping, with its own integration; returns the ping
+    key, which is not stored (only its hash is)."""
+    await find_monitor_service(session, service_id)
+    # The integration's own key is never handed out: pings use the monitor's key, and no
+    # one should be able to post arbitrary alerts in the monitor's name.
+    integration = Integration(
+        name=f"Heartbeat: {name}"[:200],
+        type=IntegrationType.HEARTBEAT,
+        key_hash=hash_token(new_token("ik")),
+        key_prefix="(heartbeat)",
+        active=True,
+        default_service_id=service_id,
+        dedup_window_minutes=60,
+        auto_resolve=True,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(integration)
+    await session.flush()
+    key = new_token(KEY_PREFIX)
+    monitor = HeartbeatMonitor(
+        name=name,
+        service_id=service_id,
+        integration_id=integration.id,
+        interval_seconds=interval_seconds,
+        grace_seconds=grace_seconds,
+        severity=severity,
+        key_hash=hash_token(key),
+        key_prefix=display_prefix(key),
+        state=HeartbeatState.WAITING,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(monitor)
+    await session.flush()
+    return monitor, key
+
+
+async def change_monitor(
+    session: AsyncSession, monitor: HeartbeatMonitor, changes: dict[str, Any], *, now: datetime
+) -> None:
+    """Apply the changed settings; a monitor that is UP gets its deadline recomputed."""
+    if "service_id" in changes:
+        await find_monitor_service(session, changes["service_id"])
+        await session.execute(
+            update(Integration)
+            .where(Integration.id == monitor.integration_id)
+            .values(default_service_id=changes["service_id"], updated_at=now)
+        )
+    for name, value in changes.items():
+        setattr(monitor, name, value)
+    if monitor.state == HeartbeatState.UP and monitor.last_ping_at is not None:
+        monitor.due_at = deadline(
+            monitor.last_ping_at,
+            interval_seconds=monitor.interval_seconds,
+            grace_seconds=monitor.grace_seconds,
+        )
+        if monitor.due_at < now:
+            # Already past the new deadline: wake the workers rather than wait for a poll.
+            await announce_work(await session.connection())
+    monitor.updated_at = now
+    await session.flush()
+
+
+async def delete_monitor(
+    session: AsyncSession, monitor: HeartbeatMonitor, *, now: datetime
+) -> None:
+    """Delete the monitor. Its integration goes too unless it has raised alerts: those keep
+    their history, so it is only deactivated."""
+    await session.execute(delete(HeartbeatMonitor).where(HeartbeatMonitor.id == monitor.id))
+    used = await session.execute(
+        select(Alert.id).where(Alert.integration_id == monitor.integration_id).limit(1)
+    )
+    if used.first() is None:
+        await session.execute(delete(Integration).where(Integration.id == monitor.integration_id))
+    else:
+        await session.execute(
+            update(Integration)
+            .where(Integration.id == monitor.integration_id)
+            .values(active=False, updated_at=now)
+        )
+
+
+@dataclass(frozen=True)
+class _MonitorRow:
+    id: uuid.UUID
+    name: str
+    integration_id: uuid.UUID
+    service_id: uuid.UUID
+    routing_key: str | None
+    interval_seconds: int
+    grace_seconds: int
+    severity: Severity
+    last_ping_at: datetime | None
+
+
+_MONITOR_COLUMNS = (
+    HeartbeatMonitor.id,
+    HeartbeatMonitor.name,
+    HeartbeatMonitor.integration_id,
+    HeartbeatMonitor.service_id,
+    Service.routing_key,
+    HeartbeatMonitor.interval_seconds,
+    HeartbeatMonitor.grace_seconds,
+    HeartbeatMonitor.severity,
+    HeartbeatMonitor.last_ping_at,
+)
+
+# A monitor with what its alerts need, found by the hash of its ping key.
+_MONITOR_BY_KEY_HASH = select(*_MONITOR_COLUMNS).join(
+    Service, Service.id == HeartbeatMonitor.service_id
+)
+
+
+def _as_row(row: Any) -> _MonitorRow:
+    return _MonitorRow(**row._mapping)
+
+
+def _integration(monitor: _MonitorRow) -> IntegrationInfo:
+    # auto_resolve is always on: "the next ping resolves it" is the monitor's whole promise,
+    # whatever has been set on its integration.
+    return IntegrationInfo(
+        id=monitor.integration_id,
+        type=IntegrationType.HEARTBEAT,
+        default_service_id=monitor.service_id,
+        dedup_window_minutes=60,
+        auto_resolve=True,
+    )
+
+
+def late_alert(monitor: _MonitorRow, *, now: datetime) -> NormalisedAlert:
+    """The alert a late monitor raises."""
+    if monitor.last_ping_at is None:  # cannot happen: only UP monitors go late
+        since = "its first ping"
+    else:
+        since = f"{monitor.last_ping_at:%Y-%m-%d %H:%M:%S} UTC"
+    return NormalisedAlert(
+        title=f"Heartbeat '{monitor.name}' is late",
+        severity=monitor.severity,
+        description=(
+            f"No ping since {since}. Pings are expected every {monitor.interval_seconds} s, "
+            f"with {monitor.grace_seconds} s of grace."
+        ),
+        source="heartbeat",
+        dedup_key=dedup_key(monitor.id),
+        routing_key=monitor.routing_key,
+        details={
+            "heartbeat_id": str(monitor.id),
+            "last_ping_at": monitor.last_ping_at.isoformat() if monitor.last_ping_at else None,
+            "late_at": now.isoformat(),
+            "interval_seconds": monitor.interval_seconds,
+            "grace_seconds": monitor.grace_seconds,
+        },
+    )
+
+
+def back_alert(monitor: _MonitorRow, *, now: datetime) -> NormalisedAlert:
+    """The resolving alert a late monitor's next ping sends."""
+    return NormalisedAlert(
+        title=f"Heartbeat '{monitor.name}' is back",
+        severity=monitor.severity,
+        status=AlertStatus.RESOLVED,
+        description=f"Pinged again at {now:%Y-%m-%d %H:%M:%S} UTC.",
+        source="heartbeat",
+        dedup_key=dedup_key(monitor.id),
+        routing_key=monitor.routing_key,
+        details={"heartbeat_id": str(monitor.id), "pinged_at": now.isoformat()},
+    )
+
+
+async def _ingest(
+    conn: AsyncConnection, monitor: _MonitorRow, alert: NormalisedAlert, *, now: datetime
+) -> IngestOutcome:
+    prepared = await prepare(conn, _integration(monitor), alert)
+    return await commit_alert(conn, prepared, now=now)
+
+
+@dataclass(frozen=True)
+class PingOutcome:
+    monitor_id: uuid.UUID
+    # The incident the monitor's lateness had opened, resolved by this ping.
+    resolved_incident_id: uuid.UUID | None
+    # What the stream should announce once the transaction is committed.
+    events: tuple[tuple[StreamEvent, uuid.UUID], ...] = ()
+
+
+async def record_ping(conn: AsyncConnection, key: str, *, now: datetime) -> PingOutcome | None:
+    """Mark the monitor with this key UP with a new deadline, resolving its alert if it was
+    LATE; None when no monitor has this key. The caller commits."""
+    found = (
+        await conn.execute(_MONITOR_BY_KEY_HASH.where(HeartbeatMonitor.key_hash == hash_token(key)))
+    ).first()
+    if found is None:
+        return None
+    monitor = _as_row(found)
+    up = {
+        "state": HeartbeatState.UP,
+        "last_ping_at": now,
+        "due_at": deadline(
+            now, interval_seconds=monitor.interval_seconds, grace_seconds=monitor.grace_seconds
+        ),
+        "late_since": None,
+        "updated_at": now,
+    }
+    # Only one of several simultaneous pings to a late monitor sees it LATE here; it alone
+    # sends the resolving alert.
+    was_late = (
+        await conn.execute(
+            update(HeartbeatMonitor)
+            .where(HeartbeatMonitor.id == monitor.id, HeartbeatMonitor.state == HeartbeatState.LATE)
+            .values(**up, incident_id=None)
+            .returning(HeartbeatMonitor.id)
+        )
+    ).first()
+    if was_late is None:
+        await conn.execute(
+            update(HeartbeatMonitor).where(HeartbeatMonitor.id == monitor.id).values(**up)
+        )
+        return PingOutcome(monitor.id, resolved_incident_id=None)
+    outcome = await _ingest(conn, monitor, back_alert(monitor, now=now), now=now)
+    return PingOutcome(monitor.id, resolved_incident_id=outcome.incident_id, events=outcome.events)
+
+
+async def _claim_late_monitor(conn: AsyncConnection, now: datetime) -> _MonitorRow | None:
+    """Flip one UP monitor past its deadline to LATE and return it; None if there is none
+    (or another worker took it first)."""
+    candidate = (
+        select(HeartbeatMonitor.id)
+        .where(HeartbeatMonitor.due_at < now, HeartbeatMonitor.state == HeartbeatState.UP)
+        .order_by(HeartbeatMonitor.due_at)
+        .limit(1)
+    )
+    if conn.dialect.name == "postgresql":
+        # Workers on other machines skip the row we hold instead of queueing behind it.
+        candidate = candidate.with_for_update(skip_locked=True)
+    # The state and due_at conditions are repeated on the UPDATE: on PostgreSQL a worker that
+    # waited for our lock re-checks them after we commit and finds nothing left to do.
+    claimed = (
+        await conn.execute(
+            update(HeartbeatMonitor)
+            .where(
+                HeartbeatMonitor.id == candidate.scalar_subquery(),
+                HeartbeatMonitor.state == HeartbeatState.UP,
+                HeartbeatMonitor.due_at < now,
+            )
+            .values(state=HeartbeatState.LATE, due_at=None, late_since=now, updated_at=now)
+            .returning(HeartbeatMonitor.id)
+        )
+    ).scalar_one_or_none()
+    if claimed is None:
+        return None
+    row = (await conn.execute(_MONITOR_BY_KEY_HASH.where(HeartbeatMonitor.id == claimed))).first()
+    return None if row is None else _as_row(row)
+
+
+async def _postpone(ctx: WorkerContext, monitor_id: uuid.UUID, now: datetime) -> None:
+    async with ctx.engine.begin() as conn:
+        await conn.execute(
+            update(HeartbeatMonitor)
+            .where(HeartbeatMonitor.id == monitor_id, HeartbeatMonitor.state == HeartbeatState.UP)
+            .values(due_at=now + RETRY_AFTER_FAILURE)
+        )
+
+
+async def fire_late_heartbeats(ctx: WorkerContext) -> bool:
+    """Worker step: raise the alert of one late monitor; False when none is late."""
+    now = ctx.clock.now()
+    monitor_id: uuid.UUID | None = None
+    try:
+        async with ctx.engine.begin() as conn:
+            monitor = await _claim_late_monitor(conn, now)
+            if monitor is None:
+                return False
+            monitor_id = monitor.id
+            outcome = await _ingest(conn, monitor, late_alert(monitor, now=now), now=now)
+            await conn.execute(
+                update(HeartbeatMonitor)
+                .where(HeartbeatMonitor.id == monitor.id)
+                .values(incident_id=outcome.incident_id)
+            )
+    except Exception:
+        # The claim was rolled back with the rest; push this monitor back so the loop does
+        # not spin on it.
+        if monitor_id is not None:
+            await _postpone(ctx, monitor_id, now)
+        raise
+    log.info("heartbeat %s is late: incident %s", monitor.id, outcome.incident_id)
+    return True

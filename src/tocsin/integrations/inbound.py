@@ -1,0 +1,342 @@
+"""Receiving one inbound request for an integration, whatever its format: rate limit, map it
+with the integration's adapter, apply its templates, drop repeats, store the alerts through
+the ingest pipeline, apply acknowledge/resolve signals and change events, and log what it
+all became for the integration's debug view.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tocsin.alerts.ingest import prepare
+from tocsin.alerts.models import Alert, AlertStatus
+from tocsin.alerts.normalised import NormalisedAlert, fingerprint
+from tocsin.incidents.lifecycle import ACTIVE_STATUSES
+from tocsin.incidents.models import Incident
+from tocsin.integrations.adapters import adapter_for
+from tocsin.integrations.adapters.base import (
+    Inbound,
+    Mapped,
+    PayloadForbidden,
+    PayloadRejected,
+    Repeat,
+    Signal,
+)
+from tocsin.integrations.changes import record_change
+from tocsin.integrations.lookup import IntegrationInfo
+from tocsin.integrations.models import InboundDelivery
+from tocsin.integrations.payload_log import PayloadEntry, PayloadLog
+from tocsin.integrations.ratelimit import RateLimiter
+from tocsin.integrations.signals import apply_signal
+from tocsin.integrations.templates import apply_templates
+from tocsin.realtime.events import StreamEvent
+from tocsin.web import AppState
+
+log = logging.getLogger(__name__)
+
+MapPayload = Callable[[Inbound], Awaitable[Mapped]]
+
+# How many of a fingerprint's latest alerts a repeat is compared with.
+_REPEAT_LOOKBACK = 20
+
+
+@dataclass(frozen=True)
+class AlertResult:
+    alert_id: uuid.UUID
+    incident_id: uuid.UUID | None
+    deduplicated: bool
+    status: AlertStatus
+    dedup_key: str | None
+    # True when this was a repeat of an alert already stored, and nothing new was stored.
+    repeat: bool = False
+
+
+@dataclass(frozen=True)
+class SignalResult:
+    signal: Signal
+    incident_ids: list[uuid.UUID]
+
+
+@dataclass(frozen=True)
+class Received:
+    alerts: list[AlertResult] = field(default_factory=list)
+    signals: list[SignalResult] = field(default_factory=list)
+    change_ids: list[uuid.UUID] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)
+    reply: dict[str, Any] = field(default_factory=dict)
+    duplicate_delivery: bool = False
+    template_problems: list[dict[str, str]] = field(default_factory=list)
+
+
+def rate_limiter(state: AppState) -> RateLimiter:
+    limiter = state.extras.get("rate_limiter")
+    if limiter is None:
+        limiter = state.extras["rate_limiter"] = RateLimiter()
+    assert isinstance(limiter, RateLimiter)
+    return limiter
+
+
+def payload_log(state: AppState) -> PayloadLog | None:
+    found = state.extras.get("payload_log")
+    return found if isinstance(found, PayloadLog) else None
+
+
+def _content(alert: NormalisedAlert | Any) -> bytes:
+    """A canonical form of what an alert says, to tell an identical resend."""
+    return orjson.dumps(
+        {
+            "status": str(alert.status),
+            "title": alert.title,
+            "severity": str(alert.severity),
+            "description": alert.description,
+            "source": alert.source,
+            "routing_key": alert.routing_key,
+            "tags": alert.tags,
+            "details": alert.details,
+        },
+        option=orjson.OPT_SORT_KEYS,
+    )
+
+
+async def find_repeat(
+    conn: AsyncConnection,
+    integration_id: uuid.UUID,
+    alert: NormalisedAlert,
+    repeat: Repeat,
+) -> AlertResult | None:
+    """The stored alert this one merely repeats, or None if it brings something new."""
+    rows = (
+        await conn.execute(
+            select(
+                Alert.id,
+                Alert.incident_id,
+                Alert.status,
+                Alert.title,
+                Alert.severity,
+                Alert.description,
+                Alert.source,
+                Alert.routing_key,
+                Alert.tags,
+                Alert.details,
+                Incident.status.label("incident_status"),
+            )
+            .outerjoin(Incident, Incident.id == Alert.incident_id)
+            .where(
+                Alert.integration_id == integration_id,
+                Alert.fingerprint == fingerprint(alert),
+            )
+            .order_by(Alert.received_at.desc())
+            .limit(_REPEAT_LOOKBACK)
+        )
+    ).all()
+    wanted = _content(alert)
+    for row in rows:
+        active = row.incident_status in ACTIVE_STATUSES
+        if repeat == Repeat.DUPLICATE_WHILE_OPEN:
+            match = active and alert.status == AlertStatus.FIRING
+        elif alert.status == AlertStatus.FIRING:
+            match = active and _content(row) == wanted
+        else:
+            match = not active and _content(row) == wanted
+        if match:
+            return AlertResult(
+                row.id,
+                row.incident_id,
+                deduplicated=True,
+                status=alert.status,
+                dedup_key=alert.dedup_key,
+                repeat=True,
+            )
+    return None
+
+
+async def _seen_delivery(conn: AsyncConnection, integration_id: uuid.UUID, delivery: str) -> bool:
+    row = (
+        await conn.execute(
+            select(InboundDelivery.delivery_id).where(
+                InboundDelivery.integration_id == integration_id,
+                InboundDelivery.delivery_id == delivery,
+            )
+        )
+    ).first()
+    return row is not None
+
+
+async def _remember_delivery(
+    conn: AsyncConnection, integration_id: uuid.UUID, delivery: str, now: datetime
+) -> None:
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    await conn.execute(
+        dialect.insert(InboundDelivery)
+        .values(integration_id=integration_id, delivery_id=delivery[:200], received_at=now)
+        .on_conflict_do_nothing()
+    )
+
+
+def _parsed_body(body: bytes) -> Any:
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return body.decode("utf-8", errors="replace")
+
+
+async def _store(
+    state: AppState, integration: IntegrationInfo, inbound: Inbound, mapped: Mapped
+) -> Received:
+    if mapped.delivery_id:
+        async with state.read_engine.connect() as conn:
+            if await _seen_delivery(conn, integration.id, mapped.delivery_id):
+                return Received(duplicate_delivery=True, reply=mapped.reply)
+    payload = _parsed_body(inbound.body) if integration.templates and mapped.alerts else None
+    results: list[AlertResult] = []
+    problems: list[dict[str, str]] = []
+    for item in mapped.alerts:
+        rendered = apply_templates(integration.templates, item.alert, payload)
+        if rendered.problems:
+            problems.append(rendered.problems)
+        alert = rendered.alert
+        async with state.read_engine.connect() as conn:
+            found = None
+            if item.repeat != Repeat.RECORD:
+                found = await find_repeat(conn, integration.id, alert, item.repeat)
+            if found is not None:
+                results.append(found)
+                continue
+            prepared = await prepare(conn, integration, alert)
+        outcome = await state.batcher.submit(prepared)
+        results.append(
+            AlertResult(
+                outcome.alert_id,
+                outcome.incident_id,
+                outcome.deduplicated,
+                alert.status,
+                alert.dedup_key,
+            )
+        )
+    signal_results: list[SignalResult] = []
+    change_ids: list[uuid.UUID] = []
+    touched: list[uuid.UUID] = []
+    if mapped.signals or mapped.changes or mapped.delivery_id:
+        now = state.clock.now()
+        async with state.engine.begin() as conn:
+            for signal in mapped.signals:
+                changed = await apply_signal(
+                    conn, integration.id, signal, source=integration.type.value, now=now
+                )
+                signal_results.append(SignalResult(signal, changed))
+                touched.extend(changed)
+            for notice in mapped.changes:
+                change_id, noted = await record_change(
+                    conn,
+                    integration_id=integration.id,
+                    service_id=integration.default_service_id,
+                    notice=notice,
+                    now=now,
+                )
+                change_ids.append(change_id)
+                touched.extend(noted)
+            if mapped.delivery_id:
+                await _remember_delivery(conn, integration.id, mapped.delivery_id, now)
+        state.hub.announce((StreamEvent.INCIDENT_UPDATED, i) for i in touched)
+    return Received(
+        alerts=results,
+        signals=signal_results,
+        change_ids=change_ids,
+        ignored=mapped.ignored,
+        reply=mapped.reply,
+        template_problems=problems,
+    )
+
+
+def describe(received: Received) -> dict[str, Any]:
+    """What a payload became, as the debug view shows it."""
+    return {
+        "alerts": [
+            {
+                "alert_id": str(a.alert_id),
+                "incident_id": str(a.incident_id) if a.incident_id else None,
+                "status": a.status.value,
+                "dedup_key": a.dedup_key,
+                "deduplicated": a.deduplicated,
+                "repeat": a.repeat,
+            }
+            for a in received.alerts
+        ],
+        "signals": [
+            {
+                "action": s.signal.action.value,
+                "dedup_key": s.signal.dedup_key,
+                "incident_ids": [str(i) for i in s.incident_ids],
+            }
+            for s in received.signals
+        ],
+        "change_event_ids": [str(c) for c in received.change_ids],
+        "ignored": received.ignored,
+        "duplicate_delivery": received.duplicate_delivery,
+        "template_problems": received.template_problems,
+    }
+
+
+async def receive(
+    state: AppState,
+    integration: IntegrationInfo,
+    inbound: Inbound,
+    *,
+    map_payload: MapPayload | None = None,
+    secret: str | None = None,
+    rejected_status: int = 422,
+) -> Received:
+    """Map and store one request. Raises RateLimited, PayloadRejected (nothing stored) or
+    PayloadForbidden. `map_payload` replaces the adapter's own mapping (PagerDuty's change
+    events endpoint, Opsgenie's close); `secret` is cut out of the logged body."""
+    rate_limiter(state).take(integration.id, integration.rate_limit_per_minute, inbound.now)
+    plog = payload_log(state)
+
+    def record(status: int, mapping: dict[str, Any]) -> None:
+        if plog is not None:
+            plog.record(
+                PayloadEntry(
+                    integration_id=integration.id,
+                    received_at=inbound.now,
+                    status_code=status,
+                    content_type=inbound.headers.get("content-type", ""),
+                    body=inbound.body,
+                    mapping=mapping,
+                    secret=secret,
+                )
+            )
+
+    try:
+        if map_payload is not None:
+            mapped = await map_payload(inbound)
+        else:
+            adapter = adapter_for(integration.type)
+            try:
+                options = adapter.options_model.model_validate(integration.options)
+            except ValidationError:
+                log.warning("integration %s has invalid options; using defaults", integration.id)
+                options = adapter.options_model()
+            mapped = await adapter.map(inbound, options, state.settings)
+    except PayloadRejected as exc:
+        record(
+            rejected_status,
+            {"error": [{"loc": list(p.loc), "msg": p.msg} for p in exc.problems]},
+        )
+        raise
+    except PayloadForbidden as exc:
+        record(403, {"error": str(exc)})
+        raise
+    received = await _store(state, integration, inbound, mapped)
+    record(202, describe(received))
+    return received

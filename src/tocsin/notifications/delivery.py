@@ -1,0 +1,491 @@
+"""The worker step that sends due deliveries: claim, send, record.
+
+1. Claim a batch of due pending rows by writing our lease on them (`FOR UPDATE SKIP LOCKED`
+   on PostgreSQL, so workers on many machines never take the same row; SQLite has one
+   writer). A row whose lease ran out (its worker died mid-send) is due again.
+2. Send each outside any transaction, all at once, each under the per-channel timeout, so
+   a receiver that never answers holds up nobody else.
+3. Record every attempt and the row's new state in one transaction: sent; pending again
+   with exponential backoff; or failed after a permanent error or the last attempt.
+
+A worker killed between 2 and 3 leaves the row leased; when the lease ends it is sent
+again with the same idempotency key, which is what makes delivery at-least-once and, for
+receivers that honour the key, exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tocsin.catalog.models import Service
+from tocsin.config import Settings
+from tocsin.incidents.models import Incident
+from tocsin.incidents.timeline import SYSTEM, EventKind, TimelineEntry, append_events
+from tocsin.notifications.channels import ChannelError, OutgoingMessage, Recipient
+from tocsin.notifications.channels.registry import (
+    UnknownChannel,
+    channel_name_for,
+    make_channel,
+)
+from tocsin.notifications.messages import (
+    IncidentFacts,
+    bundle_message,
+    incident_message,
+    plain_message,
+    verification_text,
+)
+from tocsin.notifications.models import (
+    AttemptStatus,
+    ContactKind,
+    ContactMethod,
+    Delivery,
+    DeliveryAttempt,
+    DeliveryKind,
+    DeliveryStatus,
+)
+from tocsin.notifications.throttle import RecentSends, decide
+from tocsin.teams.models import Team
+from tocsin.worker.context import WorkerContext
+
+log = logging.getLogger(__name__)
+
+_CLAIMED_COLUMNS = (
+    Delivery.id,
+    Delivery.kind,
+    Delivery.idempotency_key,
+    Delivery.incident_id,
+    Delivery.user_id,
+    Delivery.contact_method_id,
+    Delivery.rule_id,
+    Delivery.contact_kind,
+    Delivery.address,
+    Delivery.attempts,
+    Delivery.payload,
+)
+
+
+@dataclass(frozen=True)
+class Claimed:
+    id: uuid.UUID
+    kind: DeliveryKind
+    idempotency_key: str
+    incident_id: uuid.UUID | None
+    user_id: uuid.UUID
+    contact_method_id: uuid.UUID | None
+    rule_id: uuid.UUID | None
+    contact_kind: ContactKind
+    address: str
+    attempts: int  # including this one
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Send:
+    """One message to send, standing for one delivery or (a bundle) for several."""
+
+    rows: list[Claimed]
+    message: OutgoingMessage | None  # None: nothing can be sent (see `refusal`)
+    refusal: str | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    send: Send
+    channel: str
+    status: AttemptStatus
+    provider_id: str | None
+    error: str | None
+    started_at: datetime
+    finished_at: datetime
+
+
+def backoff(attempts: int, settings: Settings) -> timedelta:
+    """Wait before try number attempts + 1: base, 2x base, 4x base ..., capped."""
+    seconds = settings.notify_backoff_seconds * 2 ** max(0, attempts - 1)
+    return timedelta(seconds=min(seconds, settings.notify_backoff_max_seconds))
+
+
+def _due_filter(now: datetime) -> Any:
+    return and_(
+        Delivery.status == DeliveryStatus.PENDING,
+        Delivery.due_at <= now,
+        or_(Delivery.lease_expires_at.is_(None), Delivery.lease_expires_at < now),
+    )
+
+
+async def _claim(
+    conn: AsyncConnection, ctx: WorkerContext, now: datetime, where: Any, limit: int
+) -> list[Claimed]:
+    """Lease up to `limit` rows matching `where`, oldest due first."""
+    candidates = (
+        select(Delivery.id)
+        .where(where)
+        .order_by(Delivery.due_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    ids = list((await conn.execute(candidates)).scalars())
+    if not ids:
+        return []
+    rows = await conn.execute(
+        update(Delivery)
+        .where(Delivery.id.in_(ids), where)
+        .values(
+            lease_owner=ctx.worker_id,
+            lease_expires_at=now + ctx.lease,
+            attempts=Delivery.attempts + 1,
+            updated_at=now,
+        )
+        .returning(*_CLAIMED_COLUMNS)
+    )
+    claimed = [Claimed(*row) for row in rows]
+    claimed.sort(key=lambda c: c.idempotency_key)
+    return claimed
+
+
+async def _recent_sends(
+    conn: AsyncConnection, user_id: uuid.UUID, kind: ContactKind, address: str, since: datetime
+) -> RecentSends:
+    """Page messages this address of this person got since `since` (bundles count once)."""
+    row = (
+        await conn.execute(
+            select(func.count(), func.min(Delivery.sent_at)).where(
+                Delivery.user_id == user_id,
+                Delivery.contact_kind == kind,
+                Delivery.address == address,
+                Delivery.kind == DeliveryKind.PAGE,
+                Delivery.status == DeliveryStatus.SENT,
+                Delivery.bundled_into_id.is_(None),
+                Delivery.sent_at > since,
+            )
+        )
+    ).one()
+    return RecentSends(int(row[0]), row[1])
+
+
+async def _load_incident_facts(
+    conn: AsyncConnection, incident_ids: set[uuid.UUID]
+) -> dict[uuid.UUID, IncidentFacts]:
+    if not incident_ids:
+        return {}
+    rows = await conn.execute(
+        select(
+            Incident.id,
+            Incident.number,
+            Incident.title,
+            Incident.priority,
+            Incident.status,
+            Service.name.label("service"),
+            Team.name.label("team"),
+        )
+        .join(Team, Team.id == Incident.team_id)
+        .outerjoin(Service, Service.id == Incident.service_id)
+        .where(Incident.id.in_(incident_ids))
+    )
+    return {
+        r.id: IncidentFacts(
+            r.id, r.number, r.title, r.priority.value, r.status.value, r.service, r.team
+        )
+        for r in rows
+    }
+
+
+async def _load_secrets(
+    conn: AsyncConnection, method_ids: set[uuid.UUID]
+) -> dict[uuid.UUID, str | None]:
+    if not method_ids:
+        return {}
+    rows = await conn.execute(
+        select(ContactMethod.id, ContactMethod.signing_secret).where(
+            ContactMethod.id.in_(method_ids)
+        )
+    )
+    return {r.id: r.signing_secret for r in rows}
+
+
+def _message_for_one(
+    row: Claimed, facts: dict[uuid.UUID, IncidentFacts], settings: Settings, now: datetime
+) -> Send:
+    if row.kind == DeliveryKind.VERIFICATION:
+        code = str(row.payload.get("code", ""))
+        return Send(
+            [row],
+            plain_message(
+                "Your Tocsin verification code",
+                verification_text(code),
+                idempotency_key=row.idempotency_key,
+                kind="contact_method.verification",
+            ),
+        )
+    if row.kind == DeliveryKind.TEST:
+        return Send(
+            [row],
+            plain_message(
+                "Tocsin test message",
+                "This is a test message from Tocsin: this contact method works.",
+                idempotency_key=row.idempotency_key,
+                kind="contact_method.test",
+            ),
+        )
+    incident = facts.get(row.incident_id) if row.incident_id else None
+    if incident is None:
+        return Send([row], None, "the incident no longer exists")
+    return Send(
+        [row],
+        incident_message(
+            settings,
+            incident,
+            user_id=row.user_id,
+            idempotency_key=row.idempotency_key,
+            now=now,
+        ),
+    )
+
+
+async def _plan_sends(
+    conn: AsyncConnection, ctx: WorkerContext, claimed: list[Claimed], now: datetime
+) -> tuple[list[Send], list[tuple[Claimed, datetime]]]:
+    """What to send for the claimed rows (after throttling), and which rows wait until when.
+    May claim more of a flooded person's due pages, to bundle them all at once."""
+    settings = ctx.settings
+    window = timedelta(seconds=settings.notify_window_seconds)
+    groups: dict[tuple[uuid.UUID, ContactKind, str], list[Claimed]] = defaultdict(list)
+    others: list[Claimed] = []
+    for row in claimed:
+        if row.kind == DeliveryKind.PAGE:
+            groups[(row.user_id, row.contact_kind, row.address)].append(row)
+        else:
+            others.append(row)
+
+    singles: list[Claimed] = list(others)
+    bundles: list[list[Claimed]] = []
+    deferred: list[tuple[Claimed, datetime]] = []
+    for (user_id, kind, address), rows in groups.items():
+        recent = await _recent_sends(conn, user_id, kind, address, now - window)
+        by_id = {r.id: r for r in rows}
+        decision = decide(
+            [r.id for r in rows], recent, burst=settings.notify_burst, window=window, now=now
+        )
+        singles.extend(by_id[i] for i in decision.singles)
+        if decision.deferred and decision.defer_until is not None:
+            deferred.extend((by_id[i], decision.defer_until) for i in decision.deferred)
+        if decision.bundle:
+            # Take every other due page of this person's address into the same bundle.
+            more = await _claim(
+                conn,
+                ctx,
+                now,
+                and_(
+                    _due_filter(now),
+                    Delivery.kind == DeliveryKind.PAGE,
+                    Delivery.user_id == user_id,
+                    Delivery.contact_kind == kind,
+                    Delivery.address == address,
+                ),
+                1000,
+            )
+            bundles.append([by_id[i] for i in decision.bundle] + more)
+
+    incident_ids = {r.incident_id for r in claimed if r.incident_id}
+    incident_ids |= {r.incident_id for b in bundles for r in b if r.incident_id}
+    facts = await _load_incident_facts(conn, incident_ids)
+    sends = [_message_for_one(row, facts, settings, now) for row in singles]
+    for rows in bundles:
+        known = [facts[r.incident_id] for r in rows if r.incident_id in facts]
+        leader = rows[0]
+        sends.append(
+            Send(
+                rows,
+                bundle_message(settings, known, idempotency_key=f"bundle:{leader.id}"),
+            )
+        )
+    return sends, deferred
+
+
+async def _attempt(
+    send: Send, settings: Settings, secrets: dict[uuid.UUID, str | None], now: datetime
+) -> Outcome:
+    row = send.rows[0]
+    try:
+        name = channel_name_for(row.contact_kind, settings)
+    except ValueError:
+        name = str(row.contact_kind)
+    if send.message is None:
+        return Outcome(send, name, AttemptStatus.FAILED, None, send.refusal, now, now)
+    if row.rule_id is not None and row.contact_method_id is None:
+        return Outcome(
+            send, name, AttemptStatus.FAILED, None, "the contact method was removed", now, now
+        )
+    recipient = Recipient(
+        row.address,
+        signing_secret=secrets.get(row.contact_method_id) if row.contact_method_id else None,
+    )
+    try:
+        channel = make_channel(name, settings)
+        provider_id = await asyncio.wait_for(
+            channel.send(recipient, send.message), timeout=settings.notify_timeout_seconds
+        )
+    except UnknownChannel as exc:
+        return Outcome(send, name, AttemptStatus.FAILED, None, str(exc), now, now)
+    except ChannelError as exc:
+        final = exc.permanent or row.attempts >= settings.notify_max_attempts
+        status = AttemptStatus.FAILED if final else AttemptStatus.RETRYING
+        return Outcome(send, name, status, None, str(exc), now, now)
+    except TimeoutError:
+        final = row.attempts >= settings.notify_max_attempts
+        status = AttemptStatus.FAILED if final else AttemptStatus.RETRYING
+        error = f"no answer within {settings.notify_timeout_seconds:g} s"
+        return Outcome(send, name, status, None, error, now, now)
+    except Exception as exc:
+        # A bug in a channel (a plugin's, say) must not stop the others: retry, and log it.
+        log.exception("channel %s failed unexpectedly", name)
+        final = row.attempts >= settings.notify_max_attempts
+        status = AttemptStatus.FAILED if final else AttemptStatus.RETRYING
+        return Outcome(send, name, status, None, f"{type(exc).__name__}: {exc}", now, now)
+    return Outcome(send, name, AttemptStatus.SENT, provider_id, None, now, now)
+
+
+async def _record(
+    conn: AsyncConnection, ctx: WorkerContext, outcomes: list[Outcome], now: datetime
+) -> None:
+    attempts: list[dict[str, Any]] = []
+    timeline: dict[uuid.UUID, list[TimelineEntry]] = defaultdict(list)
+    for outcome in outcomes:
+        leader = outcome.send.rows[0]
+        for row in outcome.send.rows:
+            mine = and_(Delivery.id == row.id, Delivery.lease_owner == ctx.worker_id)
+            common: dict[str, Any] = {
+                "lease_owner": None,
+                "lease_expires_at": None,
+                "channel": outcome.channel,
+                "updated_at": now,
+            }
+            if outcome.status == AttemptStatus.SENT:
+                values = {
+                    **common,
+                    "status": DeliveryStatus.SENT,
+                    "sent_at": now,
+                    "provider_id": outcome.provider_id,
+                    "last_error": None,
+                    "bundled_into_id": leader.id if row is not leader else None,
+                    "bundle_size": len(outcome.send.rows) if row is leader else 1,
+                }
+                if row.kind == DeliveryKind.VERIFICATION:
+                    values["payload"] = {}  # the code has done its job
+                # Sent even if the incident was acknowledged meanwhile: it did go out.
+                await conn.execute(update(Delivery).where(mine).values(**values))
+            elif outcome.status == AttemptStatus.RETRYING:
+                await conn.execute(
+                    update(Delivery)
+                    .where(mine, Delivery.status == DeliveryStatus.PENDING)
+                    .values(
+                        **common,
+                        last_error=outcome.error,
+                        due_at=now + backoff(row.attempts, ctx.settings),
+                    )
+                )
+            else:
+                await conn.execute(
+                    update(Delivery)
+                    .where(mine, Delivery.status == DeliveryStatus.PENDING)
+                    .values(**common, status=DeliveryStatus.FAILED, last_error=outcome.error)
+                )
+            attempts.append(
+                {
+                    "id": uuid.uuid4(),
+                    "delivery_id": row.id,
+                    "number": row.attempts,
+                    "status": outcome.status,
+                    "channel": outcome.channel,
+                    "worker_id": ctx.worker_id,
+                    "provider_id": outcome.provider_id,
+                    "error": outcome.error,
+                    "started_at": outcome.started_at,
+                    "finished_at": outcome.finished_at,
+                }
+            )
+            if row.incident_id is not None:
+                timeline[row.incident_id].append(_timeline_entry(row, outcome))
+    if attempts:
+        await conn.execute(insert(DeliveryAttempt), attempts)
+    for incident_id, entries in timeline.items():
+        await append_events(conn, incident_id, entries, now=now)
+
+
+_EVENT_FOR = {
+    AttemptStatus.SENT: EventKind.NOTIFICATION_SENT,
+    AttemptStatus.RETRYING: EventKind.NOTIFICATION_RETRYING,
+    AttemptStatus.FAILED: EventKind.NOTIFICATION_FAILED,
+}
+
+
+def _timeline_entry(row: Claimed, outcome: Outcome) -> TimelineEntry:
+    words = {
+        AttemptStatus.SENT: "sent",
+        AttemptStatus.RETRYING: "failed, will retry",
+        AttemptStatus.FAILED: "failed for good",
+    }[outcome.status]
+    note = f"{row.contact_kind.value} notification via {outcome.channel} {words}"
+    if outcome.error:
+        note += f": {outcome.error}"
+    return TimelineEntry(
+        kind=_EVENT_FOR[outcome.status],
+        actor=SYSTEM,
+        note=note,
+        data={
+            "delivery_id": str(row.id),
+            "user_id": str(row.user_id),
+            "contact_kind": row.contact_kind.value,
+            "channel": outcome.channel,
+            "attempt": row.attempts,
+            "provider_id": outcome.provider_id,
+            "error": outcome.error,
+            "bundle_size": len(outcome.send.rows),
+        },
+    )
+
+
+async def send_due_deliveries(ctx: WorkerContext) -> bool:
+    """Send one batch of due deliveries; True if there was any."""
+    now = ctx.clock.now()
+    async with ctx.engine.begin() as conn:
+        claimed = await _claim(conn, ctx, now, _due_filter(now), ctx.settings.notify_batch_size)
+        if not claimed:
+            return False
+        sends, deferred = await _plan_sends(conn, ctx, claimed, now)
+        method_ids = {r.contact_method_id for s in sends for r in s.rows if r.contact_method_id}
+        secrets = await _load_secrets(conn, method_ids)
+        for row, until in deferred:
+            await conn.execute(
+                update(Delivery)
+                .where(Delivery.id == row.id, Delivery.lease_owner == ctx.worker_id)
+                .values(
+                    lease_owner=None,
+                    lease_expires_at=None,
+                    attempts=Delivery.attempts - 1,  # waiting is not an attempt
+                    due_at=until,
+                    updated_at=now,
+                )
+            )
+    outcomes = await asyncio.gather(*(_attempt(send, ctx.settings, secrets, now) for send in sends))
+    finished = ctx.clock.now()
+    async with ctx.engine.begin() as conn:
+        await _record(
+            conn,
+            ctx,
+            [
+                Outcome(o.send, o.channel, o.status, o.provider_id, o.error, o.started_at, finished)
+                for o in outcomes
+            ],
+            finished,
+        )
+    return True

@@ -1,0 +1,195 @@
+"""The loop that claims due rows of any kind, with leases, retries and backoff.
+
+Each round runs every step (worker/steps.py) until it reports no more work, then sleeps until
+the earliest of: a wake-up (in-process event, or PostgreSQL NOTIFY from any node), the next
+timer's due time, or the poll interval (at most a second), which is the safety net for a lost
+notification. A step that raises or runs past its timeout is logged and counted, and the loop
+goes on with the next one: one bad row never stops the worker. On stop (SIGTERM), the step in
+progress finishes its batch, then the timers this worker claimed but did not fire are released.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tocsin.clock import Clock
+from tocsin.config import Settings
+from tocsin.escalation.step import next_due_at, release_claims
+from tocsin.worker import metrics, wakeup
+from tocsin.worker.context import Step, WorkerContext
+from tocsin.worker.steps import all_steps
+
+log = logging.getLogger(__name__)
+
+POLL_SECONDS = 1.0
+STEP_TIMEOUT_SECONDS = 30.0
+
+# When the next piece of work is due, or None; lets the loop sleep exactly until a timer.
+NextDue = Callable[[AsyncEngine, datetime], Awaitable[datetime | None]]
+
+
+async def _next_escalation(engine: AsyncEngine, now: datetime) -> datetime | None:
+    return await next_due_at(engine, now=now)
+
+
+def new_worker_id() -> str:
+    """Unique per worker: host, process and a random part (a restarted process differs)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def _step_name(step: Step) -> str:
+    return f"{getattr(step, '__module__', '?')}.{getattr(step, '__qualname__', repr(step))}"
+
+
+class PostgresListener:
+    """LISTEN on the work channel over a dedicated asyncpg connection (not from the pool:
+    a pooled connection would be handed to others and lose the subscription)."""
+
+    def __init__(self, database_url: str, on_notify: Callable[[], None]) -> None:
+        self._dsn = make_url(database_url).set(drivername="postgresql")
+        self._on_notify = on_notify
+        self._conn: Any = None
+
+    async def ensure(self) -> None:
+        """(Re)connect if needed; failures are logged and retried next round (polling
+        covers the gap)."""
+        if self._conn is not None and not self._conn.is_closed():
+            return
+        import asyncpg
+
+        try:
+            self._conn = await asyncpg.connect(
+                self._dsn.render_as_string(hide_password=False), timeout=5
+            )
+            await self._conn.add_listener(wakeup.CHANNEL, self._notified)
+        except Exception as exc:
+            log.warning("cannot LISTEN for work (polling instead): %s", exc)
+            self._conn = None
+
+    def _notified(self, *_args: object) -> None:
+        self._on_notify()
+
+    async def close(self) -> None:
+        if self._conn is not None and not self._conn.is_closed():
+            with contextlib.suppress(Exception):
+                await self._conn.close(timeout=2)
+        self._conn = None
+
+
+class WorkerLoop:
+    def __init__(
+        self,
+        ctx: WorkerContext,
+        *,
+        steps: Sequence[Step] | None = None,
+        poll_seconds: float = POLL_SECONDS,
+        step_timeout: float = STEP_TIMEOUT_SECONDS,
+        next_due: Sequence[NextDue] = (_next_escalation,),
+    ) -> None:
+        self.ctx = ctx
+        self.steps = list(steps) if steps is not None else all_steps()
+        self.poll_seconds = poll_seconds
+        self.step_timeout = step_timeout
+        self.next_due = list(next_due)
+        self.stop_requested = asyncio.Event()
+        self._woken: asyncio.Event | None = None
+
+    def stop(self) -> None:
+        self.stop_requested.set()
+        if self._woken is not None:
+            self._woken.set()
+
+    async def run_step(self, step: Step) -> None:
+        """Run `step` until it finds no more work (or fails, or we are told to stop)."""
+        name = _step_name(step)
+        while not self.stop_requested.is_set():
+            try:
+                found = await asyncio.wait_for(step(self.ctx), timeout=self.step_timeout)
+            except TimeoutError:
+                metrics.STEP_TIMEOUTS.labels(step=name).inc()
+                log.error("worker step %s ran past %.0f s; cut off", name, self.step_timeout)
+                return
+            except Exception:
+                metrics.CLAIM_ERRORS.labels(step=name).inc()
+                log.exception("worker step %s failed; going on with the next", name)
+                return
+            if not found:
+                return
+
+    async def run_once(self) -> None:
+        """One round: every step until it has nothing left."""
+        for step in self.steps:
+            if self.stop_requested.is_set():
+                return
+            await self.run_step(step)
+
+    async def _sleep_seconds(self) -> float:
+        now = self.ctx.clock.now()
+        delay = self.poll_seconds
+        for probe in self.next_due:
+            try:
+                due = await probe(self.ctx.engine, now)
+            except Exception:
+                log.exception("looking up the next due time failed")
+                continue
+            if due is not None:
+                delay = min(delay, (due - now).total_seconds())
+        return max(delay, 0.0)
+
+    async def run(self) -> None:
+        """Until stop(): run rounds, sleeping between them until woken or due."""
+        self._woken = wakeup.subscribe()
+        woken = self._woken
+        listener: PostgresListener | None = None
+        if self.ctx.engine.dialect.name == "postgresql":
+            listener = PostgresListener(
+                self.ctx.engine.url.render_as_string(hide_password=False), woken.set
+            )
+        log.info("worker %s started with %d steps", self.ctx.worker_id, len(self.steps))
+        try:
+            while not self.stop_requested.is_set():
+                if listener is not None:
+                    await listener.ensure()
+                woken.clear()
+                await self.run_once()
+                if self.stop_requested.is_set():
+                    break
+                delay = await self._sleep_seconds()
+                if delay > 0:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(woken.wait(), timeout=delay)
+        finally:
+            wakeup.unsubscribe(woken)
+            if listener is not None:
+                await listener.close()
+            try:
+                released = await release_claims(self.ctx.engine, worker_id=self.ctx.worker_id)
+                if released:
+                    log.info("released %d claimed timers at shutdown", released)
+            except Exception:
+                log.exception("releasing claimed timers at shutdown failed (their lease ends)")
+            log.info("worker %s stopped", self.ctx.worker_id)
+
+
+def make_context(
+    engine: AsyncEngine,
+    clock: Clock,
+    settings: Settings,
+    *,
+    worker_id: str | None = None,
+    lease: timedelta | None = None,
+) -> WorkerContext:
+    if lease is None:
+        return WorkerContext(engine, clock, settings, worker_id or new_worker_id())
+    return WorkerContext(engine, clock, settings, worker_id or new_worker_id(), lease)

@@ -1,0 +1,86 @@
+"""Steps the notification tests share: adding and verifying contact methods through the API,
+running the delivery step until it is idle."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from httpx import AsyncClient
+
+from tests.factories import Person
+from tests.notifications.conftest import HttpReceiver, MailBox
+from tocsin.notifications.delivery import send_due_deliveries
+from tocsin.worker.context import WorkerContext
+
+CODE = re.compile(r"verification code is ([0-9]{6})")
+
+
+async def drain(ctx: WorkerContext) -> int:
+    """Run the delivery step until it finds nothing due; returns how many rounds did work."""
+    rounds = 0
+    while await send_due_deliveries(ctx):
+        rounds += 1
+    return rounds
+
+
+def last_code_in(text: str) -> str:
+    codes = CODE.findall(text)
+    assert codes, f"no verification code in {text!r}"
+    return str(codes[-1])
+
+
+async def add_method(
+    client: AsyncClient, person: Person, *, kind: str, address: str, name: str | None = None
+) -> dict[str, Any]:
+    response = await client.post(
+        f"/api/v1/users/{person.id}/contact-methods",
+        json={"kind": kind, "name": name or f"my {kind}", "address": address},
+        headers=person.headers,
+    )
+    assert response.status_code == 201, response.text
+    method: dict[str, Any] = response.json()
+    return method
+
+
+async def verify(client: AsyncClient, person: Person, method_id: str, code: str) -> Any:
+    return await client.post(
+        f"/api/v1/users/{person.id}/contact-methods/{method_id}/verify",
+        json={"code": code},
+        headers=person.headers,
+    )
+
+
+async def add_verified_email(
+    client: AsyncClient, ctx: WorkerContext, box: MailBox, person: Person, address: str
+) -> dict[str, Any]:
+    method = await add_method(client, person, kind="email", address=address)
+    await drain(ctx)
+    mail = [m for m in box.messages if m["To"] == address][-1]
+    code = last_code_in(mail.get_body(("plain",)).get_content())  # type: ignore[union-attr]
+    response = await verify(client, person, method["id"], code)
+    assert response.status_code == 200, response.text
+    verified: dict[str, Any] = response.json()
+    return verified
+
+
+async def add_verified_webhook(
+    client: AsyncClient, ctx: WorkerContext, receiver: HttpReceiver, person: Person, path: str
+) -> dict[str, Any]:
+    method = await add_method(client, person, kind="webhook", address=receiver.base_url + path)
+    await drain(ctx)
+    code = last_code_in([r for r in receiver.requests if r.path == path][-1].json()["text"])
+    response = await verify(client, person, method["id"], code)
+    assert response.status_code == 200, response.text
+    verified: dict[str, Any] = response.json()
+    return verified
+
+
+async def add_rule(
+    client: AsyncClient, person: Person, *, method_id: str, urgency: str, delay: int
+) -> Any:
+    return await client.post(
+        f"/api/v1/users/{person.id}/notification-rules",
+        json={"urgency": urgency, "delay_minutes": delay, "contact_method_id": method_id},
+        headers=person.headers,
+    )
