@@ -90,10 +90,10 @@ async def seed(engine: AsyncEngine, n: int) -> list[str]:
 
 
 async def drain(ctx: WorkerContext) -> int:
-    fired = 0
+    steps = 0
     while await fire_late_heartbeats(ctx):
-        fired += 1
-    return fired
+        steps += 1
+    return steps
 
 
 async def run(url: str, n: int, workers: int) -> None:
@@ -130,9 +130,9 @@ async def run(url: str, n: int, workers: int) -> None:
     print(f"backend {backend}, {n} monitors, {workers} workers")
     print(f"pings:       {n / ping_seconds:8.0f} /s  (one transaction each, sequential)")
     print(f"late alerts: {n / fire_seconds:8.0f} /s  (each opens an incident and pages level 1)")
-    print(f"fired per worker: {fired}; incidents: {incidents}")
-    if sum(fired) != n or incidents != n:
-        raise SystemExit(f"expected {n} fired and {n} incidents")
+    print(f"steps that found work, per worker: {fired}; incidents: {incidents}")
+    if incidents != n:
+        raise SystemExit(f"expected {n} incidents, one per monitor")
 
 
 def main() -> None:

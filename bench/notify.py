@@ -164,7 +164,7 @@ async def throughput(url: str, receiver: Receiver, *, count: int, workers: int) 
         ]
         for start in range(0, count, 500):
             await conn.execute(insert(Delivery), rows[start : start + 500])
-    settings = Settings(database_url=url, notify_batch_size=50, secret_key="bench")
+    settings = Settings(database_url=url, notify_batch_size=20, secret_key="bench")
 
     async def work(n: int) -> None:
         ctx = WorkerContext(engine, SystemClock(), settings, worker_id=f"bench-{n}")
@@ -226,7 +226,7 @@ async def latency(
         [sys.executable, "-m", "tocsin.cli", "serve"],
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=open(os.environ.get("BENCH_SERVER_LOG", os.devnull), "w"),  # noqa: SIM115
     )
     base = f"http://127.0.0.1:{port}"
     sent_at: dict[str, float] = {}
@@ -257,11 +257,15 @@ async def latency(
                             "dedup_key": f"bench-{n}",
                         },
                     )
-                except httpx.HTTPError:
+                except httpx.HTTPError as exc:
                     errors += 1
+                    if errors <= 3:
+                        print(f"ingest error: {type(exc).__name__}: {exc}")
                     return
                 if response.status_code != 202:
                     errors += 1
+                    if errors <= 3:
+                        print(f"ingest answered {response.status_code}: {response.text[:200]}")
                     return
                 sent_at[response.json()["incident_id"]] = t0
 

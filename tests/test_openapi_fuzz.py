@@ -1,6 +1,6 @@
 """The whole API fuzzed from its own OpenAPI document with schemathesis: whatever a client
-sends, no 5xx, and every answer has a status code, content type and body the document
-declares for that operation.
+sends, no 5xx, requests the document calls invalid are refused with a 4xx, and every answer
+has a status code, content type and body the document declares for that operation.
 
 One real server (uvicorn on loopback, SQLite file) serves every operation; requests carry an
 admin's key so they get past authentication into the handlers. The seeded world gives the
@@ -23,6 +23,7 @@ import uvicorn
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import (
     content_type_conformance,
+    negative_data_rejection,
     not_a_server_error,
     response_schema_conformance,
     status_code_conformance,
@@ -48,6 +49,8 @@ CHECKS = [
     status_code_conformance,
     content_type_conformance,
     response_schema_conformance,
+    # Requests the document says are invalid must get a 4xx, not be taken.
+    negative_data_rejection,
 ]
 
 

@@ -121,6 +121,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     from datetime import timedelta
 
     from tocsin.worker.loop import WorkerLoop, make_context
+    from tocsin.worker.steps import step_names
 
     if settings.is_sqlite:
         migrate(settings)
@@ -140,7 +141,17 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
             worker_id=args.worker_id,
             lease=timedelta(seconds=args.lease_seconds),
         )
-        loop = WorkerLoop(context, poll_seconds=min(args.poll_seconds, 1.0))
+        steps = None
+        if args.steps:
+            known = step_names()
+            wanted = [name.strip() for name in args.steps.split(",") if name.strip()]
+            unknown = [name for name in wanted if name not in known]
+            if unknown:
+                raise TocsinError(
+                    f"unknown steps {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+                )
+            steps = [known[name] for name in wanted]
+        loop = WorkerLoop(context, steps=steps, poll_seconds=min(args.poll_seconds, 1.0))
         running = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             running.add_signal_handler(signum, loop.stop)
@@ -215,6 +226,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     worker.add_argument(
         "--poll-seconds", type=float, default=1.0, help="longest sleep between rounds (<= 1)"
+    )
+    worker.add_argument(
+        "--steps",
+        help="comma-separated subset of steps to run (escalation, notifications, "
+        "integrations); default all",
     )
     worker.add_argument("--worker-id", help="name in the lease columns (default host:pid:random)")
     worker.set_defaults(handler=cmd_worker)

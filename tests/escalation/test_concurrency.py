@@ -26,7 +26,10 @@ async def test_a_dead_workers_timer_is_taken_again_after_its_lease(scene: Scene)
     scene.clock.advance(timedelta(minutes=5))
     # worker-1 claims the timer and dies before firing it.
     claimed = await claim_due_jobs(
-        scene.engine, worker_id="worker-1", now=scene.clock.now(), lease=timedelta(seconds=60),
+        scene.engine,
+        worker_id="worker-1",
+        now=scene.clock.now(),
+        lease=timedelta(seconds=60),
         limit=10,
     )
     assert len(claimed) == 1
@@ -41,7 +44,9 @@ async def test_a_dead_workers_timer_is_taken_again_after_its_lease(scene: Scene)
     from tocsin.escalation.step import fire_job
 
     async with scene.engine.begin() as conn:
-        assert await fire_job(conn, claimed[0].id, worker_id="worker-1", now=scene.clock.now()) is None
+        assert (
+            await fire_job(conn, claimed[0].id, worker_id="worker-1", now=scene.clock.now()) is None
+        )
     assert len(await scene.pages(incident)) == 2
 
 
@@ -70,7 +75,9 @@ async def test_an_acknowledgement_racing_a_timer_is_never_followed_by_a_page(
         scene.clock.advance(timedelta(minutes=5))
         counted_after_ack: list[int] = []
 
-        async def acknowledge(incident: str = incident) -> None:
+        async def acknowledge(
+            incident: str = incident, counted_after_ack: list[int] = counted_after_ack
+        ) -> None:
             await asyncio.sleep(random.uniform(0, 0.02))
             response = await scene.act(incident, "acknowledge", scene.cast.bob)
             assert response.status_code in (200, 409)
@@ -89,8 +96,18 @@ async def test_an_acknowledgement_racing_a_timer_is_never_followed_by_a_page(
 def _start_worker(database_url: str, name: str) -> subprocess.Popen[bytes]:
     env = {**os.environ, "TOCSIN_DATABASE_URL": database_url, "TOCSIN_LOG_LEVEL": "warning"}
     return subprocess.Popen(
-        [sys.executable, "-m", "tocsin.cli", "worker", "--lease-seconds", "2",
-         "--worker-id", name],
+        [
+            sys.executable,
+            "-m",
+            "tocsin.cli",
+            "worker",
+            "--steps",
+            "escalation",
+            "--lease-seconds",
+            "2",
+            "--worker-id",
+            name,
+        ],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -148,8 +165,9 @@ async def test_workers_killed_at_random_lose_and_double_no_page(
     async with scene.engine.connect() as conn:
         rows = (
             await conn.execute(
-                sa.select(Page.incident_id, Page.level_number, sa.func.count())
-                .group_by(Page.incident_id, Page.level_number)
+                sa.select(Page.incident_id, Page.level_number, sa.func.count()).group_by(
+                    Page.incident_id, Page.level_number
+                )
             )
         ).all()
     counts = {(str(r[0]), r[1]): r[2] for r in rows}

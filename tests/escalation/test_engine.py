@@ -107,7 +107,7 @@ async def test_entire_team_pages_responders_and_managers_but_not_observers(scene
 async def test_a_schedule_level_pages_whoever_is_on_call_when_it_is_reached(scene: Scene) -> None:
     # Daily handoff at 09:05 UTC: Carol until then, Bob from then on (T0 is 09:00).
     handoff = (T0 - timedelta(days=1) + timedelta(minutes=5)).replace(tzinfo=None)
-    schedule, layer, _ = await scene.make_schedule(
+    schedule, _layer, _ = await scene.make_schedule(
         [scene.carol.id, scene.cast.bob.id], handoff=handoff
     )
     await scene.set_levels(
@@ -202,7 +202,9 @@ async def test_escalate_now_refuses_an_acknowledged_incident(scene: Scene) -> No
 
 async def test_reassign_to_a_user_pages_them_and_stops_the_policy(scene: Scene) -> None:
     incident = await scene.open_incident()
-    response = await scene.act(incident, "reassign", scene.cast.bob, {"user_id": str(scene.carol.id)})
+    response = await scene.act(
+        incident, "reassign", scene.cast.bob, {"user_id": str(scene.carol.id)}
+    )
     assert response.status_code == 200, response.text
     assert response.json()["assigned_user_id"] == str(scene.carol.id)
     pages = await scene.pages(incident)

@@ -4,6 +4,7 @@ shifts, and what it refuses, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from httpx import AsyncClient, Response
@@ -666,3 +667,97 @@ async def test_instants_outside_the_supported_years_are_refused(
 
     assert_rejected(far_past, "at")
     assert_rejected(far_future, "handoff")
+
+
+async def test_oncall_agrees_with_the_shift_containing_each_instant_at_every_boundary(
+    client: AsyncClient, cast: Cast
+) -> None:
+    """The two endpoints load overrides for different windows; at every shift and gap boundary
+    (and a second before each) they must still agree."""
+    office = {
+        **weekly_layer(cast.bob.id, cast.olive.id, name="office"),
+        "rotation": "daily",
+        "handoff": "2026-03-01T09:00",
+        "restrictions": [
+            {"days": ["mon", "tue", "wed", "thu", "fri"], "start": "09:00", "end": "17:00"}
+        ],
+    }
+    schedule = await create(
+        client,
+        cast,
+        schedule_body(cast, weekly_layer(cast.alice.id, end="2026-03-12T00:00:00Z"), office),
+    )
+    url = f"{SCHEDULES}/{schedule['id']}"
+    for user, start, end in [
+        (cast.alice.id, "2026-03-09T12:00:00Z", "2026-03-09T14:00:00Z"),  # across a handoff
+        (cast.bob.id, "2026-03-09T13:30:00Z", "2026-03-09T13:45:00Z"),  # newer, inside it
+        (cast.olive.id, "2026-03-12T00:00:00Z", "2026-03-12T01:00:00Z"),  # in the gap
+    ]:
+        response = await client.post(
+            f"{url}/overrides",
+            headers=cast.alice.headers,
+            json={"user_ids": [str(user)], "start": start, "end": end},
+        )
+        assert response.status_code == 201, response.text
+    shifts = (
+        await client.get(
+            f"{url}/shifts",
+            headers=cast.bob.headers,
+            params={"start": "2026-03-07T00:00:00Z", "end": "2026-03-14T00:00:00Z"},
+        )
+    ).json()
+    assert shifts["gaps"], "the range should include time with nobody on call"
+
+    def iso(at: datetime) -> str:
+        return at.isoformat().replace("+00:00", "Z")
+
+    boundaries = {
+        datetime.fromisoformat(piece[edge])
+        for piece in shifts["final"] + shifts["gaps"]
+        for edge in ("start", "end")
+    }
+    probes = sorted(boundaries | {at - timedelta(seconds=1) for at in boundaries})
+    for at in probes:
+        if not datetime(2026, 3, 7, tzinfo=UTC) <= at < datetime(2026, 3, 14, tzinfo=UTC):
+            continue
+        answer = await on_call(client, cast, schedule["id"], iso(at))
+        containing = [
+            shift
+            for shift in shifts["final"]
+            if datetime.fromisoformat(shift["start"]) <= at < datetime.fromisoformat(shift["end"])
+        ]
+        if containing:
+            (shift,) = containing
+            assert (answer["user_ids"], answer["source"]) == (shift["user_ids"], shift["source"]), (
+                at
+            )
+        else:
+            assert (answer["user_ids"], answer["source"]) == ([], None), at
+
+
+async def test_changing_the_zone_keeps_handoffs_at_the_same_local_time(
+    client: AsyncClient, cast: Cast
+) -> None:
+    schedule = await create(
+        client, cast, schedule_body(cast, weekly_layer(cast.alice.id, cast.bob.id))
+    )
+    url = f"{SCHEDULES}/{schedule['id']}"
+    # Monday 2026-03-02 09:00 is 14:00Z in New York and 08:00Z in Berlin.
+    assert (await on_call(client, cast, schedule["id"], "2026-03-02T13:00:00Z"))["user_ids"] == [
+        str(cast.alice.id)
+    ]
+
+    changed = await client.patch(
+        url, headers=cast.alice.headers, json={"time_zone": "Europe/Berlin"}
+    )
+    refused = await client.patch(
+        url, headers=cast.alice.headers, json={"time_zone": "Europe/Nowhere"}
+    )
+
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["layers"][0]["handoff"] == "2026-02-23T09:00"
+    assert (await on_call(client, cast, schedule["id"], "2026-03-02T08:00:00Z"))["user_ids"] == [
+        str(cast.bob.id)
+    ]
+    assert_rejected(refused, "time_zone")
+    assert (await client.get(url, headers=cast.bob.headers)).json()["time_zone"] == "Europe/Berlin"

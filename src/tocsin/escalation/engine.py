@@ -25,7 +25,7 @@ from tocsin.escalation.models import (
 )
 from tocsin.escalation.plan import FIRST, Advance, Position, reach
 from tocsin.escalation.snapshot import PolicySnapshot, load_policy_snapshot
-from tocsin.escalation.targets import Recipient, resolve_levels
+from tocsin.escalation.targets import Recipient, Resolution, resolve_level
 from tocsin.incidents.models import Incident, IncidentStatus
 from tocsin.incidents.timeline import Actor, EventKind, TimelineEntry, append_events
 from tocsin.notifications.dispatch import plan_deliveries
@@ -41,6 +41,30 @@ class EscalationRow:
     state: EscalationState
     position: Position
     seq: int
+
+
+async def resolve_for_reach(
+    conn: AsyncConnection,
+    snapshot: PolicySnapshot,
+    start: Position,
+    *,
+    team_id: uuid.UUID,
+    at: datetime,
+) -> dict[int, Resolution]:
+    """The recipients of the levels `reach` will look at from `start`, in its order, stopping
+    at the first level with someone: levels beyond it cost no queries."""
+    resolved: dict[int, Resolution] = {}
+    position = start
+    while True:
+        if position.level > len(snapshot.levels):
+            position = Position(1, position.repeat + 1)
+        if position.repeat >= snapshot.repeat_count or position.level in resolved:
+            return resolved
+        answer = await resolve_level(conn, snapshot.level(position.level), team_id=team_id, at=at)
+        resolved[position.level] = answer
+        if answer.recipients:
+            return resolved
+        position = Position(position.level + 1, position.repeat)
 
 
 async def find_escalation(conn: AsyncConnection, incident_id: uuid.UUID) -> EscalationRow | None:
@@ -258,7 +282,7 @@ async def start_escalation(
             updated_at=now,
         )
     )
-    resolved = await resolve_levels(conn, snapshot, team_id=team_id, at=now)
+    resolved = await resolve_for_reach(conn, snapshot, FIRST, team_id=team_id, at=now)
     advance = reach(snapshot, FIRST, resolved, now=now)
     await apply_advance(
         conn,
@@ -307,7 +331,7 @@ async def restart_with_policy(
             .where(IncidentEscalation.incident_id == incident_id)
             .values(policy_id=snapshot.policy_id, policy_snapshot=snapshot.to_json())
         )
-    resolved = await resolve_levels(conn, snapshot, team_id=team_id, at=now)
+    resolved = await resolve_for_reach(conn, snapshot, FIRST, team_id=team_id, at=now)
     advance = reach(snapshot, FIRST, resolved, now=now)
     await apply_advance(
         conn,
@@ -335,7 +359,7 @@ async def move_on(
     extra_entries: tuple[TimelineEntry, ...] = (),
 ) -> Advance:
     """Reach for the first level from `start` that has someone, resolved at `now`."""
-    resolved = await resolve_levels(conn, escalation.snapshot, team_id=team_id, at=now)
+    resolved = await resolve_for_reach(conn, escalation.snapshot, start, team_id=team_id, at=now)
     advance = reach(escalation.snapshot, start, resolved, now=now)
     await apply_advance(
         conn,
@@ -440,8 +464,8 @@ async def resume_escalation(
             await page_directly(conn, escalation, user_id=assignee, actor=actor, now=now)
         return
     if escalation.state == EscalationState.EXHAUSTED:
-        resolved = await resolve_levels(conn, escalation.snapshot, team_id=team_id, at=now)
-        recipients = resolved[escalation.position.level].recipients
+        last = escalation.snapshot.level(escalation.position.level)
+        recipients = (await resolve_level(conn, last, team_id=team_id, at=now)).recipients
         new_seq = escalation.seq + 1
         if recipients:
             await write_pages(

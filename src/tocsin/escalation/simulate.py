@@ -2,7 +2,7 @@
 
 It goes down the real path with the real functions: the integration's adapter maps the
 payload, `prepare` fingerprints and routes it, the dedup window rule decides whether it joins
-an open incident, and the paging plan is `resolve_levels` + `reach` applied level after level,
+an open incident, and the paging plan is `resolve_for_reach` + `reach` applied level after level,
 each at the instant the engine would reach it, assuming nobody acknowledges. Only the writes
 are left out.
 """
@@ -22,9 +22,10 @@ from tocsin.alerts.ingest import prepare
 from tocsin.alerts.models import AlertStatus
 from tocsin.config import Settings
 from tocsin.errors import InvalidInput
+from tocsin.escalation.engine import resolve_for_reach
 from tocsin.escalation.plan import FIRST, Position, reach
 from tocsin.escalation.snapshot import PolicySnapshot, load_policy_snapshot
-from tocsin.escalation.targets import Recipient, resolve_levels
+from tocsin.escalation.targets import Recipient
 from tocsin.incidents.dedup import find_dedup_incident, joins_existing
 from tocsin.integrations.adapters.base import Inbound, PayloadRejected
 from tocsin.integrations.adapters.registry import adapter_for
@@ -102,7 +103,7 @@ async def plan_paging(
     now, start = at, FIRST
     # reach() always moves forward and stops after repeat_count cycles, so this ends.
     while True:
-        resolved = await resolve_levels(conn, snapshot, team_id=team_id, at=now)
+        resolved = await resolve_for_reach(conn, snapshot, start, team_id=team_id, at=now)
         advance = reach(snapshot, start, resolved, now=now)
         steps.extend(PlanStep(now, "skip", s.at, reason=s.reason) for s in advance.skipped)
         if advance.paged is not None:

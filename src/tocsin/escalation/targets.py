@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tocsin.auth.models import User
 from tocsin.escalation.models import PageVia, TargetType
-from tocsin.escalation.snapshot import LevelSnapshot, PolicySnapshot
+from tocsin.escalation.snapshot import LevelSnapshot
 from tocsin.schedules.shifts import SourceKind
 from tocsin.schedules.store import find_on_call
 from tocsin.teams.models import TeamMember, TeamRole
@@ -89,13 +89,3 @@ async def resolve_level(
     if on_call:
         return Resolution(on_call)
     return Resolution((), f"nobody is on call in schedule {level.target_id}")
-
-
-async def resolve_levels(
-    conn: AsyncConnection, snapshot: PolicySnapshot, *, team_id: uuid.UUID, at: datetime
-) -> dict[int, Resolution]:
-    """Every level's recipients at instant `at`."""
-    return {
-        level.number: await resolve_level(conn, level, team_id=team_id, at=at)
-        for level in snapshot.levels
-    }

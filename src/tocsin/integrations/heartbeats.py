@@ -38,6 +38,8 @@ KEY_PREFIX = "hb"
 # When raising a late alert fails, try that monitor again this much later rather than at
 # once, so one broken monitor cannot keep the worker busy.
 RETRY_AFTER_FAILURE = timedelta(seconds=30)
+# Late monitors handled per worker step: one transaction, one commit (one fsync on SQLite).
+BATCH = 20
 
 
 class HeartbeatNotFound(NotFound):
@@ -304,36 +306,56 @@ async def record_ping(conn: AsyncConnection, key: str, *, now: datetime) -> Ping
     return PingOutcome(monitor.id, resolved_incident_id=outcome.incident_id, events=outcome.events)
 
 
-async def _claim_late_monitor(conn: AsyncConnection, now: datetime) -> _MonitorRow | None:
-    """Flip one UP monitor past its deadline to LATE and return it; None if there is none
-    (or another worker took it first)."""
-    candidate = (
+async def _claim_late_monitors(
+    conn: AsyncConnection, now: datetime, *, limit: int, only: uuid.UUID | None = None
+) -> list[_MonitorRow]:
+    """Flip up to `limit` UP monitors past their deadline to LATE and return them; none if
+    there are none (or other workers took them first)."""
+    candidates = (
         select(HeartbeatMonitor.id)
         .where(HeartbeatMonitor.due_at < now, HeartbeatMonitor.state == HeartbeatState.UP)
         .order_by(HeartbeatMonitor.due_at)
-        .limit(1)
+        .limit(limit)
     )
+    if only is not None:
+        candidates = candidates.where(HeartbeatMonitor.id == only)
     if conn.dialect.name == "postgresql":
-        # Workers on other machines skip the row we hold instead of queueing behind it.
-        candidate = candidate.with_for_update(skip_locked=True)
+        # Workers on other machines skip the rows we hold instead of queueing behind them.
+        candidates = candidates.with_for_update(skip_locked=True)
     # The state and due_at conditions are repeated on the UPDATE: on PostgreSQL a worker that
     # waited for our lock re-checks them after we commit and finds nothing left to do.
-    claimed = (
-        await conn.execute(
-            update(HeartbeatMonitor)
-            .where(
-                HeartbeatMonitor.id == candidate.scalar_subquery(),
-                HeartbeatMonitor.state == HeartbeatState.UP,
-                HeartbeatMonitor.due_at < now,
+    claimed = list(
+        (
+            await conn.execute(
+                update(HeartbeatMonitor)
+                .where(
+                    HeartbeatMonitor.id.in_(candidates),
+                    HeartbeatMonitor.state == HeartbeatState.UP,
+                    HeartbeatMonitor.due_at < now,
+                )
+                .values(state=HeartbeatState.LATE, due_at=None, late_since=now, updated_at=now)
+                .returning(HeartbeatMonitor.id)
             )
-            .values(state=HeartbeatState.LATE, due_at=None, late_since=now, updated_at=now)
-            .returning(HeartbeatMonitor.id)
+        ).scalars()
+    )
+    if not claimed:
+        return []
+    rows = await conn.execute(
+        _MONITOR_BY_KEY_HASH.where(HeartbeatMonitor.id.in_(claimed)).order_by(
+            HeartbeatMonitor.due_at, HeartbeatMonitor.id
         )
-    ).scalar_one_or_none()
-    if claimed is None:
-        return None
-    row = (await conn.execute(_MONITOR_BY_KEY_HASH.where(HeartbeatMonitor.id == claimed))).first()
-    return None if row is None else _as_row(row)
+    )
+    return [_as_row(row) for row in rows]
+
+
+async def _open_late_alert(conn: AsyncConnection, monitor: _MonitorRow, now: datetime) -> None:
+    outcome = await _ingest(conn, monitor, late_alert(monitor, now=now), now=now)
+    await conn.execute(
+        update(HeartbeatMonitor)
+        .where(HeartbeatMonitor.id == monitor.id)
+        .values(incident_id=outcome.incident_id)
+    )
+    log.info("heartbeat %s is late: incident %s", monitor.id, outcome.incident_id)
 
 
 async def _postpone(ctx: WorkerContext, monitor_id: uuid.UUID, now: datetime) -> None:
@@ -346,26 +368,32 @@ async def _postpone(ctx: WorkerContext, monitor_id: uuid.UUID, now: datetime) ->
 
 
 async def fire_late_heartbeats(ctx: WorkerContext) -> bool:
-    """Worker step: raise the alert of one late monitor; False when none is late."""
+    """Worker step: raise the alerts of a small batch of late monitors, in one transaction
+    (one commit for the lot); False when none is late."""
     now = ctx.clock.now()
-    monitor_id: uuid.UUID | None = None
+    claimed: list[uuid.UUID] = []
     try:
         async with ctx.engine.begin() as conn:
-            monitor = await _claim_late_monitor(conn, now)
-            if monitor is None:
-                return False
-            monitor_id = monitor.id
-            outcome = await _ingest(conn, monitor, late_alert(monitor, now=now), now=now)
-            await conn.execute(
-                update(HeartbeatMonitor)
-                .where(HeartbeatMonitor.id == monitor.id)
-                .values(incident_id=outcome.incident_id)
-            )
+            monitors = await _claim_late_monitors(conn, now, limit=BATCH)
+            claimed = [m.id for m in monitors]
+            for monitor in monitors:
+                await _open_late_alert(conn, monitor, now)
+        return bool(monitors)
     except Exception:
-        # The claim was rolled back with the rest; push this monitor back so the loop does
-        # not spin on it.
-        if monitor_id is not None:
+        if not claimed:
+            raise
+        log.exception("raising %d late heartbeat alerts failed; trying one by one", len(claimed))
+    # The batch was rolled back, claims included. Each monitor gets its own transaction, and
+    # one that fails alone is pushed back, so the loop cannot spin on it.
+    failure: Exception | None = None
+    for monitor_id in claimed:
+        try:
+            async with ctx.engine.begin() as conn:
+                for monitor in await _claim_late_monitors(conn, now, limit=1, only=monitor_id):
+                    await _open_late_alert(conn, monitor, now)
+        except Exception as exc:
             await _postpone(ctx, monitor_id, now)
-        raise
-    log.info("heartbeat %s is late: incident %s", monitor.id, outcome.incident_id)
+            failure = exc
+    if failure is not None:
+        raise failure
     return True

@@ -15,3 +15,13 @@ def all_steps() -> list[Step]:
         fire_late_heartbeats,
         send_due_deliveries,
     ]
+
+
+def step_names() -> dict[str, Step]:
+    """Each step by a short name, for `tocsin worker --steps` (e.g. workers dedicated to
+    escalation timers, and others to deliveries)."""
+    names = {}
+    for step in all_steps():
+        module = getattr(step, "__module__", "").split(".")
+        names[module[1] if len(module) > 1 else repr(step)] = step
+    return names

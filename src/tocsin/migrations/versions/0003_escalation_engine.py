@@ -124,9 +124,7 @@ def upgrade() -> None:
             ondelete="SET NULL",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_pages")),
-        sa.UniqueConstraint(
-            "incident_id", "escalation_seq", "user_id", name="uq_pages_step_user"
-        ),
+        sa.UniqueConstraint("incident_id", "escalation_seq", "user_id", name="uq_pages_step_user"),
     )
     with op.batch_alter_table("pages", schema=None) as batch_op:
         batch_op.create_index(

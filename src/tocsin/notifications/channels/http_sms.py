@@ -15,7 +15,7 @@ import httpx
 
 from tocsin.config import Settings
 from tocsin.notifications.channels import ChannelError, OutgoingMessage, Recipient
-from tocsin.notifications.channels.http import raise_for_answer, transport_error
+from tocsin.notifications.channels.http import raise_for_answer, shared_client, transport_error
 
 
 def _json_escape(value: str) -> str:
@@ -54,16 +54,16 @@ class HttpSmsChannel:
             body=message.short_text,
         )
         try:
-            async with httpx.AsyncClient(timeout=s.notify_timeout_seconds) as http:
-                response = await http.request(
-                    s.http_sms_method.upper(),
-                    s.http_sms_url,
-                    content=content.encode(),
-                    headers={
-                        "Content-Type": s.http_sms_content_type,
-                        "Idempotency-Key": message.idempotency_key,
-                    },
-                )
+            response = await shared_client().request(
+                s.http_sms_method.upper(),
+                s.http_sms_url,
+                content=content.encode(),
+                headers={
+                    "Content-Type": s.http_sms_content_type,
+                    "Idempotency-Key": message.idempotency_key,
+                },
+                timeout=s.notify_timeout_seconds,
+            )
         except httpx.HTTPError as exc:
             raise transport_error(exc, what="SMS gateway") from exc
         raise_for_answer(response, what="SMS gateway")

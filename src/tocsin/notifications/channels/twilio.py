@@ -9,7 +9,7 @@ import httpx
 
 from tocsin.config import Settings
 from tocsin.notifications.channels import ChannelError, OutgoingMessage, Recipient
-from tocsin.notifications.channels.http import raise_for_answer, transport_error
+from tocsin.notifications.channels.http import raise_for_answer, shared_client, transport_error
 
 
 class _TwilioChannel:
@@ -34,12 +34,12 @@ class _TwilioChannel:
             f"{s.twilio_account_sid}/{self.resource}.json"
         )
         try:
-            async with httpx.AsyncClient(timeout=s.notify_timeout_seconds) as http:
-                response = await http.post(
-                    url,
-                    data=self.form(recipient, message),
-                    auth=(s.twilio_account_sid, s.twilio_auth_token),
-                )
+            response = await shared_client().post(
+                url,
+                data=self.form(recipient, message),
+                auth=(s.twilio_account_sid, s.twilio_auth_token),
+                timeout=s.notify_timeout_seconds,
+            )
         except httpx.HTTPError as exc:
             raise transport_error(exc, what="Twilio") from exc
         raise_for_answer(response, what="Twilio")

@@ -16,7 +16,7 @@ import orjson
 
 from tocsin.config import Settings
 from tocsin.notifications.channels import ChannelError, OutgoingMessage, Recipient
-from tocsin.notifications.channels.http import raise_for_answer, transport_error
+from tocsin.notifications.channels.http import raise_for_answer, shared_client, transport_error
 
 SIGNATURE_HEADER = "X-Tocsin-Signature"
 TIMESTAMP_HEADER = "X-Tocsin-Timestamp"
@@ -60,8 +60,12 @@ class WebhookChannel:
         if recipient.signing_secret:
             headers[SIGNATURE_HEADER] = sign(recipient.signing_secret, timestamp, body)
         try:
-            async with httpx.AsyncClient(timeout=self.settings.notify_timeout_seconds) as http:
-                response = await http.post(recipient.address, content=body, headers=headers)
+            response = await shared_client().post(
+                recipient.address,
+                content=body,
+                headers=headers,
+                timeout=self.settings.notify_timeout_seconds,
+            )
         except httpx.HTTPError as exc:
             raise transport_error(exc, what="webhook") from exc
         except ValueError as exc:  # a URL httpx cannot use
