@@ -26,7 +26,7 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from escalation_seed import (  # noqa: E402
+from escalation_seed import (
     DEFAULT_SERVER,
     fresh_database,
     pending_timers,
@@ -35,9 +35,9 @@ from escalation_seed import (  # noqa: E402
     stop_workers,
 )
 
-from tocsin.db import create_engine  # noqa: E402
-from tocsin.escalation.models import EscalationJob, Page  # noqa: E402
-from tocsin.incidents.models import IncidentEvent  # noqa: E402
+from tocsin.db import create_engine
+from tocsin.escalation.models import EscalationJob, Page
+from tocsin.incidents.models import IncidentEvent
 
 LEVELS, REPEATS = 3, 2
 
@@ -86,9 +86,7 @@ async def run(args: argparse.Namespace, url: str) -> int:
     async with engine.connect() as conn:
         pages = Counter(
             (r[0], r[1], r[2])
-            for r in await conn.execute(
-                sa.select(Page.incident_id, Page.level_number, Page.repeat)
-            )
+            for r in await conn.execute(sa.select(Page.incident_id, Page.level_number, Page.repeat))
         )
         exhausted = Counter(
             r[0]

@@ -24,7 +24,6 @@ sys.path.insert(0, str(Path(__file__).parent))
 from escalation_seed import (
     DEFAULT_SERVER,
     fresh_database,
-    pending_timers,
     percentile,
     seed,
     start_worker,
@@ -35,21 +34,38 @@ from tocsin.db import create_engine
 from tocsin.escalation.models import EscalationJob, Page
 
 
-async def wait_until_fired(engine: sa.ext.asyncio.AsyncEngine, within: float) -> None:
+async def pending_at_level(engine: sa.ext.asyncio.AsyncEngine, level: int) -> int:
+    async with engine.connect() as conn:
+        count = await conn.execute(
+            sa.select(sa.func.count())
+            .select_from(EscalationJob)
+            .where(
+                EscalationJob.completed.is_(False),
+                EscalationJob.cancelled_at.is_(None),
+                EscalationJob.scheduled_level == level,
+            )
+        )
+        return int(count.scalar_one())
+
+
+async def wait_until_fired(engine: sa.ext.asyncio.AsyncEngine, within: float, level: int) -> None:
     deadline = time.monotonic() + within
-    while await pending_timers(engine) > 0:
+    while await pending_at_level(engine, level) > 0:
         if time.monotonic() > deadline:
             raise SystemExit("timers still pending at the deadline")
         await asyncio.sleep(0.5)
 
 
-async def lateness(engine: sa.ext.asyncio.AsyncEngine, level: int) -> list[float]:
+async def lateness(
+    engine: sa.ext.asyncio.AsyncEngine, level: int, until: datetime | None = None
+) -> list[float]:
     async with engine.connect() as conn:
-        rows = await conn.execute(
-            sa.select(EscalationJob.scheduled_for, EscalationJob.executed_at).where(
-                EscalationJob.executed_at.is_not(None), EscalationJob.scheduled_level == level
-            )
+        stmt = sa.select(EscalationJob.scheduled_for, EscalationJob.executed_at).where(
+            EscalationJob.executed_at.is_not(None), EscalationJob.scheduled_level == level
         )
+        if until is not None:
+            stmt = stmt.where(EscalationJob.scheduled_for <= until)
+        rows = await conn.execute(stmt)
         return [(r.executed_at - r.scheduled_for).total_seconds() for r in rows]
 
 
@@ -66,30 +82,36 @@ async def run(args: argparse.Namespace, url: str) -> None:
     )
     workers = [start_worker(url, f"bench-{i}") for i in range(args.workers)]
     try:
-        await wait_until_fired(engine, args.lead + args.spread + 120)
-        late = await lateness(engine, 2)
+        if args.measure:
+            # Only the first `measure` seconds of the spread are waited for and measured;
+            # the remaining timers stay pending all along (cancelled before the burst).
+            await asyncio.sleep(args.lead + args.measure + 2)
+            cutoff = start + timedelta(seconds=args.measure)
+            late = await lateness(engine, 2, until=cutoff)
+            spread_text = f"{len(late)} timers due in {args.measure:.0f} s of {args.n} pending"
+        else:
+            await wait_until_fired(engine, args.lead + args.spread + 600, 2)
+            late = await lateness(engine, 2)
+            spread_text = f"{len(late)} timers due over {args.spread:.0f} s"
         print(
-            f"spread: {len(late)} timers due over {args.spread:.0f} s, {args.workers} workers: "
+            f"spread: {spread_text}, {args.workers} workers: "
             f"lateness p50 {percentile(late, 0.5) * 1000:.1f} ms, "
             f"p99 {percentile(late, 0.99) * 1000:.1f} ms, max {max(late) * 1000:.1f} ms"
         )
         if args.burst:
-            # Every level-3 timer (a minute out) is pulled to one instant a few seconds ahead.
+            # `--burst` of the level-2 timers still pending are pulled to one instant a few
+            # seconds ahead; every other pending timer is cancelled.
             due = datetime.now(UTC) + timedelta(seconds=3)
             async with engine.begin() as conn:
+                chosen = (
+                    sa.select(EscalationJob.id)
+                    .where(EscalationJob.completed.is_(False), EscalationJob.scheduled_level == 2)
+                    .limit(args.burst)
+                    .scalar_subquery()
+                )
                 await conn.execute(
                     sa.update(EscalationJob)
-                    .where(EscalationJob.completed.is_(False), EscalationJob.scheduled_level == 3)
-                    .where(
-                        EscalationJob.id.in_(
-                            sa.select(EscalationJob.id)
-                            .where(
-                                EscalationJob.completed.is_(False),
-                                EscalationJob.scheduled_level == 3,
-                            )
-                            .limit(args.burst)
-                        )
-                    )
+                    .where(EscalationJob.id.in_(chosen))
                     .values(scheduled_for=due)
                 )
                 await conn.execute(
@@ -97,12 +119,12 @@ async def run(args: argparse.Namespace, url: str) -> None:
                     .where(EscalationJob.completed.is_(False), EscalationJob.scheduled_for > due)
                     .values(cancelled_at=datetime.now(UTC))
                 )
-            await wait_until_fired(engine, 300)
+            await wait_until_fired(engine, 900, 2)
             async with engine.connect() as conn:
                 last = (
                     await conn.execute(
                         sa.select(sa.func.max(Page.created_at), sa.func.count()).where(
-                            Page.level_number == 3
+                            Page.level_number == 2, Page.created_at >= due
                         )
                     )
                 ).one()
@@ -123,6 +145,9 @@ def main() -> None:
     parser.add_argument("--spread", type=float, default=30.0, help="seconds they fall due over")
     parser.add_argument("--lead", type=float, default=5.0, help="seconds before the first")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--measure", type=float, default=0, help="measure only this many seconds of the spread"
+    )
     parser.add_argument("--burst", type=int, default=5000, help="timers due at one instant")
     args = parser.parse_args()
     url = fresh_database(args.server, "tocsin_bench_escalation")

@@ -114,7 +114,9 @@ def message(
 
 async def email_integration(mailroom: Mailroom) -> str:
     created = await mailroom.new_integration(default_service_id=str(mailroom.world.service))
-    return f"{created['key']}@{DOMAIN}"
+    address: str = created["email_address"]
+    assert address == f"{created['key']}@{DOMAIN}"
+    return address
 
 
 async def test_a_message_opens_an_incident_titled_by_its_subject(
@@ -233,6 +235,7 @@ async def test_a_key_of_another_domain_or_a_non_email_integration_is_refused(
 ) -> None:
     address = await email_integration(mailroom)
     webhook = await mailroom.new_integration(type="generic")
+    assert webhook["email_address"] is None
     for recipient in (
         address.replace(DOMAIN, "elsewhere.example.com"),
         f"{webhook['key']}@{DOMAIN}",

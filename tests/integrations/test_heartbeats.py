@@ -8,15 +8,18 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from httpx import AsyncClient
+from httpx import ASGITransport, AsyncClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.conftest import count_rows, new_uuid
 from tests.factories import World
+from tocsin.app import create_app
 from tocsin.clock import FrozenClock
 from tocsin.config import Settings
 from tocsin.db import create_engine
+from tocsin.integrations import heartbeats
 from tocsin.integrations.heartbeats import fire_late_heartbeats
+from tocsin.worker import wakeup
 from tocsin.worker.context import WorkerContext
 
 INTERVAL = 300
@@ -64,10 +67,11 @@ async def incident(client: AsyncClient, world: World, incident_id: str) -> dict[
 
 
 async def run_until_idle(ctx: WorkerContext) -> int:
-    fired = 0
+    """How many steps found work."""
+    steps = 0
     while await fire_late_heartbeats(ctx):
-        fired += 1
-    return fired
+        steps += 1
+    return steps
 
 
 async def test_creation_shows_the_ping_url_once(client: AsyncClient, world: World) -> None:
@@ -183,7 +187,9 @@ async def test_concurrent_workers_fire_each_late_monitor_once(
     settings: Settings,
     database_url: str,
     engine: AsyncEngine,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setattr(heartbeats, "BATCH", 2)  # several batches, so the workers contend
     keys = [(await create_monitor(client, world, name=f"job {n}"))["key"] for n in range(6)]
     for key in keys:
         await ping(client, key)
@@ -195,13 +201,16 @@ async def test_concurrent_workers_fire_each_late_monitor_once(
             WorkerContext(engine=e, clock=clock, settings=settings, worker_id=f"w{n}")
             for n, e in enumerate(engines)
         ]
-        fired = await asyncio.gather(*(run_until_idle(c) for c in contexts))
+        await asyncio.gather(*(run_until_idle(c) for c in contexts))
     finally:
         for e in engines:
             await e.dispose()
-    assert sum(fired) == len(keys)
     assert await count_rows(engine, "incidents") == len(keys)
     assert await count_rows(engine, "alerts") == len(keys)
+    listed = await client.get("/api/v1/heartbeats", headers=world.cast.bob.headers)
+    incidents = {m["incident_id"] for m in listed.json()["items"]}
+    assert len(incidents) == len(keys)
+    assert None not in incidents
 
 
 async def test_two_workers_racing_for_one_monitor_fire_it_once(
@@ -343,3 +352,25 @@ async def test_only_managers_of_the_services_team_may_change_monitors(
     assert response.status_code == 403
     listed = await client.get("/api/v1/heartbeats", headers=world.cast.mallory.headers)
     assert [m["id"] for m in listed.json()["items"]] == [created["id"]]
+
+
+async def test_the_servers_own_worker_fires_a_late_heartbeat(
+    settings: Settings, clock: FrozenClock, world: World
+) -> None:
+    """The step is registered with the worker loop that `tocsin serve` runs."""
+    application = create_app(settings, clock=clock, run_worker=True)
+    async with (
+        application.router.lifespan_context(application),
+        AsyncClient(transport=ASGITransport(app=application), base_url="http://test") as http,
+    ):
+        created = await create_monitor(http, world)
+        await ping(http, created["key"])
+        clock.advance(timedelta(seconds=INTERVAL + GRACE + 1))
+        wakeup.wake_local()
+        for _ in range(200):
+            state = await monitor_state(http, world, created["id"])
+            if state["state"] == "late":
+                break
+            await asyncio.sleep(0.05)
+        assert state["state"] == "late"
+        assert state["incident_id"] is not None

@@ -197,3 +197,14 @@ async def test_the_payload_log_shows_recent_payloads_and_their_mapping_newest_fi
     )
     [only] = generic.json()
     assert only["mapping"]["alerts"][0]["status"] == "firing"
+    assert only["body_truncated"] is False
+
+    # Big bodies are kept only in part.
+    await client.post(world.integration.url, json={"title": "big", "details": {"x": "y" * 70_000}})
+    big = await client.get(
+        f"/api/v1/integrations/{world.integration.id}/payloads",
+        headers=world.cast.admin.headers,
+    )
+    newest = big.json()[0]
+    assert newest["body_truncated"] is True
+    assert len(newest["body"]) == payload_log.MAX_BODY_CHARS

@@ -188,9 +188,7 @@ TWILIO_TOKEN = "twilio-test-token"
 
 
 @pytest.fixture
-def notify_settings(
-    settings: Settings, smtp: SmtpServer, receiver: HttpReceiver
-) -> Settings:
+def notify_settings(settings: Settings, smtp: SmtpServer, receiver: HttpReceiver) -> Settings:
     """Channels pointed at the loopback receivers, short timeouts and backoff."""
     return settings.model_copy(
         update={

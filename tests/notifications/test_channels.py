@@ -76,13 +76,24 @@ async def test_webhook_body_is_signed_over_timestamp_and_body(
     stamp = request.headers["x-tocsin-timestamp"]
     signature = request.headers["x-tocsin-signature"]
     now = float(stamp)
-    assert verify("s3cret", timestamp=stamp, body=request.body, signature=signature, now=now, tolerance=300)
-    assert not verify("wrong", timestamp=stamp, body=request.body, signature=signature, now=now, tolerance=300)
+    assert verify(
+        "s3cret", timestamp=stamp, body=request.body, signature=signature, now=now, tolerance=300
+    )
+    assert not verify(
+        "wrong", timestamp=stamp, body=request.body, signature=signature, now=now, tolerance=300
+    )
     tampered = request.body.replace(b"Checkout down", b"All fine")
-    assert not verify("s3cret", timestamp=stamp, body=tampered, signature=signature, now=now, tolerance=300)
+    assert not verify(
+        "s3cret", timestamp=stamp, body=tampered, signature=signature, now=now, tolerance=300
+    )
     # Replayed ten minutes later: refused by the timestamp check.
     assert not verify(
-        "s3cret", timestamp=stamp, body=request.body, signature=signature, now=now + 600, tolerance=300
+        "s3cret",
+        timestamp=stamp,
+        body=request.body,
+        signature=signature,
+        now=now + 600,
+        tolerance=300,
     )
 
 

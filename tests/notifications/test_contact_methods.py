@@ -139,7 +139,9 @@ async def test_users_edit_their_own_methods_and_admins_anyones(
     assert (await client.get(url, headers=cast.mallory.headers)).status_code == 403
     assert (await client.get(url, headers=cast.alice.headers)).status_code == 403
     stolen = await client.post(
-        url, json={"kind": "sms", "name": "x", "address": "+14155550199"}, headers=cast.mallory.headers
+        url,
+        json={"kind": "sms", "name": "x", "address": "+14155550199"},
+        headers=cast.mallory.headers,
     )
     assert stolen.status_code == 403
     listed = await client.get(url, headers=cast.admin.headers)
@@ -166,7 +168,9 @@ async def test_a_person_without_rules_is_warned_that_only_the_default_email_reac
     method = await add_verified_email(client, ctx, smtp.box, cast.bob, "bob@pager.example.com")
     await add_rule(client, cast.bob, method_id=method["id"], urgency="high", delay=0)
     rules = (
-        await client.get(f"/api/v1/users/{cast.bob.id}/notification-rules", headers=cast.bob.headers)
+        await client.get(
+            f"/api/v1/users/{cast.bob.id}/notification-rules", headers=cast.bob.headers
+        )
     ).json()
     assert [r["urgency"] for r in rules["items"]] == ["high"]
     assert not any("high urgency" in w for w in rules["warnings"])

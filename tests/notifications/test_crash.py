@@ -45,8 +45,8 @@ def start_worker(database_url: str) -> subprocess.Popen[bytes]:
     )
 
 
-async def wait_for(condition: object, timeout: float) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
+async def wait_for(condition: object, within: float) -> None:
+    deadline = asyncio.get_running_loop().time() + within
     while asyncio.get_running_loop().time() < deadline:
         if await condition():  # type: ignore[operator]
             return

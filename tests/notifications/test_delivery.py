@@ -21,8 +21,8 @@ from tests.notifications.conftest import (
 )
 from tests.notifications.helpers import add_rule, add_verified_webhook, drain
 from tocsin.clock import FrozenClock
-from tocsin.notifications.models import ContactMethod, Delivery
 from tocsin.notifications.delivery import send_due_deliveries
+from tocsin.notifications.models import ContactMethod, Delivery
 from tocsin.worker.context import WorkerContext
 
 
@@ -155,9 +155,9 @@ async def test_a_receiver_failing_twice_then_answering_gets_exactly_one_delivery
     assert delivery["status"] == "sent"
     assert [a["status"] for a in delivery["attempt_log"]] == ["retrying", "retrying", "sent"]
     assert "503" in (delivery["attempt_log"][0]["error"] or "")
-    timeline = (
-        await client.get(f"/api/v1/incidents/{incident_id}", headers=bob.headers)
-    ).json()["timeline"]
+    timeline = (await client.get(f"/api/v1/incidents/{incident_id}", headers=bob.headers)).json()[
+        "timeline"
+    ]
     kinds = [e["kind"] for e in timeline if e["kind"].startswith("notification_")]
     assert kinds == ["notification_retrying", "notification_retrying", "notification_sent"]
 
@@ -277,5 +277,7 @@ async def test_a_storm_of_incidents_is_bundled_into_one_message(
     last = receiver.requests[-1].json()
     assert len(receiver.requests) - before in (5, 6, 7, 8, 9)
     titles = [r.json().get("incident", {}).get("title") for r in receiver.requests[before + 4 :]]
-    sent_later = sum(1 for t in titles if t) + (last["count"] if last["type"] == "incident.bundle" else 0)
+    sent_later = sum(1 for t in titles if t) + (
+        last["count"] if last["type"] == "incident.bundle" else 0
+    )
     assert sent_later == 5

@@ -51,9 +51,7 @@ async def test_the_acknowledge_link_confirms_on_get_and_acts_on_post(
     assert "acknowledged" in done.text
     assert await status_of(client, paging, incident_id) == "acknowledged"
     detail = (
-        await client.get(
-            f"/api/v1/incidents/{incident_id}", headers=paging.world.cast.bob.headers
-        )
+        await client.get(f"/api/v1/incidents/{incident_id}", headers=paging.world.cast.bob.headers)
     ).json()
     ack = next(e for e in detail["timeline"] if e["kind"] == "acknowledged")
     assert ack["actor_type"] == "user"

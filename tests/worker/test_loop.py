@@ -12,7 +12,7 @@ from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
-from httpx import AsyncClient
+from httpx import ASGITransport, AsyncClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.factories import World
@@ -161,3 +161,39 @@ async def test_the_worker_command_stops_cleanly_on_sigterm(database_url: str) ->
     finally:
         if process.poll() is None:
             process.kill()
+
+
+async def test_the_app_runs_the_worker_in_process_unless_told_not_to(
+    settings: Settings, clock: FrozenClock, world: World, engine: AsyncEngine
+) -> None:
+    from tocsin.app import create_app
+    from tocsin.escalation.models import Page
+
+    application = create_app(settings, clock=clock, run_worker=True)
+    async with (
+        application.router.lifespan_context(application),
+        AsyncClient(
+            transport=ASGITransport(app=application),  # type: ignore[arg-type]
+            base_url="http://test",
+        ) as http,
+    ):
+        response = await http.post(
+            world.integration.url, json={"title": "Down", "routing_key": "payments-api"}
+        )
+        assert response.status_code == 202
+        # The default policy's only level times out after 30 minutes: exhausted then.
+        clock.advance(timedelta(minutes=30))
+        async with engine.begin() as conn:
+            await announce_work(conn)
+        incident = response.json()["incident_id"]
+        async with asyncio.timeout(5):
+            while True:
+                detail = (
+                    await http.get(f"/api/v1/incidents/{incident}", headers=world.cast.bob.headers)
+                ).json()
+                if detail["timeline"][-1]["kind"] == "escalation_exhausted":
+                    break
+                await asyncio.sleep(0.05)
+    async with engine.connect() as conn:
+        pages = (await conn.execute(sa.select(sa.func.count()).select_from(Page))).scalar_one()
+    assert pages == 2  # Alice and Bob, level 1, once

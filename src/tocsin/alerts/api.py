@@ -50,8 +50,11 @@ class IntegrationKeyNotFound(NotFound):
         }
     },
     responses={
+        400: {"description": "Invalid PagerDuty event (pagerduty integrations)"},
+        403: {"description": "Signature check failed or topic refused (cloudwatch)"},
         404: {"description": "Unknown or inactive integration key"},
         429: {"description": "The integration's rate limit is exceeded; see Retry-After"},
+        502: {"description": "Confirming an SNS subscription failed; nothing was stored"},
     },
 )
 async def receive_webhook(integration_key: str, request: Request, state: State) -> Response:

@@ -29,7 +29,6 @@ from tocsin.escalation.targets import Recipient, Resolution, resolve_level
 from tocsin.incidents.models import Incident, IncidentStatus
 from tocsin.incidents.timeline import Actor, EventKind, TimelineEntry, append_events
 from tocsin.notifications.dispatch import plan_deliveries
-from tocsin.worker.wakeup import announce_work
 
 
 @dataclass(frozen=True)
@@ -138,8 +137,8 @@ async def write_pages(
             for page_id, r in zip(page_ids, recipients, strict=True)
         ],
     )
+    # plan_deliveries announces the deliveries it writes due now; nothing else here is due.
     await plan_deliveries(conn, page_ids, now=now)
-    await announce_work(conn)
     return page_ids
 
 

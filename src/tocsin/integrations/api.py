@@ -11,8 +11,10 @@ from fastapi import APIRouter, Depends
 from sqlalchemy import select
 
 from tocsin.auth.permissions import require_admin
+from tocsin.config import Settings
+from tocsin.integrations.email_ingest import email_address
 from tocsin.integrations.inbound import payload_log
-from tocsin.integrations.models import Integration
+from tocsin.integrations.models import Integration, IntegrationType
 from tocsin.integrations.payload_log import recent_payloads
 from tocsin.integrations.provisioning import (
     IntegrationNotFound,
@@ -57,11 +59,14 @@ async def get_integration(
 ExistingIntegration = Annotated[Integration, Depends(get_integration)]
 
 
-def with_key(integration: Integration, key: str, base_url: str) -> IntegrationWithKey:
+def with_key(integration: Integration, key: str, settings: Settings) -> IntegrationWithKey:
     return IntegrationWithKey(
         **IntegrationOut.model_validate(integration).model_dump(),
         key=key,
-        webhook_url=webhook_url(base_url, key),
+        webhook_url=webhook_url(settings.base_url(), key),
+        email_address=(
+            email_address(key, settings) if integration.type == IntegrationType.EMAIL else None
+        ),
     )
 
 
@@ -103,7 +108,7 @@ async def create_integration_route(
         now=now,
     )
     await session.commit()
-    return with_key(integration, key, state.settings.base_url())
+    return with_key(integration, key, state.settings)
 
 
 @router.get("/{integration_id}", response_model=IntegrationOut)
@@ -149,10 +154,14 @@ async def rotate_integration_key(
     require_admin(principal)
     key = await rotate_key(session, integration, now=now)
     await session.commit()
-    return with_key(integration, key, state.settings.base_url())
+    return with_key(integration, key, state.settings)
 
 
-@router.get("/{integration_id}/payloads", response_model=list[PayloadOut])
+@router.get(
+    "/{integration_id}/payloads",
+    response_model=list[PayloadOut],
+    responses={403: {"description": "Admins only"}, 404: {"description": "No such integration"}},
+)
 async def list_payloads(
     integration: ExistingIntegration, principal: CurrentUser, state: State
 ) -> list[PayloadOut]:

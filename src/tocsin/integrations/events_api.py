@@ -57,6 +57,20 @@ from tocsin.web import (
 
 router = APIRouter(tags=["integrations"])
 
+_PD_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "Invalid event, unparseable JSON or unknown key (PagerDuty's shape)"},
+    429: {"description": "The integration's rate limit is exceeded; see Retry-After"},
+}
+_PD_V1_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: _PD_ERRORS[400],
+    403: {"description": "Rate limited (the v1 API's code for it); see Retry-After"},
+}
+_OPSGENIE_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "Missing or unknown GenieKey"},
+    422: {"description": "Invalid body (Opsgenie's shape)"},
+    429: {"description": "The integration's rate limit is exceeded; see Retry-After"},
+}
+
 
 async def _find(state: AppState, key: str, type: IntegrationType) -> IntegrationInfo | None:
     async with state.read_engine.connect() as conn:
@@ -112,7 +126,12 @@ async def _pagerduty(
     return pd_accepted(received, v1=v1)
 
 
-@router.post("/v2/enqueue", status_code=202, summary="PagerDuty Events API v2: alert event")
+@router.post(
+    "/v2/enqueue",
+    status_code=202,
+    summary="PagerDuty Events API v2: alert event",
+    responses=_PD_ERRORS,
+)
 async def pagerduty_enqueue(request: Request, state: State) -> JSONResponse:
     """trigger / acknowledge / resolve; the integration key is the body's routing_key."""
     return await _pagerduty(request, state, key_field="routing_key", mapper=map_alert_event)
@@ -128,6 +147,7 @@ async def pagerduty_change(request: Request, state: State) -> JSONResponse:
     "/generic/2010-04-15/create_event.json",
     status_code=200,
     summary="PagerDuty Events API v1 (generic events)",
+    responses=_PD_V1_ERRORS,
 )
 async def pagerduty_v1(request: Request, state: State) -> JSONResponse:
     """The v1 API: service_key, event_type, incident_key; answers 200."""
@@ -177,7 +197,12 @@ def _json_or_reject(body: bytes, *, optional: bool) -> dict[str, Any]:
     return data
 
 
-@router.post("/v2/alerts", status_code=202, summary="Opsgenie Alert API: create alert")
+@router.post(
+    "/v2/alerts",
+    status_code=202,
+    summary="Opsgenie Alert API: create alert",
+    responses=_OPSGENIE_ERRORS,
+)
 async def opsgenie_create(
     request: Request, state: State, authorization: GenieAuth = None
 ) -> JSONResponse:
@@ -208,7 +233,10 @@ async def _opsgenie_action(
 
 
 @router.post(
-    "/v2/alerts/{identifier}/close", status_code=202, summary="Opsgenie Alert API: close alert"
+    "/v2/alerts/{identifier}/close",
+    status_code=202,
+    summary="Opsgenie Alert API: close alert",
+    responses=_OPSGENIE_ERRORS,
 )
 async def opsgenie_close(
     identifier: str,
@@ -227,6 +255,7 @@ async def opsgenie_close(
     "/v2/alerts/{identifier}/acknowledge",
     status_code=202,
     summary="Opsgenie Alert API: acknowledge alert",
+    responses=_OPSGENIE_ERRORS,
 )
 async def opsgenie_acknowledge(
     identifier: str,

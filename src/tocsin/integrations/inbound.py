@@ -36,7 +36,7 @@ from tocsin.integrations.adapters.base import (
 from tocsin.integrations.changes import record_change
 from tocsin.integrations.lookup import IntegrationInfo
 from tocsin.integrations.models import InboundDelivery
-from tocsin.integrations.payload_log import PayloadEntry, PayloadLog
+from tocsin.integrations.payload_log import MAX_BODY_CHARS, PayloadEntry, PayloadLog
 from tocsin.integrations.ratelimit import RateLimiter
 from tocsin.integrations.signals import apply_signal
 from tocsin.integrations.templates import apply_templates
@@ -311,7 +311,8 @@ async def receive(
                     received_at=inbound.now,
                     status_code=status,
                     content_type=inbound.headers.get("content-type", ""),
-                    body=inbound.body,
+                    # Keep no more than the log can show (plus one byte: "it was longer").
+                    body=inbound.body[: MAX_BODY_CHARS * 4 + 1],
                     mapping=mapping,
                     secret=secret,
                 )

@@ -43,7 +43,8 @@ class PayloadEntry:
 
 
 def _row(entry: PayloadEntry) -> dict[str, Any]:
-    text = entry.body.decode("utf-8", errors="replace")
+    # Cut before decoding: a multi-byte character split at the cut becomes one U+FFFD.
+    text = entry.body[: MAX_BODY_CHARS * 4].decode("utf-8", errors="replace")
     if entry.secret:
         text = text.replace(entry.secret, REDACTED)
     return {
@@ -53,7 +54,7 @@ def _row(entry: PayloadEntry) -> dict[str, Any]:
         "status_code": entry.status_code,
         "content_type": entry.content_type[:200],
         "body": text[:MAX_BODY_CHARS],
-        "body_truncated": len(text) > MAX_BODY_CHARS,
+        "body_truncated": len(text) > MAX_BODY_CHARS or len(entry.body) > MAX_BODY_CHARS * 4,
         "mapping": entry.mapping,
     }
 

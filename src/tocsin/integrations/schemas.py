@@ -104,6 +104,9 @@ class IntegrationWithKey(IntegrationOut):
 
     key: str
     webhook_url: str
+    email_address: str | None = Field(
+        default=None, description="Email integrations: mail to this address raises alerts"
+    )
 
 
 class IntegrationCreate(BaseModel):
