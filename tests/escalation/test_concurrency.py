@@ -133,7 +133,7 @@ async def test_workers_killed_at_random_lose_and_double_no_page(
     workers = [_start_worker(database_url, f"crash-{n}") for n in range(2)]
     kills = 0
     try:
-        deadline = time.monotonic() + 40
+        deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             await asyncio.sleep(random.uniform(0.3, 1.0))
             if kills < 3:

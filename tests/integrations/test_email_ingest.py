@@ -213,20 +213,13 @@ async def test_one_message_to_two_integrations_alerts_both(mailroom: Mailroom) -
     assert len({i["alerts"][0]["integration_id"] for i in incidents}) == 2
 
 
-@pytest.mark.parametrize(
-    "recipient",
-    [
-        "ik_not-a-key@" + DOMAIN,
-        "nobody@" + DOMAIN,
-        "postmaster@" + DOMAIN,
-    ],
-)
 async def test_an_unknown_recipient_is_refused_at_rcpt_with_550(
-    mailroom: Mailroom, engine: AsyncEngine, recipient: str
+    mailroom: Mailroom, engine: AsyncEngine
 ) -> None:
-    with pytest.raises(aiosmtplib.SMTPRecipientsRefused) as refused:
-        await mailroom.send(message("Disk full"), to=recipient)
-    assert [r.code for r in refused.value.recipients] == [550]
+    for recipient in ("ik_not-a-key@" + DOMAIN, "nobody@" + DOMAIN, "postmaster@" + DOMAIN):
+        with pytest.raises(aiosmtplib.SMTPRecipientsRefused) as refused:
+            await mailroom.send(message("Disk full"), to=recipient)
+        assert [r.code for r in refused.value.recipients] == [550]
     assert await count_rows(engine, "alerts") == 0
 
 

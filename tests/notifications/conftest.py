@@ -199,7 +199,8 @@ def notify_settings(settings: Settings, smtp: SmtpServer, receiver: HttpReceiver
             "twilio_auth_token": TWILIO_TOKEN,
             "twilio_from": "+15005550006",
             "twilio_base_url": receiver.base_url,
-            "notify_timeout_seconds": 1.0,
+            # Generous: a loaded CI machine must not turn a slow answer into a retry.
+            "notify_timeout_seconds": 10.0,
             "notify_max_attempts": 3,
             "notify_backoff_seconds": 30.0,
         }

@@ -25,7 +25,7 @@ from tocsin.notifications.models import (
     DeliveryStatus,
 )
 
-COUNT = 20
+COUNT = 12
 
 
 def start_worker(database_url: str) -> subprocess.Popen[bytes]:

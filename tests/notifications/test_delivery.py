@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from dataclasses import replace
 from datetime import timedelta
 
 from httpx import AsyncClient
@@ -196,13 +197,14 @@ async def test_a_receiver_that_never_answers_is_retried_then_failed_without_hold
     incident_id = response.json()["incident_id"]
     before = len(receiver.requests)
 
+    ctx = replace(ctx, settings=ctx.settings.model_copy(update={"notify_timeout_seconds": 5.0}))
     started = time.monotonic()
     assert await send_due_deliveries(ctx)
     elapsed = time.monotonic() - started
     assert len(receiver.requests) == before + 1  # Bob's went out in the same round
-    assert elapsed < 5  # bounded by the 1 s channel timeout, not by the silent receiver
+    assert elapsed < 30  # cut off by the channel timeout, not left hanging
 
-    for _ in range(3):
+    for _ in range(2):
         clock.advance(timedelta(minutes=15))
         await drain(ctx)
     items = await deliveries_of(client, paging, incident_id)
@@ -256,7 +258,7 @@ async def test_a_storm_of_incidents_is_bundled_into_one_message(
     hook = await add_verified_webhook(client, ctx, receiver, bob, "/bob")
     await add_rule(client, bob, method_id=hook["id"], urgency="high", delay=0)
     before = len(receiver.requests)
-    for n in range(30):
+    for n in range(12):
         await open_incident(client, paging, title=f"Storm {n}")
     await drain(ctx)
     messages = [r.json() for r in receiver.requests[before:]]
@@ -264,20 +266,15 @@ async def test_a_storm_of_incidents_is_bundled_into_one_message(
     bundles = [m for m in messages if m["type"] == "incident.bundle"]
     assert len(singles) == 3  # TOCSIN_NOTIFY_BURST
     assert len(bundles) == 1
-    assert bundles[0]["count"] == 27
+    assert bundles[0]["count"] == 9
     assert bundles[0]["links"]["incidents"] == "http://test/api/v1/incidents?status=open"
 
-    # More in the same window wait, then go out together once the window has moved on.
-    for n in range(5):
+    # More in the same window wait until it has moved on, instead of adding messages.
+    for n in range(3):
         await open_incident(client, paging, title=f"Later {n}")
     await drain(ctx)
     assert len(receiver.requests) - before == 4
     clock.advance(timedelta(minutes=5, seconds=1))
     await drain(ctx)
-    last = receiver.requests[-1].json()
-    assert len(receiver.requests) - before in (5, 6, 7, 8, 9)
-    titles = [r.json().get("incident", {}).get("title") for r in receiver.requests[before + 4 :]]
-    sent_later = sum(1 for t in titles if t) + (
-        last["count"] if last["type"] == "incident.bundle" else 0
-    )
-    assert sent_later == 5
+    later = [r.json() for r in receiver.requests[before + 4 :]]
+    assert sorted(m["incident"]["title"] for m in later) == ["Later 0", "Later 1", "Later 2"]

@@ -20,7 +20,7 @@ from tocsin.integrations.heartbeat_schemas import (
     HeartbeatWithKey,
     PingAccepted,
 )
-from tocsin.integrations.heartbeats import (
+from tocsin.integrations.heartbeat_setup import (
     HeartbeatNotFound,
     change_monitor,
     create_monitor,
@@ -28,8 +28,8 @@ from tocsin.integrations.heartbeats import (
     find_monitor,
     find_monitor_service,
     ping_url,
-    record_ping,
 )
+from tocsin.integrations.heartbeats import record_ping
 from tocsin.web import (
     CurrentUser,
     Cursor,

@@ -1,10 +1,11 @@
-"""Heartbeat monitors: setting them up, recording pings, and the worker step that opens an
-alert for each monitor whose ping is late.
+"""Heartbeat monitors at work: recording pings, and the worker step that opens an alert for
+each monitor whose ping is late (heartbeat_setup.py creates and changes them).
 
 A monitor is WAITING until its first ping, then UP with a deadline (`due_at`) of last ping +
-interval + grace. The worker claims a monitor past its deadline by flipping it to LATE with a
-conditional UPDATE, and raises the alert in that same transaction, so two workers can never
-both fire it and a crash between the two leaves neither behind. The next ping flips it back
+interval + grace. The worker claims monitors past their deadline (a few per transaction) by
+flipping them to LATE with a conditional UPDATE, and raises their alerts in that same
+transaction, so two workers can never both fire one and a crash between the two leaves
+neither behind. The next ping flips it back
 to UP (again conditionally, so only one ping resolves) and resolves the alert.
 """
 
@@ -16,40 +17,27 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tocsin.alerts.ingest import IngestOutcome, commit_alert, prepare
-from tocsin.alerts.models import Alert, AlertStatus, Severity
+from tocsin.alerts.models import AlertStatus, Severity
 from tocsin.alerts.normalised import NormalisedAlert
-from tocsin.auth.secrets import display_prefix, hash_token, new_token
+from tocsin.auth.secrets import hash_token
 from tocsin.catalog.models import Service
-from tocsin.errors import InvalidInput, NotFound
 from tocsin.integrations.heartbeat_models import HeartbeatMonitor, HeartbeatState
 from tocsin.integrations.lookup import IntegrationInfo
-from tocsin.integrations.models import Integration, IntegrationType
+from tocsin.integrations.models import IntegrationType
 from tocsin.realtime.events import StreamEvent
 from tocsin.worker.context import WorkerContext
-from tocsin.worker.wakeup import announce_work
 
 log = logging.getLogger(__name__)
 
-KEY_PREFIX = "hb"
 # When raising a late alert fails, try that monitor again this much later rather than at
 # once, so one broken monitor cannot keep the worker busy.
 RETRY_AFTER_FAILURE = timedelta(seconds=30)
 # Late monitors handled per worker step: one transaction, one commit (one fsync on SQLite).
 BATCH = 20
-
-
-class HeartbeatNotFound(NotFound):
-    def __init__(self, monitor_id: uuid.UUID) -> None:
-        super().__init__(f"heartbeat monitor {monitor_id} not found")
-
-
-def ping_url(base_url: str, key: str) -> str:
-    """Where the monitored job sends its pings (GET or POST)."""
-    return f"{base_url}/heartbeats/{key}"
 
 
 def deadline(last_ping_at: datetime, *, interval_seconds: int, grace_seconds: int) -> datetime:
@@ -59,111 +47,6 @@ def deadline(last_ping_at: datetime, *, interval_seconds: int, grace_seconds: in
 
 def dedup_key(monitor_id: uuid.UUID) -> str:
     return f"heartbeat:{monitor_id}"
-
-
-async def find_monitor(session: AsyncSession, monitor_id: uuid.UUID) -> HeartbeatMonitor | None:
-    return await session.get(HeartbeatMonitor, monitor_id)
-
-
-async def find_monitor_service(session: AsyncSession, service_id: uuid.UUID) -> Service:
-    """The service a monitor names; a 422 on service_id when there is none."""
-    service = await session.get(Service, service_id)
-    if service is None:
-        raise InvalidInput(f"service {service_id} does not exist", field="service_id")
-    return service
-
-
-async def create_monitor(
-    session: AsyncSession,
-    *,
-    name: str,
-    service_id: uuid.UUID,
-    interval_seconds: int,
-    grace_seconds: int,
-    severity: Severity,
-    now: datetime,
-) -> tuple[HeartbeatMonitor, str]:
-    """A new monitor, WAITING for its first ping, with its own integration; returns the ping
-    key, which is not stored (only its hash is)."""
-    await find_monitor_service(session, service_id)
-    # The integration's own key is never handed out: pings use the monitor's key, and no
-    # one should be able to post arbitrary alerts in the monitor's name.
-    integration = Integration(
-        name=f"Heartbeat: {name}"[:200],
-        type=IntegrationType.HEARTBEAT,
-        key_hash=hash_token(new_token("ik")),
-        key_prefix="(heartbeat)",
-        active=True,
-        default_service_id=service_id,
-        dedup_window_minutes=60,
-        auto_resolve=True,
-        created_at=now,
-        updated_at=now,
-    )
-    session.add(integration)
-    await session.flush()
-    key = new_token(KEY_PREFIX)
-    monitor = HeartbeatMonitor(
-        name=name,
-        service_id=service_id,
-        integration_id=integration.id,
-        interval_seconds=interval_seconds,
-        grace_seconds=grace_seconds,
-        severity=severity,
-        key_hash=hash_token(key),
-        key_prefix=display_prefix(key),
-        state=HeartbeatState.WAITING,
-        created_at=now,
-        updated_at=now,
-    )
-    session.add(monitor)
-    await session.flush()
-    return monitor, key
-
-
-async def change_monitor(
-    session: AsyncSession, monitor: HeartbeatMonitor, changes: dict[str, Any], *, now: datetime
-) -> None:
-    """Apply the changed settings; a monitor that is UP gets its deadline recomputed."""
-    if "service_id" in changes:
-        await find_monitor_service(session, changes["service_id"])
-        await session.execute(
-            update(Integration)
-            .where(Integration.id == monitor.integration_id)
-            .values(default_service_id=changes["service_id"], updated_at=now)
-        )
-    for name, value in changes.items():
-        setattr(monitor, name, value)
-    if monitor.state == HeartbeatState.UP and monitor.last_ping_at is not None:
-        monitor.due_at = deadline(
-            monitor.last_ping_at,
-            interval_seconds=monitor.interval_seconds,
-            grace_seconds=monitor.grace_seconds,
-        )
-        if monitor.due_at < now:
-            # Already past the new deadline: wake the workers rather than wait for a poll.
-            await announce_work(await session.connection())
-    monitor.updated_at = now
-    await session.flush()
-
-
-async def delete_monitor(
-    session: AsyncSession, monitor: HeartbeatMonitor, *, now: datetime
-) -> None:
-    """Delete the monitor. Its integration goes too unless it has raised alerts: those keep
-    their history, so it is only deactivated."""
-    await session.execute(delete(HeartbeatMonitor).where(HeartbeatMonitor.id == monitor.id))
-    used = await session.execute(
-        select(Alert.id).where(Alert.integration_id == monitor.integration_id).limit(1)
-    )
-    if used.first() is None:
-        await session.execute(delete(Integration).where(Integration.id == monitor.integration_id))
-    else:
-        await session.execute(
-            update(Integration)
-            .where(Integration.id == monitor.integration_id)
-            .values(active=False, updated_at=now)
-        )
 
 
 @dataclass(frozen=True)
