@@ -109,7 +109,8 @@ def pct(values: list[float], q: float) -> float:
 async def reset_postgres(url: str) -> None:
     engine = create_engine(url)
     async with engine.begin() as conn:
-        await conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+        await conn.execute(text("DROP SCHEMA public CASCADE"))
+        await conn.execute(text("CREATE SCHEMA public"))
     await engine.dispose()
 
 

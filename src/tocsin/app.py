@@ -14,6 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tocsin import __version__
@@ -128,6 +129,17 @@ def _error_handlers(app: FastAPI) -> None:
     async def _race_lost(_request: Request, exc: DedupRaceLost) -> JSONResponse:
         return JSONResponse(
             {"detail": "too many concurrent changes; retry"},
+            status_code=503,
+            headers={"Retry-After": "1"},
+        )
+
+    @app.exception_handler(PoolTimeout)
+    async def _no_connection(_request: Request, exc: PoolTimeout) -> JSONResponse:
+        # Overload: every pooled connection stayed busy for the pool timeout. Nothing of the
+        # request was stored, so the client may simply send it again.
+        log.warning("no database connection free in time: %s", exc)
+        return JSONResponse(
+            {"detail": "the server is busy (no database connection free); retry"},
             status_code=503,
             headers={"Retry-After": "1"},
         )

@@ -173,6 +173,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     404: _error("No such object"),
     409: _error("Conflicts with the current state (a duplicate, an illegal transition)"),
     413: _error("The body is larger than the limit (512 KB by default)"),
+    503: _error("Busy: nothing was stored; retry after the Retry-After seconds"),
 }
 
 # Routes that speak another product's protocol (PagerDuty, Opsgenie) answer errors in that

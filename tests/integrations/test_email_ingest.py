@@ -239,6 +239,17 @@ async def test_a_key_of_another_domain_or_a_non_email_integration_is_refused(
     assert await count_rows(engine, "alerts") == 0
 
 
+async def test_an_email_integration_refuses_webhook_posts(
+    mailroom: Mailroom, engine: AsyncEngine
+) -> None:
+    address = await email_integration(mailroom)
+    key = address.split("@")[0]
+    response = await mailroom.client.post(f"/webhooks/{key}", json={"title": "x"})
+    assert response.status_code == 422
+    assert "email" in str(response.json()["detail"])
+    assert await count_rows(engine, "alerts") == 0
+
+
 async def test_a_deactivated_integration_stops_taking_mail(
     mailroom: Mailroom, world: World, engine: AsyncEngine
 ) -> None:

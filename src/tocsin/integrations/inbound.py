@@ -322,7 +322,13 @@ async def receive(
         if map_payload is not None:
             mapped = await map_payload(inbound)
         else:
-            adapter = adapter_for(integration.type)
+            try:
+                adapter = adapter_for(integration.type)
+            except KeyError:  # email and heartbeat integrations take no HTTP payloads
+                raise PayloadRejected.one(
+                    ("body",),
+                    f"a {integration.type.value} integration takes no payloads over HTTP",
+                ) from None
             try:
                 options = adapter.options_model.model_validate(integration.options)
             except ValidationError:
