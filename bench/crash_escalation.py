@@ -3,8 +3,9 @@
 Seeds `-n` open incidents on a policy of 3 levels repeated twice, starts `--workers` `tocsin
 worker` processes (short lease), and then, round after round, pulls every pending timer to a
 random instant in the next `--spread` seconds, so the incidents run through all their levels
-and cycles in real time, while a random worker is killed and restarted every 0.3-1.5 s. At the
-end, each incident must have exactly one page for each (level, cycle) after the seeded first one,
+and cycles in real time, while a random worker is killed and restarted every 1-3 s (only
+workers up for --min-age seconds, so each had time to start and claim). At the end, each
+incident must have exactly one page for each (level, cycle) after the seeded first one,
 and one "escalation exhausted" entry: none lost, none doubled.
 
     python bench/crash_escalation.py -n 500 --workers 3
@@ -53,6 +54,7 @@ async def run(args: argparse.Namespace, url: str) -> int:
         spread=timedelta(seconds=args.spread),
     )
     workers = [start_worker(url, f"crash-{i}", lease_seconds=2) for i in range(args.workers)]
+    started = [time.monotonic()] * len(workers)
     kills = restarts = 0
     deadline = time.monotonic() + args.timeout
     try:
@@ -74,12 +76,18 @@ async def run(args: argparse.Namespace, url: str) -> int:
                 )
             round_end = time.monotonic() + args.spread + 2
             while time.monotonic() < round_end:
-                await asyncio.sleep(random.uniform(0.3, 1.5))
-                victim = random.randrange(len(workers))
+                await asyncio.sleep(random.uniform(1.0, 3.0))
+                # Only a worker that has had time to start (imports, connect) and claim
+                # something is worth killing; killing newborns would just stall the run.
+                grown = [i for i, t in enumerate(started) if time.monotonic() - t > args.min_age]
+                if not grown:
+                    continue
+                victim = random.choice(grown)
                 workers[victim].send_signal(signal.SIGKILL)
                 workers[victim].wait()
                 kills += 1
                 workers[victim] = start_worker(url, f"crash-r{restarts}", lease_seconds=2)
+                started[victim] = time.monotonic()
                 restarts += 1
     finally:
         stop_workers(workers)
@@ -120,6 +128,9 @@ def main() -> None:
     parser.add_argument("-n", type=int, default=500, help="incidents")
     parser.add_argument("--workers", type=int, default=3)
     parser.add_argument("--spread", type=float, default=4.0, help="seconds per round")
+    parser.add_argument(
+        "--min-age", type=float, default=8.0, help="kill only workers up this many seconds"
+    )
     parser.add_argument("--timeout", type=float, default=600.0)
     args = parser.parse_args()
     url = fresh_database(args.server, "tocsin_bench_crash")

@@ -164,9 +164,12 @@ async def test_reassign_sets_the_assignee_and_records_the_change(
     )
     assert response.status_code == 200
     assert response.json()["assigned_user_id"] == str(world.cast.alice.id)
-    entry = response.json()["timeline"][-1]
+    *_, entry, paged = response.json()["timeline"]
     assert entry["kind"] == "reassigned"
     assert entry["data"]["to_user_id"] == str(world.cast.alice.id)
+    # The new assignee is paged, and the policy stops escalating (tests/escalation).
+    assert paged["kind"] == "paged"
+    assert paged["data"]["user_ids"] == [str(world.cast.alice.id)]
 
 
 async def test_reassign_to_a_user_who_does_not_exist_answers_422(
