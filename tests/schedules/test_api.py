@@ -761,3 +761,12 @@ async def test_changing_the_zone_keeps_handoffs_at_the_same_local_time(
     ]
     assert_rejected(refused, "time_zone")
     assert (await client.get(url, headers=cast.bob.headers)).json()["time_zone"] == "Europe/Berlin"
+
+
+async def test_a_team_that_owns_a_schedule_is_not_deleted(client: AsyncClient, cast: Cast) -> None:
+    schedule = await create(client, cast, schedule_body(cast, weekly_layer(cast.alice.id)))
+    response = await client.delete(f"/api/v1/teams/{cast.payments}", headers=cast.admin.headers)
+    assert response.status_code == 409
+    assert "schedules" in response.json()["detail"]
+    read = await client.get(f"{SCHEDULES}/{schedule['id']}", headers=cast.alice.headers)
+    assert read.status_code == 200

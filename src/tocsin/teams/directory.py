@@ -13,6 +13,7 @@ from tocsin.catalog.models import Service
 from tocsin.errors import Conflict, NotFound
 from tocsin.escalation.models import EscalationPolicy
 from tocsin.incidents.models import Incident
+from tocsin.schedules.models import Schedule
 from tocsin.teams.models import Team
 
 
@@ -76,6 +77,7 @@ _OWNED = {
     "services": Service.team_id,
     "escalation policies": EscalationPolicy.team_id,
     "incidents": Incident.team_id,
+    "schedules": Schedule.team_id,
 }
 
 
