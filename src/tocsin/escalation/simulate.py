@@ -15,7 +15,6 @@ from datetime import datetime, timedelta
 
 import orjson
 from pydantic import ValidationError
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tocsin.alerts.ingest import prepare
@@ -29,8 +28,7 @@ from tocsin.escalation.targets import Recipient
 from tocsin.incidents.dedup import find_dedup_incident, joins_existing
 from tocsin.integrations.adapters.base import Inbound, PayloadRejected
 from tocsin.integrations.adapters.registry import adapter_for
-from tocsin.integrations.lookup import IntegrationInfo
-from tocsin.integrations.models import Integration
+from tocsin.integrations.lookup import find_integration
 from tocsin.routing.route import Route
 
 
@@ -61,37 +59,6 @@ class Simulation:
     at: datetime
     alerts: tuple[AlertSimulation, ...]
     ignored: tuple[str, ...] = field(default_factory=tuple)
-
-
-async def find_integration(
-    conn: AsyncConnection, integration_id: uuid.UUID
-) -> IntegrationInfo | None:
-    row = (
-        await conn.execute(
-            select(
-                Integration.id,
-                Integration.type,
-                Integration.default_service_id,
-                Integration.dedup_window_minutes,
-                Integration.auto_resolve,
-                Integration.options,
-                Integration.templates,
-                Integration.rate_limit_per_minute,
-            ).where(Integration.id == integration_id)
-        )
-    ).first()
-    if row is None:
-        return None
-    return IntegrationInfo(
-        id=row.id,
-        type=row.type,
-        default_service_id=row.default_service_id,
-        dedup_window_minutes=row.dedup_window_minutes,
-        auto_resolve=row.auto_resolve,
-        options=row.options or {},
-        templates=row.templates or {},
-        rate_limit_per_minute=row.rate_limit_per_minute,
-    )
 
 
 async def plan_paging(

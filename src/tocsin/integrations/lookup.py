@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tocsin.auth.secrets import hash_token
@@ -27,7 +27,7 @@ class IntegrationInfo:
     rate_limit_per_minute: int | None = None
 
 
-_BY_KEY_HASH = select(
+_INFO = select(
     Integration.id,
     Integration.type,
     Integration.default_service_id,
@@ -36,12 +36,25 @@ _BY_KEY_HASH = select(
     Integration.options,
     Integration.templates,
     Integration.rate_limit_per_minute,
-).where(Integration.active.is_(True))
+)
 
 
 async def find_active_integration(conn: AsyncConnection, key: str) -> IntegrationInfo | None:
     """The active integration with this secret key, or None (unknown and inactive alike)."""
-    row = (await conn.execute(_BY_KEY_HASH.where(Integration.key_hash == hash_token(key)))).first()
+    return await _find_one(
+        conn, _INFO.where(Integration.active.is_(True), Integration.key_hash == hash_token(key))
+    )
+
+
+async def find_integration(
+    conn: AsyncConnection, integration_id: uuid.UUID
+) -> IntegrationInfo | None:
+    """The integration with this id, active or not, or None."""
+    return await _find_one(conn, _INFO.where(Integration.id == integration_id))
+
+
+async def _find_one(conn: AsyncConnection, stmt: Select[Any]) -> IntegrationInfo | None:
+    row = (await conn.execute(stmt)).first()
     if row is None:
         return None
     return IntegrationInfo(
