@@ -117,6 +117,8 @@ async def test_it_rejects_bad_fields_naming_them(
         (new_service(world, routing_key=""), "routing_key"),
         (new_service(world, name=""), "name"),
         (new_service(world, status="retired"), "status"),
+        (new_service(world, urgency="urgent"), "urgency"),
+        (new_service(world, urgency="HIGH"), "urgency"),
         (new_service(world, team_id="payments"), "team_id"),
         (new_service(world, team_id=new_uuid()), "team_id"),
         (new_service(world, escalation_policy_id=new_uuid()), "escalation_policy_id"),
@@ -172,9 +174,53 @@ async def test_a_field_may_be_left_out_but_not_set_to_null(
     client: AsyncClient, world: World
 ) -> None:
     url = f"{SERVICES}/{world.service}"
-    for field in ("name", "routing_key", "status", "team_id"):
+    for field in ("name", "routing_key", "status", "team_id", "urgency"):
         response = await client.patch(url, headers=world.cast.admin.headers, json={field: None})
         assert_rejected(response, field)
+
+
+async def test_a_service_pages_by_severity_unless_registered_with_an_urgency(
+    client: AsyncClient, world: World
+) -> None:
+    headers = world.cast.alice.headers
+    plain = await client.post(SERVICES, headers=headers, json=new_service(world))
+    assert plain.status_code == 201, plain.text
+    assert plain.json()["urgency"] == "severity_based"
+    batch = await client.post(
+        SERVICES,
+        headers=headers,
+        json=new_service(world, name="Nightly export", routing_key="export", urgency="low"),
+    )
+    assert batch.status_code == 201, batch.text
+    assert batch.json()["urgency"] == "low"
+    read = await client.get(f"{SERVICES}/{batch.json()['id']}", headers=world.cast.bob.headers)
+    assert read.json()["urgency"] == "low"
+    listed = await client.get(SERVICES, headers=world.cast.bob.headers)
+    assert {s["routing_key"]: s["urgency"] for s in listed.json()["items"]} == {
+        "payments-api": "severity_based",
+        "ledger": "severity_based",
+        "export": "low",
+    }
+
+
+async def test_a_manager_changes_the_urgency_and_a_bad_value_changes_nothing(
+    client: AsyncClient, world: World
+) -> None:
+    url = f"{SERVICES}/{world.service}"
+    headers = world.cast.alice.headers
+    changed = await client.patch(url, headers=headers, json={"urgency": "high"})
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["urgency"] == "high"
+    before = (await client.get(url, headers=headers)).json()
+    for bad in ("urgent", "", 1, "severity-based"):
+        refused = await client.patch(
+            url, headers=headers, json={"urgency": bad, "description": "changed"}
+        )
+        assert_rejected(refused, "urgency")
+    assert (await client.get(url, headers=headers)).json() == before
+    by_responder = await client.patch(url, headers=world.cast.bob.headers, json={"urgency": "low"})
+    assert by_responder.status_code == 403
+    assert (await client.get(url, headers=headers)).json()["urgency"] == "high"
 
 
 async def test_observers_responders_and_outsiders_cannot_change_a_service(

@@ -79,6 +79,7 @@ async def create_service(
         team_id=body.team_id,
         escalation_policy_id=body.escalation_policy_id,
         status=body.status,
+        urgency=body.urgency,
         now=now,
     )
     await session.commit()

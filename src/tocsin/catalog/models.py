@@ -18,6 +18,15 @@ class ServiceStatus(enum.StrEnum):
     ARCHIVED = "archived"
 
 
+class ServiceUrgency(enum.StrEnum):
+    """How urgently the service's incidents page people: by their severity, or always high
+    or always low whatever the severity (a batch job's critical can wait for the morning)."""
+
+    SEVERITY_BASED = "severity_based"
+    HIGH = "high"
+    LOW = "low"
+
+
 class Service(Base):
     __tablename__ = "services"
 
@@ -32,6 +41,11 @@ class Service(Base):
     status: Mapped[ServiceStatus] = mapped_column(
         Enum(ServiceStatus, native_enum=False, values_callable=enum_values, length=20),
         default=ServiceStatus.ACTIVE,
+    )
+    urgency: Mapped[ServiceUrgency] = mapped_column(
+        Enum(ServiceUrgency, native_enum=False, values_callable=enum_values, length=20),
+        default=ServiceUrgency.SEVERITY_BASED,
+        server_default=ServiceUrgency.SEVERITY_BASED.value,
     )
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]

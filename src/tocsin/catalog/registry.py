@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tocsin.catalog.models import Service, ServiceStatus
+from tocsin.catalog.models import Service, ServiceStatus, ServiceUrgency
 from tocsin.errors import Conflict, InvalidInput, NotFound
 from tocsin.escalation.models import EscalationPolicy
 from tocsin.incidents.models import Incident
@@ -95,6 +95,7 @@ async def register_service(
     team_id: uuid.UUID,
     escalation_policy_id: uuid.UUID | None,
     status: ServiceStatus,
+    urgency: ServiceUrgency = ServiceUrgency.SEVERITY_BASED,
     now: datetime,
 ) -> Service:
     """A new service. Unknown team or unfit policy: InvalidInput; taken key: Conflict."""
@@ -109,6 +110,7 @@ async def register_service(
         team_id=team_id,
         escalation_policy_id=escalation_policy_id,
         status=status,
+        urgency=urgency,
         created_at=now,
         updated_at=now,
     )

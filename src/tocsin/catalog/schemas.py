@@ -8,7 +8,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-from tocsin.catalog.models import ServiceStatus
+from tocsin.catalog.models import ServiceStatus, ServiceUrgency
 
 ServiceName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Description = Annotated[str, StringConstraints(max_length=10_000)]
@@ -17,6 +17,10 @@ RoutingKey = Annotated[
     StringConstraints(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9._:/-]+$"),
     Field(description="What alerts name to reach this service: letters, digits and . _ : / -"),
 ]
+URGENCY_HELP = (
+    "How the service's incidents page people: severity_based (critical and high severities "
+    "are high urgency, the rest low), high (always high urgency) or low (always low)"
+)
 
 
 class ServiceOut(BaseModel):
@@ -29,6 +33,7 @@ class ServiceOut(BaseModel):
     team_id: uuid.UUID
     escalation_policy_id: uuid.UUID | None
     status: ServiceStatus
+    urgency: ServiceUrgency = Field(description=URGENCY_HELP)
     created_at: datetime
     updated_at: datetime
 
@@ -44,6 +49,7 @@ class ServiceCreate(BaseModel):
         default=None, description="A policy of the same team; null uses the team's default"
     )
     status: ServiceStatus = ServiceStatus.ACTIVE
+    urgency: ServiceUrgency = Field(default=ServiceUrgency.SEVERITY_BASED, description=URGENCY_HELP)
 
 
 class ServiceUpdate(BaseModel):
@@ -57,8 +63,9 @@ class ServiceUpdate(BaseModel):
     team_id: uuid.UUID | None = None
     escalation_policy_id: uuid.UUID | None = None
     status: ServiceStatus | None = None
+    urgency: ServiceUrgency | None = Field(default=None, description=URGENCY_HELP)
 
-    @field_validator("name", "description", "routing_key", "team_id", "status")
+    @field_validator("name", "description", "routing_key", "team_id", "status", "urgency")
     @classmethod
     def _not_null(cls, value: object) -> object:
         if value is None:

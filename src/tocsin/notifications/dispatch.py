@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tocsin.alerts.models import Severity
 from tocsin.auth.models import User
+from tocsin.catalog.models import Service, ServiceUrgency
 from tocsin.escalation.models import Page
 from tocsin.incidents.models import Incident
 from tocsin.notifications.models import (
@@ -37,7 +38,15 @@ from tocsin.worker.wakeup import announce_work
 HIGH_URGENCY_SEVERITIES = frozenset({Severity.CRITICAL, Severity.HIGH})
 
 
-def urgency_of(severity: Severity) -> Urgency:
+def urgency_of(
+    severity: Severity, service_urgency: ServiceUrgency = ServiceUrgency.SEVERITY_BASED
+) -> Urgency:
+    """The urgency a page for an incident of this severity has: the service's own urgency when
+    it sets one (high or low whatever the severity), otherwise high for critical and high."""
+    if service_urgency is ServiceUrgency.HIGH:
+        return Urgency.HIGH
+    if service_urgency is ServiceUrgency.LOW:
+        return Urgency.LOW
     return Urgency.HIGH if severity in HIGH_URGENCY_SEVERITIES else Urgency.LOW
 
 
@@ -210,13 +219,29 @@ async def plan_deliveries(
     """Write the delivery rows for these pages (inside the caller's transaction)."""
     if not page_ids:
         return
+    # Outer join: an incident with no service (routed to a team by its tags) is paged by its
+    # severity.
     rows = await conn.execute(
-        select(Page.id, Page.incident_id, Page.user_id, Page.created_at, Incident.priority)
+        select(
+            Page.id,
+            Page.incident_id,
+            Page.user_id,
+            Page.created_at,
+            Incident.priority,
+            Service.urgency.label("service_urgency"),
+        )
         .join(Incident, Incident.id == Page.incident_id)
+        .outerjoin(Service, Service.id == Incident.service_id)
         .where(Page.id.in_(list(page_ids)))
     )
     pages = [
-        PagedPerson(r.id, r.incident_id, r.user_id, r.created_at, urgency_of(r.priority))
+        PagedPerson(
+            r.id,
+            r.incident_id,
+            r.user_id,
+            r.created_at,
+            urgency_of(r.priority, r.service_urgency or ServiceUrgency.SEVERITY_BASED),
+        )
         for r in rows
     ]
     user_ids = {p.user_id for p in pages}
