@@ -11,7 +11,7 @@ import asyncio
 import os
 import shutil
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -31,7 +31,9 @@ from tocsin.app import create_app
 from tocsin.clock import FrozenClock
 from tocsin.config import Settings
 from tocsin.db import Base, create_engine
+from tocsin.escalation.step import fire_due_escalations
 from tocsin.migrations import upgrade
+from tocsin.worker.context import WorkerContext
 
 CURRENT_TIME = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)
 POSTGRES_URL = os.environ.get("TOCSIN_TEST_POSTGRES_URL", "")
@@ -161,6 +163,22 @@ async def client(app: object) -> AsyncIterator[AsyncClient]:
         base_url="http://test",
     ) as http:
         yield http
+
+
+Escalate = Callable[[], Awaitable[None]]
+
+
+@pytest.fixture
+def escalate(engine: AsyncEngine, clock: FrozenClock, settings: Settings) -> Escalate:
+    """Run the worker's escalation step until nothing is due at the clock's now: ingest
+    leaves paging level 1 of a new incident to the worker, as `tocsin serve` runs it."""
+    ctx = WorkerContext(engine, clock, settings, worker_id="test-escalation-worker")
+
+    async def run() -> None:
+        while await fire_due_escalations(ctx):
+            pass
+
+    return run
 
 
 @pytest.fixture

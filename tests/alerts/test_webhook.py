@@ -8,7 +8,7 @@ import pytest
 from httpx import AsyncClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.conftest import count_rows
+from tests.conftest import Escalate, count_rows
 from tests.factories import World, make_integration
 from tocsin.clock import FrozenClock
 
@@ -18,7 +18,7 @@ async def send(client: AsyncClient, world: World, payload: Any) -> Any:
 
 
 async def test_it_opens_an_incident_and_answers_202_once_stored(
-    client: AsyncClient, world: World, engine: AsyncEngine
+    client: AsyncClient, world: World, engine: AsyncEngine, escalate: Escalate
 ) -> None:
     response = await send(
         client,
@@ -55,8 +55,17 @@ async def test_it_opens_an_incident_and_answers_202_once_stored(
     }
     assert [a["id"] for a in detail["alerts"]] == [body["alert_id"]]
     assert detail["alerts"][0]["details"] == {"p99_ms": 2300}
-    assert [e["kind"] for e in detail["timeline"]] == ["created", "paged", "escalation_scheduled"]
+    assert [e["kind"] for e in detail["timeline"]] == ["created"]
+    # Stored with the incident: its escalation's start, due at once, for the worker.
     assert await count_rows(engine, "escalation_jobs") == 1
+
+    await escalate()
+    detail = (
+        await client.get(f"/api/v1/incidents/{body['incident_id']}", headers=world.cast.bob.headers)
+    ).json()
+    assert [e["kind"] for e in detail["timeline"]] == ["created", "paged", "escalation_scheduled"]
+    assert detail["current_level"] == 1
+    assert await count_rows(engine, "escalation_jobs") == 2  # the start, then level 2's timer
 
 
 async def test_it_numbers_incidents_one_after_another(client: AsyncClient, world: World) -> None:

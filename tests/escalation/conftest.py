@@ -99,6 +99,7 @@ class Scene:
         )
         assert response.status_code == 202, response.text
         incident_id: str = response.json()["incident_id"]
+        await self.run_worker()  # the worker pages level 1 at once
         return incident_id
 
     def context(self, worker_id: str = "worker-1", lease_seconds: int = 60) -> WorkerContext:

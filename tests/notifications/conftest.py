@@ -23,6 +23,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from tests.conftest import Escalate
 from tests.factories import World, make_policy, make_service
 from tocsin.clock import FrozenClock
 from tocsin.config import Settings
@@ -219,10 +220,14 @@ class Paging:
     world: World
     service: uuid.UUID
     policy: uuid.UUID
+    # Runs the worker's escalation step: it pages level 1 of an incident just opened.
+    escalate: Escalate
 
 
 @pytest.fixture
-async def paging(engine: AsyncEngine, clock: FrozenClock, world: World) -> Paging:
+async def paging(
+    engine: AsyncEngine, clock: FrozenClock, world: World, escalate: Escalate
+) -> Paging:
     now = clock.now()
     policy = await make_policy(
         engine,
@@ -240,7 +245,7 @@ async def paging(engine: AsyncEngine, clock: FrozenClock, world: World) -> Pagin
         name="Checkout",
         policy_id=policy,
     )
-    return Paging(world, service, policy)
+    return Paging(world, service, policy, escalate)
 
 
 async def open_incident(
@@ -263,4 +268,5 @@ async def open_incident(
     )
     assert response.status_code == 202, response.text
     incident_id: str = response.json()["incident_id"]
+    await paging.escalate()
     return incident_id

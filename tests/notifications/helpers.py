@@ -10,6 +10,7 @@ from httpx import AsyncClient
 
 from tests.factories import Person
 from tests.notifications.conftest import HttpReceiver, MailBox
+from tocsin.escalation.step import fire_due_escalations
 from tocsin.notifications.delivery import send_due_deliveries
 from tocsin.worker.context import WorkerContext
 
@@ -17,11 +18,15 @@ CODE = re.compile(r"verification code is ([0-9]{6})")
 
 
 async def drain(ctx: WorkerContext) -> int:
-    """Run the delivery step until it finds nothing due; returns how many rounds did work."""
+    """Run the escalation and delivery steps until neither finds anything due (a new
+    incident's level 1 is paged by the escalation step); returns how many rounds did work."""
     rounds = 0
-    while await send_due_deliveries(ctx):
+    while True:
+        escalated = await fire_due_escalations(ctx)
+        sent = await send_due_deliveries(ctx)
+        if not (escalated or sent):
+            return rounds
         rounds += 1
-    return rounds
 
 
 def last_code_in(text: str) -> str:

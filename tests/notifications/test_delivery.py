@@ -195,6 +195,7 @@ async def test_a_receiver_that_never_answers_is_retried_then_failed_without_hold
         json={"title": "Both paged", "severity": "high", "routing_key": "payments-api"},
     )
     incident_id = response.json()["incident_id"]
+    await paging.escalate()
     before = len(receiver.requests)
 
     ctx = replace(ctx, settings=ctx.settings.model_copy(update={"notify_timeout_seconds": 5.0}))

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from httpx import ASGITransport, AsyncClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tests.conftest import Escalate
 from tests.factories import World
 from tocsin.clock import FrozenClock
 from tocsin.config import Settings
@@ -129,9 +130,10 @@ async def test_a_stuck_step_is_cut_off_by_its_timeout(
 
 
 async def test_metrics_report_pending_timers_in_prometheus_format(
-    client: AsyncClient, world: World, clock: FrozenClock
+    client: AsyncClient, world: World, clock: FrozenClock, escalate: Escalate
 ) -> None:
     await client.post(world.integration.url, json={"title": "Down", "routing_key": "payments-api"})
+    await escalate()  # level 1 paged; the next level's timer waits
     response = await client.get("/metrics")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
@@ -181,20 +183,28 @@ async def test_the_app_runs_the_worker_in_process_unless_told_not_to(
             world.integration.url, json={"title": "Down", "routing_key": "payments-api"}
         )
         assert response.status_code == 202
+        incident = response.json()["incident_id"]
+
+        async def wait_for_entry(kind: str) -> None:
+            async with asyncio.timeout(5):
+                while True:
+                    detail = (
+                        await http.get(
+                            f"/api/v1/incidents/{incident}", headers=world.cast.bob.headers
+                        )
+                    ).json()
+                    # Delivery attempts may be logged after it, so look for it anywhere.
+                    if any(e["kind"] == kind for e in detail["timeline"]):
+                        return
+                    await asyncio.sleep(0.05)
+
+        # Level 1 is paged at once, the clock standing still: the commit woke the worker.
+        await wait_for_entry("paged")
         # The default policy's only level times out after 30 minutes: exhausted then.
         clock.advance(timedelta(minutes=30))
         async with engine.begin() as conn:
             await announce_work(conn)
-        incident = response.json()["incident_id"]
-        async with asyncio.timeout(5):
-            while True:
-                detail = (
-                    await http.get(f"/api/v1/incidents/{incident}", headers=world.cast.bob.headers)
-                ).json()
-                # Delivery attempts may be logged after it, so look for the entry anywhere.
-                if any(e["kind"] == "escalation_exhausted" for e in detail["timeline"]):
-                    break
-                await asyncio.sleep(0.05)
+        await wait_for_entry("escalation_exhausted")
     async with engine.connect() as conn:
         pages = (await conn.execute(sa.select(sa.func.count()).select_from(Page))).scalar_one()
     assert pages == 2  # Alice and Bob, level 1, once

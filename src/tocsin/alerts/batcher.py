@@ -19,7 +19,13 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tocsin.alerts.ingest import IngestOutcome, PreparedAlert, commit_alert
+from tocsin.alerts.ingest import (
+    BatchRaceLost,
+    IngestOutcome,
+    PreparedAlert,
+    commit_alert,
+    commit_batch,
+)
 from tocsin.clock import Clock
 
 log = logging.getLogger(__name__)
@@ -94,6 +100,10 @@ class IngestBatcher:
                     if not pending.future.done():
                         pending.future.set_exception(RuntimeError("server shutting down"))
                 raise
+            except BatchRaceLost as exc:
+                log.info("%s; storing a batch of %d alerts one by one", exc, len(batch))
+                for pending in batch:
+                    await self._commit_alone(pending)
             except Exception:
                 log.exception(
                     "committing a batch of %d alerts failed; retrying one by one", len(batch)
@@ -104,7 +114,7 @@ class IngestBatcher:
     async def _commit_together(self, batch: list[_Pending]) -> None:
         now = self._clock.now()
         async with self._engine.begin() as conn:
-            outcomes = [await commit_alert(conn, p.prepared, now=now) for p in batch]
+            outcomes = await commit_batch(conn, [p.prepared for p in batch], now=now)
         for pending, outcome in zip(batch, outcomes, strict=True):
             if not pending.future.done():
                 pending.future.set_result(outcome)

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tocsin.errors import Conflict, InvalidInput
 from tocsin.escalation.engine import (
+    adopt_policy,
     find_escalation,
     lock_incident,
     move_on,
@@ -20,7 +21,7 @@ from tocsin.escalation.engine import (
 )
 from tocsin.escalation.jobs import cancel_pending_jobs
 from tocsin.escalation.models import EscalationPolicy, EscalationState, IncidentEscalation
-from tocsin.escalation.plan import following
+from tocsin.escalation.plan import FIRST, following
 from tocsin.escalation.snapshot import load_policy_snapshot
 from tocsin.incidents.lifecycle import ACTIVE_STATUSES, IncidentNotFound, reassign
 from tocsin.incidents.models import Incident, IncidentStatus
@@ -38,6 +39,11 @@ async def escalate_now(
     if incident.status != IncidentStatus.OPEN:
         raise Conflict(f"cannot escalate an incident that is {incident.status.value}")
     escalation = await find_escalation(conn, incident_id)
+    start = None
+    if escalation is None:
+        # Its escalation has not started yet (the start timer is still due): start it now.
+        escalation = await adopt_policy(conn, incident_id, now=now)
+        start = FIRST
     if escalation is None:
         raise Conflict("the incident has no escalation policy; reassign it to one first")
     if escalation.state != EscalationState.ESCALATING:
@@ -50,7 +56,7 @@ async def escalate_now(
         conn,
         escalation,
         team_id=incident.team_id,
-        start=following(escalation.snapshot, escalation.position),
+        start=start or following(escalation.snapshot, escalation.position),
         actor=actor,
         job_id=None,
         now=now,

@@ -8,6 +8,7 @@ and a person acknowledging, never apply two decisions for the same escalation st
 
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -29,6 +30,8 @@ from tocsin.escalation.targets import Recipient, Resolution, resolve_level
 from tocsin.incidents.models import Incident, IncidentStatus
 from tocsin.incidents.timeline import Actor, EventKind, TimelineEntry, append_events
 from tocsin.notifications.dispatch import plan_deliveries
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,7 @@ class LockedIncident:
     id: uuid.UUID
     status: IncidentStatus
     team_id: uuid.UUID
+    escalation_policy_id: uuid.UUID | None
 
 
 async def lock_incident(conn: AsyncConnection, incident_id: uuid.UUID) -> LockedIncident | None:
@@ -97,12 +101,14 @@ async def lock_incident(conn: AsyncConnection, incident_id: uuid.UUID) -> Locked
     (PostgreSQL; SQLite's single writer holds the whole database already)."""
     row = (
         await conn.execute(
-            select(Incident.id, Incident.status, Incident.team_id)
+            select(Incident.id, Incident.status, Incident.team_id, Incident.escalation_policy_id)
             .where(Incident.id == incident_id)
             .with_for_update()
         )
     ).first()
-    return None if row is None else LockedIncident(row.id, row.status, row.team_id)
+    if row is None:
+        return None
+    return LockedIncident(row.id, row.status, row.team_id, row.escalation_policy_id)
 
 
 async def write_pages(
@@ -255,46 +261,80 @@ async def apply_advance(
     return new_seq
 
 
+async def _insert_escalation(
+    conn: AsyncConnection,
+    incident_id: uuid.UUID,
+    snapshot: PolicySnapshot,
+    *,
+    seq: int,
+    now: datetime,
+) -> EscalationRow:
+    await conn.execute(
+        insert(IncidentEscalation).values(
+            incident_id=incident_id,
+            policy_id=snapshot.policy_id,
+            policy_snapshot=snapshot.to_json(),
+            state=EscalationState.ESCALATING,
+            level=FIRST.level,
+            repeat=FIRST.repeat,
+            seq=seq,
+            updated_at=now,
+        )
+    )
+    return EscalationRow(incident_id, snapshot, EscalationState.ESCALATING, FIRST, seq)
+
+
+async def adopt_policy(
+    conn: AsyncConnection, incident_id: uuid.UUID, *, now: datetime
+) -> EscalationRow | None:
+    """Freeze the incident's policy onto it, at level 1 with nothing paged yet: for an
+    incident whose escalation has not started (its start timer is still due, or was
+    cancelled by an acknowledgement that came first). None when the incident has no policy,
+    or it has vanished or has no levels (nothing is written then)."""
+    policy_id = (
+        await conn.execute(select(Incident.escalation_policy_id).where(Incident.id == incident_id))
+    ).scalar_one_or_none()
+    snapshot = None if policy_id is None else await load_policy_snapshot(conn, policy_id)
+    if snapshot is None:
+        return None
+    return await _insert_escalation(conn, incident_id, snapshot, seq=0, now=now)
+
+
 async def start_escalation(
     conn: AsyncConnection,
     incident_id: uuid.UUID,
     *,
     team_id: uuid.UUID,
-    policy_id: uuid.UUID,
     actor: Actor,
+    job_id: uuid.UUID | None,
     now: datetime,
 ) -> bool:
-    """Snapshot the policy onto a new incident and page its first level at once; False when
-    the policy has vanished or has no levels (nothing was written)."""
-    snapshot = await load_policy_snapshot(conn, policy_id)
-    if snapshot is None:
+    """Snapshot the incident's policy and page its first level, with the timer for what
+    comes next; False (with a timeline entry saying why) when there is no usable policy.
+    The incident must be OPEN and have no escalation row yet."""
+    escalation = await adopt_policy(conn, incident_id, now=now)
+    if escalation is None:
+        await record_no_policy(conn, incident_id, actor=actor, now=now)
         return False
-    await conn.execute(
-        insert(IncidentEscalation).values(
-            incident_id=incident_id,
-            policy_id=policy_id,
-            policy_snapshot=snapshot.to_json(),
-            state=EscalationState.ESCALATING,
-            level=FIRST.level,
-            repeat=FIRST.repeat,
-            seq=0,
-            updated_at=now,
-        )
-    )
-    resolved = await resolve_for_reach(conn, snapshot, FIRST, team_id=team_id, at=now)
-    advance = reach(snapshot, FIRST, resolved, now=now)
-    await apply_advance(
-        conn,
-        incident_id=incident_id,
-        snapshot=snapshot,
-        previous=None,
-        seq=0,
-        advance=advance,
-        actor=actor,
-        job_id=None,
-        now=now,
+    await move_on(
+        conn, escalation, team_id=team_id, start=FIRST, actor=actor, job_id=job_id, now=now
     )
     return True
+
+
+NO_POLICY_NOTE = "the team has no active default policy and the service names none"
+
+
+async def record_no_policy(
+    conn: AsyncConnection, incident_id: uuid.UUID, *, actor: Actor, now: datetime
+) -> None:
+    log.warning("incident %s has no usable escalation policy: nobody will be paged", incident_id)
+    await append_events(
+        conn,
+        incident_id,
+        [TimelineEntry(EventKind.NO_ESCALATION_POLICY, actor, note=NO_POLICY_NOTE)],
+        now=now,
+    )
 
 
 async def restart_with_policy(
@@ -312,18 +352,7 @@ async def restart_with_policy(
     current = await find_escalation(conn, incident_id)
     seq = current.seq if current else 0
     if current is None:
-        await conn.execute(
-            insert(IncidentEscalation).values(
-                incident_id=incident_id,
-                policy_id=snapshot.policy_id,
-                policy_snapshot=snapshot.to_json(),
-                state=EscalationState.ESCALATING,
-                level=FIRST.level,
-                repeat=FIRST.repeat,
-                seq=seq,
-                updated_at=now,
-            )
-        )
+        await _insert_escalation(conn, incident_id, snapshot, seq=seq, now=now)
     else:
         await conn.execute(
             update(IncidentEscalation)
@@ -412,7 +441,9 @@ async def schedule_ack_timeout(
 ) -> None:
     """After an acknowledgement: if the policy has an acknowledgement timeout, the timer that
     returns the incident to OPEN when it runs out."""
-    escalation = await find_escalation(conn, incident_id)
+    escalation = await find_escalation(conn, incident_id) or await adopt_policy(
+        conn, incident_id, now=now
+    )
     if escalation is None or escalation.snapshot.ack_timeout_minutes is None:
         return
     at = now + timedelta(minutes=escalation.snapshot.ack_timeout_minutes)
@@ -451,8 +482,11 @@ async def resume_escalation(
 ) -> None:
     """The incident is OPEN again (un-acknowledged, or its acknowledgement timed out): page
     its current level again and restart that level's timeout; a directly assigned incident
-    pages its assignee again; an exhausted one pages its last level but goes no further."""
-    escalation = await find_escalation(conn, incident_id)
+    pages its assignee again; an exhausted one pages its last level but goes no further.
+    One acknowledged before its escalation started starts it now, at level 1."""
+    escalation = await find_escalation(conn, incident_id) or await adopt_policy(
+        conn, incident_id, now=now
+    )
     if escalation is None:
         return
     if escalation.state == EscalationState.DIRECT:

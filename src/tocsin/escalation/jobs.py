@@ -47,6 +47,34 @@ async def schedule_level(
     return job_id
 
 
+async def schedule_starts(
+    conn: AsyncConnection, incident_ids: list[uuid.UUID], *, now: datetime
+) -> None:
+    """The start timers of new incidents, due at once, in one statement: the worker pages
+    level 1 of each (escalation/step.py), woken now rather than at its next poll."""
+    if not incident_ids:
+        return
+    await conn.execute(
+        insert(EscalationJob),
+        [
+            {
+                "id": uuid.uuid4(),
+                "incident_id": incident_id,
+                "scheduled_level": FIRST_LEVEL,
+                "scheduled_repeat": 0,
+                "scheduled_for": now,
+                "completed": False,
+                "created_at": now,
+                "kind": JobKind.START,
+                "escalation_seq": 0,
+                "attempts": 0,
+            }
+            for incident_id in incident_ids
+        ],
+    )
+    await announce_work(conn)
+
+
 async def cancel_pending_jobs(
     conn: AsyncConnection, incident_id: uuid.UUID, *, now: datetime
 ) -> int:

@@ -81,6 +81,9 @@ class EscalationLevel(Base):
 
 
 class JobKind(enum.StrEnum):
+    # A new incident's escalation: written with the incident, due at once; the worker
+    # snapshots the policy and pages level 1 (with the timer for what comes next).
+    START = "start"
     # The current level's timeout: move on to the next level (or repeat, or exhaust).
     LEVEL = "level"
     # The policy's acknowledgement timeout: an acknowledged incident returns to OPEN.

@@ -80,6 +80,7 @@ def reach(
 
 
 class Verdict(enum.StrEnum):
+    START = "start"  # a new incident: snapshot its policy and page level 1
     ESCALATE = "escalate"  # a level timeout: move on
     REOPEN = "reopen"  # an acknowledgement timeout: back to OPEN, escalation resumes
     STALE = "stale"  # the incident moved on since the timer was made: do nothing
@@ -94,6 +95,11 @@ def judge_timer(
     seq: int | None,
 ) -> Verdict:
     """Whether a due timer still applies to the incident as it is now (read under its lock)."""
+    if kind == JobKind.START:
+        # Started already by hand (escalate now, a reassignment), or no longer open.
+        if state is None and status == IncidentStatus.OPEN:
+            return Verdict.START
+        return Verdict.STALE
     if state is None or seq != job_seq:
         return Verdict.STALE
     if kind == JobKind.LEVEL:

@@ -21,7 +21,7 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tocsin.db import read_only
-from tocsin.escalation.engine import find_escalation, lock_incident, move_on
+from tocsin.escalation.engine import find_escalation, lock_incident, move_on, start_escalation
 from tocsin.escalation.models import EscalationJob, JobOutcome
 from tocsin.escalation.plan import Position, Verdict, judge_timer
 from tocsin.incidents.lifecycle import Action, apply_transition
@@ -116,7 +116,11 @@ async def fire_job(
         state=escalation.state if escalation else None,
         seq=escalation.seq if escalation else None,
     )
-    if verdict == Verdict.ESCALATE:
+    if verdict == Verdict.START:
+        await start_escalation(
+            conn, incident_id, team_id=incident.team_id, actor=SYSTEM, job_id=timer.id, now=now
+        )
+    elif verdict == Verdict.ESCALATE:
         assert escalation is not None
         await move_on(
             conn,

@@ -124,6 +124,70 @@ async def _open_incident(
     return (await conn.execute(stmt)).scalar_one_or_none()
 
 
+async def find_dedup_incidents(
+    conn: AsyncConnection, keys: set[tuple[uuid.UUID, str]]
+) -> dict[tuple[uuid.UUID, str], tuple[uuid.UUID, datetime]]:
+    """For each (integration, fingerprint), the incident absorbing its alerts: one query."""
+    if not keys:
+        return {}
+    rows = await conn.execute(
+        select(
+            Incident.id, Incident.created_at, Incident.integration_id, Incident.fingerprint
+        ).where(
+            Incident.fingerprint.in_({fingerprint for _, fingerprint in keys}),
+            Incident.integration_id.in_({integration for integration, _ in keys}),
+            Incident.dedup_open.is_(True),
+        )
+    )
+    found = {}
+    for row in rows:
+        key = (row.integration_id, row.fingerprint)
+        if key in keys:
+            found[key] = (row.id, row.created_at)
+    return found
+
+
+async def join_incident(
+    conn: AsyncConnection, incident_id: uuid.UUID, alerts: int, now: datetime
+) -> bool:
+    """Count `alerts` more alerts on the incident, if it still takes alerts."""
+    result = await conn.execute(
+        update(Incident)
+        .where(Incident.id == incident_id, Incident.dedup_open.is_(True))
+        .values(alert_count=Incident.alert_count + alerts, updated_at=now)
+    )
+    return result.rowcount == 1
+
+
+async def stop_absorbing(conn: AsyncConnection, incident_ids: list[uuid.UUID]) -> None:
+    """These incidents are past their dedup window: they stay as they are but take no more
+    alerts."""
+    if incident_ids:
+        await conn.execute(
+            update(Incident).where(Incident.id.in_(incident_ids)).values(dedup_open=False)
+        )
+
+
+async def open_incidents(conn: AsyncConnection, rows: list[dict[str, Any]]) -> set[uuid.UUID]:
+    """Insert new incidents (distinct fingerprints) in one statement; the ids of those
+    inserted. One missing lost the race to an incident another transaction opened for the
+    same fingerprint."""
+    if not rows:
+        return set()
+    if conn.dialect.name == "postgresql":
+        stmt: Any = postgresql.insert(Incident).values(number=func.nextval("incident_number_seq"))
+    else:
+        # SQLite has a single writer (and ingest takes the write lock up front), so numbers
+        # counted on from the largest cannot collide.
+        last = (await conn.execute(select(func.coalesce(func.max(Incident.number), 0)))).scalar()
+        rows = [{**row, "number": int(last or 0) + n} for n, row in enumerate(rows, start=1)]
+        stmt = sqlite.insert(Incident)
+    stmt = stmt.on_conflict_do_nothing(
+        index_elements=["integration_id", "fingerprint"], index_where=text("dedup_open")
+    ).returning(Incident.id)
+    return set((await conn.execute(stmt, rows)).scalars())
+
+
 async def deduplicate_and_open(
     conn: AsyncConnection,
     *,

@@ -70,6 +70,13 @@ async def append_events(
     conn: AsyncConnection, incident_id: uuid.UUID, entries: list[TimelineEntry], *, now: datetime
 ) -> None:
     """Write entries to the incident's timeline, all stamped `now`, in one statement."""
+    await append_to_timelines(conn, [(incident_id, entry) for entry in entries], now=now)
+
+
+async def append_to_timelines(
+    conn: AsyncConnection, entries: list[tuple[uuid.UUID, TimelineEntry]], *, now: datetime
+) -> None:
+    """Write entries to the timelines of several incidents, in order, in one statement."""
     if not entries:
         return
     await conn.execute(
@@ -87,6 +94,6 @@ async def append_events(
                 "note": entry.note,
                 "data": entry.data,
             }
-            for entry in entries
+            for incident_id, entry in entries
         ],
     )
