@@ -176,7 +176,7 @@ def create_app(
             hub.announce(event for outcome in outcomes for event in outcome.events)
 
         batcher = IngestBatcher(
-            engine,
+            settings.database_url,
             clock,
             # SQLite has one writer; on PostgreSQL a few committers overlap round trips.
             committers=1 if settings.is_sqlite else 4,

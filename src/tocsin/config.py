@@ -30,7 +30,7 @@ class Settings(BaseSettings):
     max_body_bytes: int = 512 * 1024
     # Group commit: how many ingest requests one transaction may carry.
     ingest_batch_max: int = 64
-    db_pool_size: int = 10
+    db_pool_size: int = 20
     # Where an Amazon SNS signing certificate may be fetched from (regular expressions on
     # the whole URL). Only SNS's own hosts by default; tests add a loopback URL.
     sns_signing_cert_url_patterns: list[str] = Field(

@@ -11,7 +11,8 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Connection, DateTime, Dialect, MetaData, event
+from sqlalchemy import JSON, Connection, DateTime, Dialect, Engine, MetaData, event, make_url
+from sqlalchemy import create_engine as sa_create_engine
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
@@ -105,35 +106,49 @@ def is_sqlite_url(url: str) -> bool:
     return url.startswith("sqlite")
 
 
+SQLITE_MIN_POOL = 32
+
+
+def _tune_sqlite(engine: Engine) -> None:
+    """WAL, full durability, foreign keys, a busy timeout, and BEGIN IMMEDIATE for writers."""
+
+    @event.listens_for(engine, "connect")
+    def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        # FULL: a commit that returned is on disk even after power loss; group commit
+        # (alerts/batcher.py) spreads the fsync over many requests.
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+        # Take over BEGIN from the driver (see _sqlite_begin).
+        dbapi_conn.isolation_level = None
+
+    @event.listens_for(engine, "begin")
+    def _sqlite_begin(conn: Connection) -> None:
+        # A deferred transaction that reads and then writes fails at once (no busy wait)
+        # if another writer committed in between; BEGIN IMMEDIATE takes the write lock
+        # up front and waits its turn instead. Read-only work opts out (READ_ONLY) so
+        # readers never queue behind the writer.
+        if conn.get_execution_options().get(READ_ONLY_OPTION):
+            conn.exec_driver_sql("BEGIN")
+        else:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
 def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     """An async engine tuned for the backend: WAL and a busy timeout on SQLite."""
     if is_sqlite_url(url):
-        engine = create_async_engine(url, connect_args={"timeout": 30})
-
-        @event.listens_for(engine.sync_engine, "connect")
-        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-            cursor = dbapi_conn.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
-            # FULL: a commit that returned is on disk even after power loss; group commit
-            # (alerts/batcher.py) spreads the fsync over many requests.
-            cursor.execute("PRAGMA synchronous=FULL")
-            cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA busy_timeout=30000")
-            cursor.close()
-            # Take over BEGIN from the driver (see _sqlite_begin).
-            dbapi_conn.isolation_level = None
-
-        @event.listens_for(engine.sync_engine, "begin")
-        def _sqlite_begin(conn: Connection) -> None:
-            # A deferred transaction that reads and then writes fails at once (no busy wait)
-            # if another writer committed in between; BEGIN IMMEDIATE takes the write lock
-            # up front and waits its turn instead. Read-only work opts out (READ_ONLY) so
-            # readers never queue behind the writer.
-            if conn.get_execution_options().get(READ_ONLY_OPTION):
-                conn.exec_driver_sql("BEGIN")
-            else:
-                conn.exec_driver_sql("BEGIN IMMEDIATE")
-
+        # Every connection is a thread of aiosqlite's: keep enough of them open that a burst
+        # of requests reuses connections rather than opening (and closing) new ones.
+        engine = create_async_engine(
+            url,
+            connect_args={"timeout": 30},
+            pool_size=max(pool_size, SQLITE_MIN_POOL),
+            max_overflow=max(pool_size, SQLITE_MIN_POOL),
+        )
+        _tune_sqlite(engine.sync_engine)
         return engine
     return create_async_engine(
         url,
@@ -141,6 +156,35 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         max_overflow=pool_size,
         pool_pre_ping=False,
     )
+
+
+def create_sqlite_sync_engine(url: str) -> Engine | None:
+    """A blocking engine on the same SQLite file as the async `url` (tuned the same way),
+    for a thread that does its database work inline (alerts/batcher.py); None for an
+    in-memory database, which another engine could not share."""
+    sync_url = make_url(url).set(drivername="sqlite+pysqlite")
+    if sync_url.database in (None, "", ":memory:"):
+        return None
+    engine = sa_create_engine(sync_url, connect_args={"timeout": 30})
+    _tune_sqlite(engine)
+    return engine
+
+
+class InlineConnection:
+    """An AsyncConnection look-alike over a blocking Connection: `await conn.execute(...)`
+    runs the statement at once, in the caller's thread, without a hand-off to a driver
+    thread. For a thread whose event loop does nothing else (the SQLite ingest committer),
+    so that blocking it costs nobody anything. Offers what the ingest write path uses."""
+
+    def __init__(self, sync: Connection) -> None:
+        self._sync = sync
+
+    @property
+    def dialect(self) -> Dialect:
+        return self._sync.dialect
+
+    async def execute(self, statement: Any, parameters: Any = None) -> Any:
+        return self._sync.execute(statement, parameters)
 
 
 READ_ONLY_OPTION = "tocsin_read_only"
