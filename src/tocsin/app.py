@@ -25,7 +25,13 @@ from tocsin.auth import api as auth_api
 from tocsin.catalog import api as catalog_api
 from tocsin.clock import Clock, SystemClock
 from tocsin.config import Settings
-from tocsin.db import create_engine, create_session_factory, read_only
+from tocsin.db import (
+    QuickReads,
+    create_engine,
+    create_session_factory,
+    inline_where_possible,
+    read_only,
+)
 from tocsin.errors import InvalidInput, TocsinError
 from tocsin.escalation import api as escalation_api
 from tocsin.incidents import api as incidents_api
@@ -158,6 +164,7 @@ def create_app(
         engine = create_engine(settings.database_url, pool_size=settings.db_pool_size)
         sessions = create_session_factory(engine)
         read_engine = read_only(engine)
+        quick_reads = QuickReads(engine)
         read_sessions = create_session_factory(read_engine)
 
         async def load_for_stream(
@@ -175,8 +182,10 @@ def create_app(
         def on_committed(outcomes: list[IngestOutcome]) -> None:
             hub.announce(event for outcome in outcomes for event in outcome.events)
 
+        # SQLite: the committer and the worker run their transactions inline (tocsin.db).
+        writer = inline_where_possible(engine)
         batcher = IngestBatcher(
-            settings.database_url,
+            writer,
             clock,
             # SQLite has one writer; on PostgreSQL a few committers overlap round trips.
             committers=1 if settings.is_sqlite else 4,
@@ -187,6 +196,7 @@ def create_app(
             settings=settings,
             engine=engine,
             read_engine=read_engine,
+            quick_reads=quick_reads,
             sessions=sessions,
             read_sessions=read_sessions,
             clock=clock,
@@ -205,7 +215,7 @@ def create_app(
         worker_task: asyncio.Task[None] | None = None
         worker: WorkerLoop | None = None
         if run_worker:
-            worker = WorkerLoop(make_context(engine, clock, settings))
+            worker = WorkerLoop(make_context(writer, clock, settings))
             worker_task = asyncio.create_task(worker.run(), name="tocsin-worker")
         try:
             yield
@@ -218,7 +228,10 @@ def create_app(
             await batcher.stop()
             await payload_log.stop()
             await hub.close()
+            await quick_reads.dispose()
             await engine.dispose()
+            if writer is not engine:
+                await writer.dispose()
 
     app = FastAPI(
         title="Tocsin",

@@ -19,6 +19,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 from tocsin.auth.accounts import Principal, find_principal_by_api_key
 from tocsin.clock import Clock
 from tocsin.config import Settings
+from tocsin.db import QuickReads
 from tocsin.errors import InvalidInput, Unauthorized
 
 if TYPE_CHECKING:
@@ -33,6 +34,7 @@ class AppState:
     settings: Settings
     engine: AsyncEngine
     read_engine: AsyncEngine  # same pool; transactions that only read
+    quick_reads: QuickReads  # the ingest path's point lookups (see tocsin.db)
     sessions: async_sessionmaker[AsyncSession]
     read_sessions: async_sessionmaker[AsyncSession]
     clock: Clock

@@ -61,7 +61,7 @@ async def receive_webhook(integration_key: str, request: Request, state: State) 
     """Accept a payload in the integration's format (the generic one is shown here; see
     docs/integrations.md for the others). The 202 is sent only once what it caused is
     committed."""
-    async with state.read_engine.connect() as conn:
+    async with state.quick_reads.connect() as conn:
         integration = await find_active_integration(conn, integration_key)
     if integration is None:
         raise IntegrationKeyNotFound()

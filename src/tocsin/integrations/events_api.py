@@ -73,7 +73,7 @@ _OPSGENIE_ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 async def _find(state: AppState, key: str, type: IntegrationType) -> IntegrationInfo | None:
-    async with state.read_engine.connect() as conn:
+    async with state.quick_reads.connect() as conn:
         integration = await find_active_integration(conn, key)
     return integration if integration is not None and integration.type == type else None
 

@@ -206,7 +206,7 @@ async def _store(
         if rendered.problems:
             problems.append(rendered.problems)
         alert = rendered.alert
-        async with state.read_engine.connect() as conn:
+        async with state.quick_reads.connect() as conn:
             found = None
             if item.repeat != Repeat.RECORD:
                 found = await find_repeat(conn, integration.id, alert, item.repeat)

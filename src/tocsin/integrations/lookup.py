@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Row, Select, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tocsin.auth.secrets import hash_token
@@ -39,11 +39,16 @@ _INFO = select(
 )
 
 
+# Built once: every webhook runs it, and a statement object reused keeps its cache key.
+_ACTIVE_BY_KEY_HASH = _INFO.where(
+    Integration.active.is_(True), Integration.key_hash == bindparam("key_hash")
+)
+
+
 async def find_active_integration(conn: AsyncConnection, key: str) -> IntegrationInfo | None:
     """The active integration with this secret key, or None (unknown and inactive alike)."""
-    return await _find_one(
-        conn, _INFO.where(Integration.active.is_(True), Integration.key_hash == hash_token(key))
-    )
+    row = (await conn.execute(_ACTIVE_BY_KEY_HASH, {"key_hash": hash_token(key)})).first()
+    return _info(row)
 
 
 async def find_integration(
@@ -54,7 +59,10 @@ async def find_integration(
 
 
 async def _find_one(conn: AsyncConnection, stmt: Select[Any]) -> IntegrationInfo | None:
-    row = (await conn.execute(stmt)).first()
+    return _info((await conn.execute(stmt)).first())
+
+
+def _info(row: Row[Any] | None) -> IntegrationInfo | None:
     if row is None:
         return None
     return IntegrationInfo(

@@ -15,7 +15,7 @@ import logging
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import and_, func, select, tuple_
+from sqlalchemy import and_, bindparam, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import aliased
 
@@ -74,18 +74,24 @@ _SERVICE_ROUTE = (
 )
 
 
+# Built once: every alert runs one of them, and a statement object reused keeps its cache key.
+_BY_ROUTING_KEY = _SERVICE_ROUTE.where(Service.routing_key == bindparam("routing_key"))
+_BY_SERVICE_ID = _SERVICE_ROUTE.where(Service.id == bindparam("service_id"))
+
+
 async def _route_via_service(
     conn: AsyncConnection, *, routing_key: str | None, service_id: uuid.UUID | None
 ) -> Route | None:
+    params: dict[str, object]
     if routing_key is not None:
-        stmt = _SERVICE_ROUTE.where(Service.routing_key == routing_key)
+        stmt, params = _BY_ROUTING_KEY, {"routing_key": routing_key}
         reason = RouteReason.ROUTING_KEY
     elif service_id is not None:
-        stmt = _SERVICE_ROUTE.where(Service.id == service_id)
+        stmt, params = _BY_SERVICE_ID, {"service_id": service_id}
         reason = RouteReason.DEFAULT_SERVICE
     else:
         return None
-    row = (await conn.execute(stmt)).first()
+    row = (await conn.execute(stmt, params)).first()
     if row is None:
         return None
     policy_id = row.service_policy_active_id
