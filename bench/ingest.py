@@ -164,10 +164,19 @@ async def open_loop(args: argparse.Namespace, path: str, results: Results) -> fl
     interval = 1.0 / args.rate
 
     async def one(n: int, due: float) -> None:
+        reused = bool(idle)
         conn = idle.pop() if idle else Connection(url.hostname or "127.0.0.1", url.port or 80)
         body = payload(n, args.fingerprints, args.format)
         try:
-            status, _ = await conn.post(path, body)
+            try:
+                status, _ = await conn.post(path, body)
+            except (ConnectionError, asyncio.IncompleteReadError):
+                if not reused:
+                    raise
+                # The server closed this keep-alive connection while it sat idle (uvicorn
+                # does after 5 s), before reading the request: send it again on a new one.
+                conn = Connection(url.hostname or "127.0.0.1", url.port or 80)
+                status, _ = await conn.post(path, body)
         except (OSError, ConnectionError, asyncio.IncompleteReadError) as exc:
             results.error(type(exc).__name__)
             return

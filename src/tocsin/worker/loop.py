@@ -126,6 +126,7 @@ class WorkerLoop:
                 return
             if not found:
                 return
+            await asyncio.sleep(0)  # a turn for everything else on this loop (requests)
 
     async def run_once(self) -> None:
         """One round: every step until it has nothing left."""
