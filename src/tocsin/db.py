@@ -261,10 +261,16 @@ class InlineEngine:
 class QuickReads:
     """Connections for the short indexed reads on the ingest path (the integration by its
     key, the route): inline on SQLite (see InlineEngine; such a read takes microseconds,
-    the trip through aiosqlite's thread a hundred times more), else the async engine's."""
+    the trip through aiosqlite's thread a hundred times more), else the async engine's in
+    autocommit mode."""
 
     def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = read_only(inline_where_possible(engine))
+        inline = inline_where_possible(engine)
+        if inline is engine:
+            # One statement per read: no BEGIN and ROLLBACK round trips around it.
+            self._engine = engine.execution_options(isolation_level="AUTOCOMMIT")
+        else:
+            self._engine = read_only(inline)
 
     @asynccontextmanager
     async def connect(self) -> AsyncIterator[AsyncConnection]:
