@@ -10,6 +10,8 @@
 
     python bench/notify.py                      # SQLite file in a temp dir
     python bench/notify.py --database-url postgresql+asyncpg://postgres@127.0.0.1:5432/bench
+    python bench/notify.py --only latency --database-url postgresql+asyncpg://... \
+        --separate-workers 1      # API and worker in two processes, as in production
 """
 
 from __future__ import annotations
@@ -188,7 +190,15 @@ async def throughput(url: str, receiver: Receiver, *, count: int, workers: int) 
     )
 
 
-async def latency(url: str, receiver: Receiver, *, rate: float, seconds: float, users: int) -> None:
+async def latency(
+    url: str,
+    receiver: Receiver,
+    *,
+    rate: float,
+    seconds: float,
+    users: int,
+    separate_workers: int = 0,
+) -> None:
     engine = create_engine(url)
     now = datetime.now(UTC)
     people = [
@@ -221,12 +231,22 @@ async def latency(url: str, receiver: Receiver, *, rate: float, seconds: float, 
         "TOCSIN_NOTIFY_BURST": "1000000000",
         "TOCSIN_LOG_LEVEL": "warning",
     }
-    server = subprocess.Popen(  # noqa: ASYNC220
-        [sys.executable, "-m", "tocsin.cli", "serve"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=open(os.environ.get("BENCH_SERVER_LOG", os.devnull), "w"),  # noqa: SIM115, ASYNC230
-    )
+    log = open(os.environ.get("BENCH_SERVER_LOG", os.devnull), "w")  # noqa: SIM115, ASYNC230
+    serve = [sys.executable, "-m", "tocsin.cli", "serve"]
+    if separate_workers:
+        serve.append("--no-worker")
+    processes = [
+        subprocess.Popen(serve, env=env, stdout=subprocess.DEVNULL, stderr=log)  # noqa: ASYNC220
+    ]
+    for _ in range(separate_workers):
+        processes.append(
+            subprocess.Popen(  # noqa: ASYNC220
+                [sys.executable, "-m", "tocsin.cli", "worker"],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+            )
+        )
     base = f"http://127.0.0.1:{port}"
     sent_at: dict[str, float] = {}
     errors = 0
@@ -298,13 +318,17 @@ async def latency(url: str, receiver: Receiver, *, rate: float, seconds: float, 
             ):
                 await asyncio.sleep(0.1)
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.wait(timeout=30)
+        log.close()
     latencies = [receiver.first_seen[i] - t for i, t in sent_at.items() if i in receiver.first_seen]
     missing = len(sent_at) - len(latencies)
+    where = f"serve --no-worker + {separate_workers} worker(s)" if separate_workers else "serve"
     print(
-        f"latency: {len(sent_at)} incidents at {rate:g}/s for {seconds:g} s ({users} people), "
-        f"{errors} ingest errors, {missing} without a delivery after 60 s"
+        f"latency ({where}): {len(sent_at)} incidents at {rate:g}/s for {seconds:g} s "
+        f"({users} people), {errors} ingest errors, {missing} without a delivery after 60 s"
     )
     if latencies:
         print(
@@ -322,6 +346,12 @@ async def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0, help="duration (part 2)")
     parser.add_argument("--users", type=int, default=10, help="people paged (part 2)")
     parser.add_argument("--only", choices=["throughput", "latency"], help="run one part")
+    parser.add_argument(
+        "--separate-workers",
+        type=int,
+        default=0,
+        help="part 2: run `serve --no-worker` and this many `tocsin worker` processes",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         for part in [args.only] if args.only else ["throughput", "latency"]:
@@ -336,7 +366,12 @@ async def main() -> None:
                     await throughput(url, receiver, count=args.count, workers=args.workers)
                 else:
                     await latency(
-                        url, receiver, rate=args.rate, seconds=args.seconds, users=args.users
+                        url,
+                        receiver,
+                        rate=args.rate,
+                        seconds=args.seconds,
+                        users=args.users,
+                        separate_workers=args.separate_workers,
                     )
             finally:
                 server.should_exit = True

@@ -35,6 +35,9 @@ log = logging.getLogger(__name__)
 # Rows claimed per round trip; small enough that a lease never runs out while the batch is
 # worked through, large enough to keep up with a burst.
 CLAIM_BATCH = 50
+# PostgreSQL: timers of a batch fired at the same time by one worker, each on its own
+# connection (SQLite has one writer, so there they go one after another).
+FIRE_CONCURRENCY = 8
 
 
 @dataclass(frozen=True)
@@ -150,6 +153,22 @@ async def fire_job(
     return outcome
 
 
+async def _fire_one(ctx: WorkerContext, job: ClaimedJob) -> None:
+    now = ctx.clock.now()
+    try:
+        async with ctx.engine.begin() as conn:
+            outcome = await fire_job(conn, job.id, worker_id=ctx.worker_id, now=now)
+    except Exception:
+        # Its lease is still set, so the row waits out the lease before anyone retries:
+        # a timer that always fails cannot spin the loop.
+        metrics.FIRE_ERRORS.inc()
+        log.exception("firing escalation timer %s failed; retried after its lease", job.id)
+        return
+    if outcome is not None:
+        metrics.TIMERS_FIRED.labels(outcome=outcome.value).inc()
+        metrics.TIMER_LATENESS.observe(max((now - job.scheduled_for).total_seconds(), 0.0))
+
+
 async def fire_due_escalations(ctx: WorkerContext) -> bool:
     """Claim a batch of due timers and fire each; True if any were claimed."""
     claimed = await claim_due_jobs(
@@ -159,20 +178,19 @@ async def fire_due_escalations(ctx: WorkerContext) -> bool:
         lease=ctx.lease,
         limit=CLAIM_BATCH,
     )
+    if ctx.engine.dialect.name == "postgresql":
+        # Each timer is a chain of round trips: fire several at once, each in its own
+        # transaction (two of the same incident wait for each other on its row lock).
+        lanes = asyncio.Semaphore(FIRE_CONCURRENCY)
+
+        async def in_lane(job: ClaimedJob) -> None:
+            async with lanes:
+                await _fire_one(ctx, job)
+
+        await asyncio.gather(*(in_lane(job) for job in claimed))
+        return bool(claimed)
     for job in claimed:
-        now = ctx.clock.now()
-        try:
-            async with ctx.engine.begin() as conn:
-                outcome = await fire_job(conn, job.id, worker_id=ctx.worker_id, now=now)
-        except Exception:
-            # Its lease is still set, so the row waits out the lease before anyone retries:
-            # a timer that always fails cannot spin the loop.
-            metrics.FIRE_ERRORS.inc()
-            log.exception("firing escalation timer %s failed; retried after its lease", job.id)
-            continue
-        if outcome is not None:
-            metrics.TIMERS_FIRED.labels(outcome=outcome.value).inc()
-            metrics.TIMER_LATENESS.observe(max((now - job.scheduled_for).total_seconds(), 0.0))
+        await _fire_one(ctx, job)
         # Let requests in between timers: on SQLite the transactions run inline and would
         # otherwise hold the event loop for a whole batch (tocsin.db.InlineEngine).
         await asyncio.sleep(0)

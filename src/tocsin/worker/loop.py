@@ -1,6 +1,7 @@
 """The loop that claims due rows of any kind, with leases, retries and backoff.
 
-Each round runs every step (worker/steps.py) until it reports no more work, then sleeps until
+The steps (worker/steps.py) take turns, one batch each, until none reports more work; then it
+sleeps until
 the earliest of: a wake-up (in-process event, or PostgreSQL NOTIFY from any node), the next
 timer's due time, or the poll interval (at most a second), which is the safety net for a lost
 notification. A step that raises or runs past its timeout is logged and counted, and the loop
@@ -110,30 +111,34 @@ class WorkerLoop:
         if self._woken is not None:
             self._woken.set()
 
-    async def run_step(self, step: Step) -> None:
-        """Run `step` until it finds no more work (or fails, or we are told to stop)."""
+    async def run_step(self, step: Step) -> bool:
+        """Run one batch of `step`; True if it found work (False too if it failed)."""
         name = _step_name(step)
-        while not self.stop_requested.is_set():
-            try:
-                found = await asyncio.wait_for(step(self.ctx), timeout=self.step_timeout)
-            except TimeoutError:
-                metrics.STEP_TIMEOUTS.labels(step=name).inc()
-                log.error("worker step %s ran past %.0f s; cut off", name, self.step_timeout)
-                return
-            except Exception:
-                metrics.CLAIM_ERRORS.labels(step=name).inc()
-                log.exception("worker step %s failed; going on with the next", name)
-                return
-            if not found:
-                return
-            await asyncio.sleep(0)  # a turn for everything else on this loop (requests)
+        try:
+            found = await asyncio.wait_for(step(self.ctx), timeout=self.step_timeout)
+        except TimeoutError:
+            metrics.STEP_TIMEOUTS.labels(step=name).inc()
+            log.error("worker step %s ran past %.0f s; cut off", name, self.step_timeout)
+            return False
+        except Exception:
+            metrics.CLAIM_ERRORS.labels(step=name).inc()
+            log.exception("worker step %s failed; going on with the next", name)
+            return False
+        await asyncio.sleep(0)  # a turn for everything else on this loop (requests)
+        return bool(found)
 
     async def run_once(self) -> None:
-        """One round: every step until it has nothing left."""
-        for step in self.steps:
-            if self.stop_requested.is_set():
+        """Rounds of one batch of every step, until none finds work. Taking turns keeps
+        each kind of work moving: during a storm of new incidents, the pages of the first
+        ones go out while later ones are still being escalated."""
+        while not self.stop_requested.is_set():
+            busy = False
+            for step in self.steps:
+                if self.stop_requested.is_set():
+                    return
+                busy = await self.run_step(step) or busy
+            if not busy:
                 return
-            await self.run_step(step)
 
     async def _sleep_seconds(self) -> float:
         now = self.ctx.clock.now()

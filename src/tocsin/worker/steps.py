@@ -9,7 +9,7 @@ from tocsin.worker.context import Step
 
 
 def all_steps() -> list[Step]:
-    """The steps the loop runs in turn, each until it finds no more work."""
+    """The steps the loop runs, taking turns one batch each until none finds more work."""
     return [
         fire_due_escalations,
         fire_late_heartbeats,
