@@ -26,7 +26,6 @@ from tocsin.catalog import api as catalog_api
 from tocsin.clock import Clock, SystemClock
 from tocsin.config import Settings
 from tocsin.db import (
-    QuickReads,
     create_engine,
     create_session_factory,
     inline_where_possible,
@@ -43,6 +42,7 @@ from tocsin.integrations import heartbeat_api
 from tocsin.integrations.email_ingest import start_smtp_listener
 from tocsin.integrations.payload_log import PayloadLog
 from tocsin.notifications import api as notifications_api
+from tocsin.quickreads import QuickReads
 from tocsin.realtime import api as realtime_api
 from tocsin.realtime.hub import Hub
 from tocsin.schedules import api as schedules_api

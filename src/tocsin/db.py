@@ -258,31 +258,6 @@ class InlineEngine:
         self._sync.dispose()
 
 
-class QuickReads:
-    """Connections for the short indexed reads on the ingest path (the integration by its
-    key, the route): inline on SQLite (see InlineEngine; such a read takes microseconds,
-    the trip through aiosqlite's thread a hundred times more), else the async engine's in
-    autocommit mode."""
-
-    def __init__(self, engine: AsyncEngine) -> None:
-        inline = inline_where_possible(engine)
-        if inline is engine:
-            # One statement per read: no BEGIN and ROLLBACK round trips around it.
-            self._engine = engine.execution_options(isolation_level="AUTOCOMMIT")
-        else:
-            self._engine = read_only(inline)
-
-    @asynccontextmanager
-    async def connect(self) -> AsyncIterator[AsyncConnection]:
-        async with self._engine.connect() as conn:
-            yield conn
-
-    async def dispose(self) -> None:
-        """Closes what only this holds (the app disposes of its own engine)."""
-        if isinstance(self._engine, InlineEngine):
-            await self._engine.dispose()
-
-
 def inline_where_possible(engine: AsyncEngine) -> AsyncEngine:
     """The engine for the ingest committer and the worker: on a SQLite file an InlineEngine on
     the same file (typed as the AsyncEngine whose part it offers), else `engine` itself."""

@@ -19,8 +19,8 @@ from sqlalchemy.orm import InstrumentedAttribute
 from tocsin.auth.accounts import Principal, find_principal_by_api_key
 from tocsin.clock import Clock
 from tocsin.config import Settings
-from tocsin.db import QuickReads
 from tocsin.errors import InvalidInput, Unauthorized
+from tocsin.quickreads import QuickReads
 
 if TYPE_CHECKING:
     from tocsin.alerts.batcher import IngestBatcher

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tocsin.auth.secrets import hash_token
 from tocsin.integrations.models import Integration, IntegrationType
+from tocsin.quickreads import driver_ready
 
 
 @dataclass(frozen=True)
@@ -40,8 +41,8 @@ _INFO = select(
 
 
 # Built once: every webhook runs it, and a statement object reused keeps its cache key.
-_ACTIVE_BY_KEY_HASH = _INFO.where(
-    Integration.active.is_(True), Integration.key_hash == bindparam("key_hash")
+_ACTIVE_BY_KEY_HASH = driver_ready(
+    _INFO.where(Integration.active.is_(True), Integration.key_hash == bindparam("key_hash"))
 )
 
 

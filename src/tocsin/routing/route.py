@@ -23,6 +23,7 @@ from tocsin.alerts.normalised import NormalisedAlert
 from tocsin.catalog.models import Service, ServiceStatus
 from tocsin.escalation.models import EscalationPolicy
 from tocsin.integrations.lookup import IntegrationInfo
+from tocsin.quickreads import driver_ready
 from tocsin.teams.models import Team, TeamTag
 
 log = logging.getLogger(__name__)
@@ -75,8 +76,10 @@ _SERVICE_ROUTE = (
 
 
 # Built once: every alert runs one of them, and a statement object reused keeps its cache key.
-_BY_ROUTING_KEY = _SERVICE_ROUTE.where(Service.routing_key == bindparam("routing_key"))
-_BY_SERVICE_ID = _SERVICE_ROUTE.where(Service.id == bindparam("service_id"))
+_BY_ROUTING_KEY = driver_ready(
+    _SERVICE_ROUTE.where(Service.routing_key == bindparam("routing_key"))
+)
+_BY_SERVICE_ID = driver_ready(_SERVICE_ROUTE.where(Service.id == bindparam("service_id")))
 
 
 async def _route_via_service(
