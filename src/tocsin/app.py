@@ -21,6 +21,7 @@ from tocsin import __version__
 from tocsin.alerts import api as alerts_api
 from tocsin.alerts.batcher import IngestBatcher
 from tocsin.alerts.ingest import IngestOutcome
+from tocsin.alerts.lane import WebhookLane
 from tocsin.auth import api as auth_api
 from tocsin.catalog import api as catalog_api
 from tocsin.clock import Clock, SystemClock
@@ -244,6 +245,8 @@ def create_app(
         redoc_url=None,
         lifespan=lifespan,
     )
+    # The lane sits inside the size limit: webhook bodies are limited like any other.
+    app.add_middleware(WebhookLane)
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
     _error_handlers(app)
 
