@@ -208,7 +208,7 @@ def create_app(
             extras={"run_worker": run_worker},
         )
         batcher.start()
-        payload_log = PayloadLog(engine)
+        payload_log = PayloadLog(writer)
         payload_log.start()
         app.state.tocsin.extras["payload_log"] = payload_log
         smtp = None

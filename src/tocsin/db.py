@@ -230,7 +230,8 @@ class InlineEngine:
         sync = await self._take_write_lock()
         try:
             yield cast(AsyncConnection, InlineConnection(sync))
-            sync.commit()
+            # The commit waits for the disk (fsync): let the event loop run meanwhile.
+            await asyncio.to_thread(sync.commit)
         except BaseException:
             sync.rollback()
             raise

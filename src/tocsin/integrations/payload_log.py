@@ -75,6 +75,19 @@ async def _trim(conn: AsyncConnection, integration_id: uuid.UUID) -> None:
     )
 
 
+def _newest(entries: list[PayloadEntry]) -> list[PayloadEntry]:
+    """The last RING_SIZE entries of each integration, in the order they came."""
+    kept: list[PayloadEntry] = []
+    per_integration: dict[uuid.UUID, int] = {}
+    for entry in reversed(entries):
+        seen = per_integration.get(entry.integration_id, 0)
+        if seen < RING_SIZE:
+            per_integration[entry.integration_id] = seen + 1
+            kept.append(entry)
+    kept.reverse()
+    return kept
+
+
 class PayloadLog:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
@@ -93,6 +106,8 @@ class PayloadLog:
             entries, self._pending = self._pending, []
             if not entries:
                 return
+            # Only each integration's newest RING_SIZE entries could survive the trim.
+            entries = _newest(entries)
             try:
                 async with self._engine.begin() as conn:
                     await conn.execute(insert(IntegrationPayload), [_row(e) for e in entries])
