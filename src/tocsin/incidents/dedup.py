@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import bindparam, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -131,13 +131,11 @@ async def find_dedup_incidents(
     if not keys:
         return {}
     rows = await conn.execute(
-        select(
-            Incident.id, Incident.created_at, Incident.integration_id, Incident.fingerprint
-        ).where(
-            Incident.fingerprint.in_({fingerprint for _, fingerprint in keys}),
-            Incident.integration_id.in_({integration for integration, _ in keys}),
-            Incident.dedup_open.is_(True),
-        )
+        _FIND_DEDUP_OPEN_MANY,
+        {
+            "fingerprints": list({fingerprint for _, fingerprint in keys}),
+            "integrations": list({integration for integration, _ in keys}),
+        },
     )
     found = {}
     for row in rows:
@@ -145,6 +143,17 @@ async def find_dedup_incidents(
         if key in keys:
             found[key] = (row.id, row.created_at)
     return found
+
+
+# Built once (expanding parameters), so a batch does not rebuild and re-key it.
+_FIND_DEDUP_OPEN_MANY = select(
+    Incident.id, Incident.created_at, Incident.integration_id, Incident.fingerprint
+).where(
+    Incident.fingerprint.in_(bindparam("fingerprints", expanding=True)),
+    Incident.integration_id.in_(bindparam("integrations", expanding=True)),
+    Incident.dedup_open.is_(True),
+)
+_LAST_NUMBER = select(func.coalesce(func.max(Incident.number), 0))
 
 
 async def join_incident(
@@ -179,7 +188,7 @@ async def open_incidents(conn: AsyncConnection, rows: list[dict[str, Any]]) -> s
     else:
         # SQLite has a single writer (and ingest takes the write lock up front), so numbers
         # counted on from the largest cannot collide.
-        last = (await conn.execute(select(func.coalesce(func.max(Incident.number), 0)))).scalar()
+        last = (await conn.execute(_LAST_NUMBER)).scalar()
         rows = [{**row, "number": int(last or 0) + n} for n, row in enumerate(rows, start=1)]
         stmt = sqlite.insert(Incident)
     stmt = stmt.on_conflict_do_nothing(
