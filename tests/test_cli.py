@@ -50,10 +50,10 @@ def free_port() -> int:
 class Server:
     """`tocsin serve` as a child process, its stdout read line by line."""
 
-    def __init__(self, env: dict[str, str]) -> None:
+    def __init__(self, env: dict[str, str], *args: str) -> None:
         self.port = free_port()
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "tocsin.cli", "serve", "--port", str(self.port)],
+            [sys.executable, "-m", "tocsin.cli", "serve", "--port", str(self.port), *args],
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -180,3 +180,37 @@ def test_the_first_serve_on_an_empty_database_prints_a_one_time_login_and_key(
     output = second.output_until("Log in with an existing API key")
     assert key not in output and password not in output
     assert "First start" not in output
+
+
+async def test_serve_processes_share_the_port_on_postgresql_and_are_refused_on_sqlite(
+    env: dict[str, str], serve: list[Server], database_url: str
+) -> None:
+    env = {**env, "TOCSIN_DATABASE_URL": database_url}
+    if database_url.startswith("sqlite"):
+        refused = tocsin(env, "serve", "--processes", "2")
+        assert refused.returncode == 2
+        assert "--processes needs PostgreSQL" in refused.stderr
+        return
+    server = Server(env, "--processes", "2", "--no-worker")
+    serve.append(server)
+    output = server.output_until("API key:")
+    server.wait_ready()
+    key = output.split("API key:")[1].split()[0]
+    headers = {"Authorization": f"Bearer {key}"}
+    with httpx.Client(base_url=server.base_url, headers=headers, timeout=TIMEOUT) as http:
+        integration = http.post(
+            "/api/v1/integrations", json={"name": "hook", "type": "generic"}
+        ).json()
+        answers = []
+        for n in range(30):
+            # A new connection each time, so the kernel spreads them over the processes.
+            with httpx.Client(base_url=server.base_url, timeout=TIMEOUT) as one:
+                answers.append(
+                    one.post(
+                        f"/webhooks/{integration['key']}",
+                        json={"title": f"disk {n}"},
+                    )
+                )
+        assert [a.status_code for a in answers] == [202] * 30
+        stored = http.get("/api/v1/alerts", params={"limit": 100}).json()["items"]
+    assert sorted(a["title"] for a in stored) == sorted(f"disk {n}" for n in range(30))

@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -70,6 +71,20 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     )
     if args.smtp_port is not None:
         settings = settings.model_copy(update={"smtp_listen_port": args.smtp_port})
+    if args.processes > 1 and settings.is_sqlite:
+        print(
+            "--processes needs PostgreSQL: SQLite has a single writer, which one process"
+            " already keeps busy",
+            file=sys.stderr,
+        )
+        return 2
+    if args.processes > 1 and settings.smtp_listen_port is not None:
+        print(
+            "--processes and an SMTP listener do not go together: the processes cannot all"
+            " listen on the SMTP port; run the listener in a `tocsin serve` of its own",
+            file=sys.stderr,
+        )
+        return 2
     if settings.is_sqlite:
         migrate(settings)  # the embedded database looks after itself
     elif not schema_is_current(settings):
@@ -105,6 +120,26 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
             "  tocsin api-keys create --email <your email>",
             flush=True,
         )
+    if args.processes > 1:
+        # Each process builds its own app from the environment (uvicorn starts them afresh),
+        # so what the command line changed is handed down that way.
+        os.environ.update(
+            {
+                "TOCSIN_HOST": settings.host,
+                "TOCSIN_PORT": str(settings.port),
+                SERVE_NO_WORKER_ENV: "1" if args.no_worker else "",
+            }
+        )
+        uvicorn.run(
+            "tocsin.cli:app_from_environment",
+            factory=True,
+            workers=args.processes,
+            host=settings.host,
+            port=settings.port,
+            log_level=settings.log_level.lower(),
+            access_log=False,
+        )
+        return 0
     app = create_app(settings, run_worker=not args.no_worker)
     uvicorn.run(
         app,
@@ -114,6 +149,16 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         access_log=False,
     )
     return 0
+
+
+SERVE_NO_WORKER_ENV = "TOCSIN_SERVE_NO_WORKER"
+
+
+def app_from_environment() -> Any:
+    """The app of one of `serve --processes N`'s processes."""
+    from tocsin.app import create_app
+
+    return create_app(Settings(), run_worker=not os.environ.get(SERVE_NO_WORKER_ENV))
 
 
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
@@ -207,6 +252,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="port (default TOCSIN_PORT or 8080)")
     serve.add_argument(
         "--no-worker", action="store_true", help="serve HTTP only; run `tocsin worker` elsewhere"
+    )
+    serve.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        help="serve from N processes sharing the port (PostgreSQL only; default 1)",
     )
     serve.add_argument(
         "--smtp-port",
