@@ -197,20 +197,19 @@ async def test_serve_processes_share_the_port_on_postgresql_and_are_refused_on_s
     server.wait_ready()
     key = output.split("API key:")[1].split()[0]
     headers = {"Authorization": f"Bearer {key}"}
-    with httpx.Client(base_url=server.base_url, headers=headers, timeout=TIMEOUT) as http:
-        integration = http.post(
-            "/api/v1/integrations", json={"name": "hook", "type": "generic"}
+    async with httpx.AsyncClient(
+        base_url=server.base_url, headers=headers, timeout=TIMEOUT
+    ) as http:
+        integration = (
+            await http.post("/api/v1/integrations", json={"name": "hook", "type": "generic"})
         ).json()
         answers = []
         for n in range(30):
             # A new connection each time, so the kernel spreads them over the processes.
-            with httpx.Client(base_url=server.base_url, timeout=TIMEOUT) as one:
+            async with httpx.AsyncClient(base_url=server.base_url, timeout=TIMEOUT) as one:
                 answers.append(
-                    one.post(
-                        f"/webhooks/{integration['key']}",
-                        json={"title": f"disk {n}"},
-                    )
+                    await one.post(f"/webhooks/{integration['key']}", json={"title": f"disk {n}"})
                 )
         assert [a.status_code for a in answers] == [202] * 30
-        stored = http.get("/api/v1/alerts", params={"limit": 100}).json()["items"]
+        stored = (await http.get("/api/v1/alerts", params={"limit": 100})).json()["items"]
     assert sorted(a["title"] for a in stored) == sorted(f"disk {n}" for n in range(30))
