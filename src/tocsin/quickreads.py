@@ -156,7 +156,11 @@ class _PostgresDriver(_Driver):
                     import asyncpg
 
                     self._pool = await asyncpg.create_pool(
-                        self._dsn, min_size=1, max_size=PG_POOL_MAX, init=_json_codecs
+                        self._dsn,
+                        min_size=1,
+                        max_size=PG_POOL_MAX,
+                        init=_json_codecs,
+                        reset=_nothing_to_reset,
                     )
         return self._pool
 
@@ -170,6 +174,12 @@ class _PostgresDriver(_Driver):
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._pool.close(), timeout=5)
             self._pool = None
+
+
+async def _nothing_to_reset(conn: Any) -> None:
+    """These connections only ever run single SELECTs in autocommit: they hold no locks,
+    cursors, listeners or settings, so asyncpg's reset (a round trip after every read,
+    `pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL`) has nothing to undo."""
 
 
 async def _json_codecs(conn: Any) -> None:
