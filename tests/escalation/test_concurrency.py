@@ -44,9 +44,7 @@ async def test_a_dead_workers_timer_is_taken_again_after_its_lease(scene: Scene)
     from tocsin.escalation.step import fire_job
 
     async with scene.engine.begin() as conn:
-        assert (
-            await fire_job(conn, claimed[0].id, worker_id="worker-1", now=scene.clock.now()) is None
-        )
+        assert await fire_job(conn, claimed[0], worker_id="worker-1", now=scene.clock.now()) is None
     assert len(await scene.pages(incident)) == 2
 
 

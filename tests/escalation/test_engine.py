@@ -173,7 +173,7 @@ async def test_a_timer_claimed_before_the_acknowledgement_fires_nothing(scene: S
     )
     await scene.act(incident, "acknowledge", scene.cast.bob)
     async with scene.engine.begin() as conn:
-        assert await fire_job(conn, claimed.id, worker_id="w", now=scene.clock.now()) is None
+        assert await fire_job(conn, claimed, worker_id="w", now=scene.clock.now()) is None
     assert len(await scene.pages(incident)) == 1
 
 

@@ -13,7 +13,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tocsin.escalation.jobs import schedule_level
@@ -69,14 +69,20 @@ async def resolve_for_reach(
         position = Position(position.level + 1, position.repeat)
 
 
+# The worker runs these for every timer it fires: built once, so SQLAlchemy finds them in
+# its compiled cache without rebuilding and hashing the statement each time.
+_FIND_ESCALATION = select(IncidentEscalation.__table__).where(
+    IncidentEscalation.incident_id == bindparam("incident_id")
+)
+_LOCK_INCIDENT = (
+    select(Incident.id, Incident.status, Incident.team_id, Incident.escalation_policy_id)
+    .where(Incident.id == bindparam("incident_id"))
+    .with_for_update()
+)
+
+
 async def find_escalation(conn: AsyncConnection, incident_id: uuid.UUID) -> EscalationRow | None:
-    esc = (
-        await conn.execute(
-            select(IncidentEscalation.__table__).where(
-                IncidentEscalation.incident_id == incident_id
-            )
-        )
-    ).first()
+    esc = (await conn.execute(_FIND_ESCALATION, {"incident_id": incident_id})).first()
     if esc is None:
         return None
     return EscalationRow(
@@ -99,13 +105,7 @@ class LockedIncident:
 async def lock_incident(conn: AsyncConnection, incident_id: uuid.UUID) -> LockedIncident | None:
     """The incident's status and team, its row locked until the transaction ends
     (PostgreSQL; SQLite's single writer holds the whole database already)."""
-    row = (
-        await conn.execute(
-            select(Incident.id, Incident.status, Incident.team_id, Incident.escalation_policy_id)
-            .where(Incident.id == incident_id)
-            .with_for_update()
-        )
-    ).first()
+    row = (await conn.execute(_LOCK_INCIDENT, {"incident_id": incident_id})).first()
     if row is None:
         return None
     return LockedIncident(row.id, row.status, row.team_id, row.escalation_policy_id)
@@ -197,6 +197,29 @@ def _timeline_of(
     return entries
 
 
+_MOVE_ESCALATION = (
+    update(IncidentEscalation)
+    .where(IncidentEscalation.incident_id == bindparam("of_incident"))
+    .values(
+        state=bindparam("state"),
+        level=bindparam("level"),
+        repeat=bindparam("repeat"),
+        seq=bindparam("seq"),
+        updated_at=bindparam("now"),
+    )
+)
+_MOVE_INCIDENT = (
+    update(Incident)
+    .where(Incident.id == bindparam("of_incident"))
+    .values(
+        current_level=bindparam("level"),
+        current_repeat=bindparam("repeat"),
+        updated_at=bindparam("now"),
+    )
+)
+_MOVE_INCIDENT_PAGED = _MOVE_INCIDENT.values(last_escalated_at=bindparam("now"))
+
+
 async def apply_advance(
     conn: AsyncConnection,
     *,
@@ -235,27 +258,14 @@ async def apply_advance(
             seq=new_seq,
         )
     state = EscalationState.EXHAUSTED if advance.exhausted else EscalationState.ESCALATING
-    await conn.execute(
-        update(IncidentEscalation)
-        .where(IncidentEscalation.incident_id == incident_id)
-        .values(
-            state=state,
-            level=position.level,
-            repeat=position.repeat,
-            seq=new_seq,
-            updated_at=now,
-        )
-    )
-    await conn.execute(
-        update(Incident)
-        .where(Incident.id == incident_id)
-        .values(
-            current_level=position.level,
-            current_repeat=position.repeat,
-            last_escalated_at=now if advance.paged else Incident.last_escalated_at,
-            updated_at=now,
-        )
-    )
+    moved = {
+        "of_incident": incident_id,
+        "level": position.level,
+        "repeat": position.repeat,
+        "now": now,
+    }
+    await conn.execute(_MOVE_ESCALATION, {**moved, "state": state, "seq": new_seq})
+    await conn.execute(_MOVE_INCIDENT_PAGED if advance.paged else _MOVE_INCIDENT, moved)
     entries = [*extra_entries, *_timeline_of(advance, actor, policy_id=snapshot.policy_id)]
     await append_events(conn, incident_id, entries, now=now)
     return new_seq
@@ -294,6 +304,12 @@ async def adopt_policy(
     policy_id = (
         await conn.execute(select(Incident.escalation_policy_id).where(Incident.id == incident_id))
     ).scalar_one_or_none()
+    return await _adopt(conn, incident_id, policy_id, now=now)
+
+
+async def _adopt(
+    conn: AsyncConnection, incident_id: uuid.UUID, policy_id: uuid.UUID | None, *, now: datetime
+) -> EscalationRow | None:
     snapshot = None if policy_id is None else await load_policy_snapshot(conn, policy_id)
     if snapshot is None:
         return None
@@ -302,22 +318,21 @@ async def adopt_policy(
 
 async def start_escalation(
     conn: AsyncConnection,
-    incident_id: uuid.UUID,
+    incident: LockedIncident,
     *,
-    team_id: uuid.UUID,
     actor: Actor,
     job_id: uuid.UUID | None,
     now: datetime,
 ) -> bool:
     """Snapshot the incident's policy and page its first level, with the timer for what
     comes next; False (with a timeline entry saying why) when there is no usable policy.
-    The incident must be OPEN and have no escalation row yet."""
-    escalation = await adopt_policy(conn, incident_id, now=now)
+    The incident must be OPEN, locked, and have no escalation row yet."""
+    escalation = await _adopt(conn, incident.id, incident.escalation_policy_id, now=now)
     if escalation is None:
-        await record_no_policy(conn, incident_id, actor=actor, now=now)
+        await record_no_policy(conn, incident.id, actor=actor, now=now)
         return False
     await move_on(
-        conn, escalation, team_id=team_id, start=FIRST, actor=actor, job_id=job_id, now=now
+        conn, escalation, team_id=incident.team_id, start=FIRST, actor=actor, job_id=job_id, now=now
     )
     return True
 

@@ -11,7 +11,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tocsin.escalation.models import EscalationLevel, EscalationPolicy, TargetType
@@ -71,35 +71,29 @@ class PolicySnapshot:
         )
 
 
+_POLICY_WITH_LEVELS = (
+    select(
+        EscalationPolicy.name,
+        EscalationPolicy.repeat_count,
+        EscalationPolicy.ack_timeout_minutes,
+        EscalationLevel.target_type,
+        EscalationLevel.target_id,
+        EscalationLevel.timeout_minutes,
+    )
+    .join(EscalationLevel, EscalationLevel.policy_id == EscalationPolicy.id)
+    .where(EscalationPolicy.id == bindparam("policy_id"))
+    .order_by(EscalationLevel.level_number)
+)
+
+
 async def load_policy_snapshot(
     conn: AsyncConnection, policy_id: uuid.UUID
 ) -> PolicySnapshot | None:
     """The policy and its levels as they are now; None if it does not exist or has no levels."""
-    policy = (
-        await conn.execute(
-            select(
-                EscalationPolicy.name,
-                EscalationPolicy.repeat_count,
-                EscalationPolicy.ack_timeout_minutes,
-            ).where(EscalationPolicy.id == policy_id)
-        )
-    ).first()
-    if policy is None:
+    rows = (await conn.execute(_POLICY_WITH_LEVELS, {"policy_id": policy_id})).all()
+    if not rows:
         return None
-    levels = (
-        await conn.execute(
-            select(
-                EscalationLevel.level_number,
-                EscalationLevel.target_type,
-                EscalationLevel.target_id,
-                EscalationLevel.timeout_minutes,
-            )
-            .where(EscalationLevel.policy_id == policy_id)
-            .order_by(EscalationLevel.level_number)
-        )
-    ).all()
-    if not levels:
-        return None
+    policy = rows[0]
     return PolicySnapshot(
         policy_id=policy_id,
         name=policy.name,
@@ -113,6 +107,6 @@ async def load_policy_snapshot(
                 target_id=row.target_id,
                 timeout_minutes=row.timeout_minutes,
             )
-            for index, row in enumerate(levels, start=1)
+            for index, row in enumerate(rows, start=1)
         ),
     )

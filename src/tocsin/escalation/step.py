@@ -18,7 +18,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tocsin.db import read_only
@@ -86,29 +86,33 @@ async def claim_due_jobs(
     )
 
 
+_TIMER_STILL_OURS = (
+    select(EscalationJob.__table__)
+    .where(
+        EscalationJob.id == bindparam("job_id"),
+        EscalationJob.completed.is_(False),
+        EscalationJob.cancelled_at.is_(None),
+        EscalationJob.claimed_by == bindparam("worker_id"),
+    )
+    .with_for_update()
+)
+_COMPLETE = (
+    update(EscalationJob)
+    .where(EscalationJob.id == bindparam("job_id"))
+    .values(completed=True, executed_at=bindparam("now"), outcome=bindparam("outcome"))
+)
+
+
 async def fire_job(
-    conn: AsyncConnection, job_id: uuid.UUID, *, worker_id: str, now: datetime
+    conn: AsyncConnection, job: ClaimedJob, *, worker_id: str, now: datetime
 ) -> JobOutcome | None:
     """Fire one claimed timer in the caller's transaction. None when it is no longer ours to
     fire (cancelled, already fired, or re-claimed by another worker)."""
-    incident_id = (
-        await conn.execute(select(EscalationJob.incident_id).where(EscalationJob.id == job_id))
-    ).scalar_one_or_none()
-    if incident_id is None:
-        return None
+    incident_id = job.incident_id
     # Incident first, then the timer: the order acknowledge uses, so the two never deadlock.
     incident = await lock_incident(conn, incident_id)
     timer = (
-        await conn.execute(
-            select(EscalationJob.__table__)
-            .where(
-                EscalationJob.id == job_id,
-                EscalationJob.completed.is_(False),
-                EscalationJob.cancelled_at.is_(None),
-                EscalationJob.claimed_by == worker_id,
-            )
-            .with_for_update()
-        )
+        await conn.execute(_TIMER_STILL_OURS, {"job_id": job.id, "worker_id": worker_id})
     ).first()
     if timer is None or incident is None:
         return None
@@ -121,9 +125,7 @@ async def fire_job(
         seq=escalation.seq if escalation else None,
     )
     if verdict == Verdict.START:
-        await start_escalation(
-            conn, incident_id, team_id=incident.team_id, actor=SYSTEM, job_id=timer.id, now=now
-        )
+        await start_escalation(conn, incident, actor=SYSTEM, job_id=timer.id, now=now)
     elif verdict == Verdict.ESCALATE:
         assert escalation is not None
         await move_on(
@@ -145,11 +147,7 @@ async def fire_job(
             note="the acknowledgement timed out",
         )
     outcome = JobOutcome.STALE if verdict == Verdict.STALE else JobOutcome.FIRED
-    await conn.execute(
-        update(EscalationJob)
-        .where(EscalationJob.id == job_id)
-        .values(completed=True, executed_at=now, outcome=outcome)
-    )
+    await conn.execute(_COMPLETE, {"job_id": job.id, "now": now, "outcome": outcome})
     return outcome
 
 
@@ -157,7 +155,7 @@ async def _fire_one(ctx: WorkerContext, job: ClaimedJob) -> None:
     now = ctx.clock.now()
     try:
         async with ctx.engine.begin() as conn:
-            outcome = await fire_job(conn, job.id, worker_id=ctx.worker_id, now=now)
+            outcome = await fire_job(conn, job, worker_id=ctx.worker_id, now=now)
     except Exception:
         # Its lease is still set, so the row waits out the lease before anyone retries:
         # a timer that always fails cannot spin the loop.
