@@ -60,6 +60,18 @@ async def test_a_person_without_rules_is_emailed_at_once_with_the_incident_and_i
     assert delivery["provider_id"].endswith("@tocsin>")
 
 
+async def test_an_email_carries_a_non_ascii_title_intact_and_its_envelope_names_both_ends(
+    client: AsyncClient, paging: Paging, ctx: WorkerContext, smtp: SmtpServer
+) -> None:
+    title = "Zahlungen in Köln schlagen fehl — 決済エラー"
+    await open_incident(client, paging, title=title, severity="critical")
+    await drain(ctx)
+    [mail] = smtp.box.messages
+    assert title in mail["Subject"]
+    assert title in mail.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert smtp.box.envelopes == [("tocsin@example.com", ["bob@example.com"])]
+
+
 async def test_rules_choose_the_method_and_the_delay_by_urgency(
     client: AsyncClient,
     paging: Paging,
