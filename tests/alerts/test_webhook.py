@@ -85,6 +85,17 @@ async def test_it_answers_404_for_an_unknown_key(client: AsyncClient, world: Wor
     assert "integration" in response.json()["detail"]
 
 
+async def test_other_methods_and_deeper_paths_are_not_taken_for_alerts(
+    client: AsyncClient, world: World, engine: AsyncEngine
+) -> None:
+    assert (await client.get(world.integration.url)).status_code == 405
+    assert (await client.put(world.integration.url, json={"title": "x"})).status_code == 405
+    deeper = await client.post(world.integration.url + "/extra", json={"title": "x"})
+    assert deeper.status_code == 404
+    assert (await client.post("/webhooks/", json={"title": "x"})).status_code == 404
+    assert await count_rows(engine, "alerts") == 0
+
+
 async def test_it_answers_404_for_an_inactive_integration(
     client: AsyncClient, world: World, engine: AsyncEngine, clock: FrozenClock
 ) -> None:
