@@ -256,6 +256,10 @@ def set_up(base: str, api_key: str, type: str = "generic") -> str:
         {"name": f"bench {uuid.uuid4().hex[:6]}", "type": type, "default_service_id": service_id},
     )
     key: str = integration["key"]
+    print(
+        f"made integration {integration['name']!r}; reuse it with --integration-key {key}",
+        file=sys.stderr,
+    )
     return key
 
 
