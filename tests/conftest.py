@@ -8,6 +8,7 @@ otherwise those cases are skipped.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import uuid
@@ -213,8 +214,8 @@ class LiveServer:
     app: FastAPI
 
 
-@pytest.fixture
-async def live_server(settings: Settings, clock: FrozenClock) -> AsyncIterator[LiveServer]:
+@contextlib.asynccontextmanager
+async def serving(settings: Settings, clock: FrozenClock) -> AsyncIterator[LiveServer]:
     """The app served by a real uvicorn on a free loopback port (for WebSockets and real
     clients)."""
     # No background worker: tests drive worker steps themselves, with the frozen clock.
@@ -234,3 +235,9 @@ async def live_server(settings: Settings, clock: FrozenClock) -> AsyncIterator[L
     finally:
         server.should_exit = True
         await task
+
+
+@pytest.fixture
+async def live_server(settings: Settings, clock: FrozenClock) -> AsyncIterator[LiveServer]:
+    async with serving(settings, clock) as server:
+        yield server

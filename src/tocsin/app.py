@@ -45,6 +45,7 @@ from tocsin.integrations.payload_log import PayloadLog
 from tocsin.notifications import api as notifications_api
 from tocsin.quickreads import QuickReads
 from tocsin.realtime import api as realtime_api
+from tocsin.realtime.fanout import PostgresFanOut
 from tocsin.realtime.hub import Hub
 from tocsin.schedules import api as schedules_api
 from tocsin.teams import api as teams_api
@@ -179,6 +180,12 @@ def create_app(
             return incident.team_id, detail.model_dump(mode="json")
 
         hub = Hub(load_for_stream)
+        fan_out = None
+        if not settings.is_sqlite:
+            # Several processes share the database: events go to every one of them.
+            fan_out = PostgresFanOut(settings.database_url, on_events=hub.deliver)
+            hub.fan_out = fan_out
+            await fan_out.start()
 
         def on_committed(outcomes: list[IngestOutcome]) -> None:
             hub.announce(event for outcome in outcomes for event in outcome.events)
@@ -218,7 +225,7 @@ def create_app(
         worker_task: asyncio.Task[None] | None = None
         worker: WorkerLoop | None = None
         if run_worker:
-            worker = WorkerLoop(make_context(writer, clock, settings))
+            worker = WorkerLoop(make_context(writer, clock, settings, announce=hub.announce))
             worker_task = asyncio.create_task(worker.run(), name="tocsin-worker")
         try:
             yield
@@ -230,6 +237,8 @@ def create_app(
                 await smtp.stop()
             await batcher.stop()
             await payload_log.stop()
+            if fan_out is not None:
+                await fan_out.close()
             await hub.close()
             await quick_reads.dispose()
             await engine.dispose()

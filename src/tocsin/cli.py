@@ -165,6 +165,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     import signal
     from datetime import timedelta
 
+    from tocsin.realtime.fanout import PostgresFanOut
     from tocsin.worker.loop import WorkerLoop, make_context
     from tocsin.worker.steps import step_names
 
@@ -179,12 +180,18 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
 
     async def run() -> None:
         engine = create_engine(settings.database_url)
+        # The API processes' stream subscribers hear of what this worker changes (PostgreSQL;
+        # on SQLite everything runs in one `serve`, whose in-process worker tells its hub).
+        fan_out = None if settings.is_sqlite else PostgresFanOut(settings.database_url)
+        if fan_out is not None:
+            await fan_out.start()
         context = make_context(
             engine,
             SystemClock(),
             settings,
             worker_id=args.worker_id,
             lease=timedelta(seconds=args.lease_seconds),
+            announce=fan_out.send if fan_out is not None else None,
         )
         steps = None
         if args.steps:
@@ -204,6 +211,8 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
         try:
             await loop.run()
         finally:
+            if fan_out is not None:
+                await fan_out.close()
             await engine.dispose()
 
     asyncio.run(run())

@@ -9,10 +9,16 @@ from typing import Any
 import httpx
 import pytest
 import websockets
+from sqlalchemy.ext.asyncio import AsyncEngine
 from websockets.asyncio.client import ClientConnection
 
-from tests.conftest import LiveServer
+from tests.conftest import LiveServer, serving
 from tests.factories import Person, World
+from tocsin.clock import FrozenClock
+from tocsin.config import Settings
+from tocsin.escalation.step import fire_due_escalations
+from tocsin.realtime.fanout import PostgresFanOut
+from tocsin.worker.context import WorkerContext
 
 ALERT = {"title": "Queue backlog", "routing_key": "payments-api", "dedup_key": "q"}
 
@@ -106,3 +112,66 @@ async def test_a_connection_without_a_valid_key_is_refused(
             f"{live_server.ws_url}/api/v1/stream", additional_headers=headers, open_timeout=5
         ) as ws:
             await next_message(ws, wait=2)
+
+
+async def test_the_worker_announces_paging_level_one(
+    live_server: LiveServer, world: World, engine: AsyncEngine, clock: FrozenClock, backend: str
+) -> None:
+    # A `tocsin worker` of its own on PostgreSQL reaches the API's subscribers through the
+    # database; on SQLite the worker runs inside `serve` and tells its hub directly.
+    fan_out = None
+    if backend == "postgres":
+        fan_out = PostgresFanOut(str(engine.url.render_as_string(hide_password=False)))
+        await fan_out.start()
+        announce = fan_out.send
+    else:
+        announce = live_server.app.state.tocsin.hub.announce
+    ctx = WorkerContext(
+        engine, clock, live_server.app.state.tocsin.settings, "stream-test", announce=announce
+    )
+    try:
+        async with (
+            connect(live_server, world.cast.bob) as ws,
+            httpx.AsyncClient(base_url=live_server.base_url) as http,
+        ):
+            created = (await http.post(world.integration.url, json=ALERT)).json()
+            opened = await next_message(ws)
+            assert opened["type"] == "incident.created"
+            assert opened["incident"]["current_level"] == 0
+            while await fire_due_escalations(ctx):
+                pass
+            message = await next_message(ws)
+            assert message["type"] == "incident.updated"
+            assert message["incident"]["id"] == created["incident_id"]
+            assert message["incident"]["current_level"] == 1
+            assert "paged" in [event["kind"] for event in message["incident"]["timeline"]]
+    finally:
+        if fan_out is not None:
+            await fan_out.close()
+
+
+async def test_a_subscriber_of_one_api_process_sees_what_another_process_changed(
+    live_server: LiveServer, world: World, settings: Settings, clock: FrozenClock, backend: str
+) -> None:
+    if backend == "sqlite":
+        pytest.skip("several API processes share one database on PostgreSQL only")
+    async with (
+        serving(settings, clock) as other,
+        connect(live_server, world.cast.bob) as ws,
+        httpx.AsyncClient(base_url=other.base_url) as http,
+    ):
+        created = (await http.post(world.integration.url, json=ALERT)).json()
+        message = await next_message(ws)
+        assert message["type"] == "incident.created"
+        assert message["incident"]["id"] == created["incident_id"]
+
+        await http.post(
+            f"/api/v1/incidents/{created['incident_id']}/acknowledge",
+            headers=world.cast.alice.headers,
+        )
+        message = await next_message(ws)
+        assert message["type"] == "incident.updated"
+        assert message["incident"]["status"] == "acknowledged"
+        # Each event reaches each subscriber once, though both processes hear it.
+        with pytest.raises(TimeoutError):
+            await next_message(ws, wait=0.5)

@@ -27,6 +27,7 @@ from tocsin.escalation.models import EscalationJob, JobOutcome
 from tocsin.escalation.plan import Position, Verdict, judge_timer
 from tocsin.incidents.lifecycle import Action, apply_transition
 from tocsin.incidents.timeline import SYSTEM
+from tocsin.realtime.events import StreamEvent
 from tocsin.worker import metrics
 from tocsin.worker.context import WorkerContext
 
@@ -162,6 +163,9 @@ async def _fire_one(ctx: WorkerContext, job: ClaimedJob) -> None:
         metrics.FIRE_ERRORS.inc()
         log.exception("firing escalation timer %s failed; retried after its lease", job.id)
         return
+    if outcome == JobOutcome.FIRED:
+        # Paged, escalated or reopened: the incident's level, timeline or status changed.
+        ctx.announce([(StreamEvent.INCIDENT_UPDATED, job.incident_id)])
     if outcome is not None:
         metrics.TIMERS_FIRED.labels(outcome=outcome.value).inc()
         metrics.TIMER_LATENESS.observe(max((now - job.scheduled_for).total_seconds(), 0.0))

@@ -231,7 +231,10 @@ async def _claim_late_monitors(
     return [_as_row(row) for row in rows]
 
 
-async def _open_late_alert(conn: AsyncConnection, monitor: _MonitorRow, now: datetime) -> None:
+async def _open_late_alert(
+    conn: AsyncConnection, monitor: _MonitorRow, now: datetime
+) -> tuple[tuple[StreamEvent, uuid.UUID], ...]:
+    """Raise the monitor's alert; returns what the stream should announce once committed."""
     outcome = await _ingest(conn, monitor, late_alert(monitor, now=now), now=now)
     await conn.execute(
         update(HeartbeatMonitor)
@@ -239,6 +242,7 @@ async def _open_late_alert(conn: AsyncConnection, monitor: _MonitorRow, now: dat
         .values(incident_id=outcome.incident_id)
     )
     log.info("heartbeat %s is late: incident %s", monitor.id, outcome.incident_id)
+    return outcome.events
 
 
 async def _postpone(ctx: WorkerContext, monitor_id: uuid.UUID, now: datetime) -> None:
@@ -255,12 +259,14 @@ async def fire_late_heartbeats(ctx: WorkerContext) -> bool:
     (one commit for the lot); False when none is late."""
     now = ctx.clock.now()
     claimed: list[uuid.UUID] = []
+    events: list[tuple[StreamEvent, uuid.UUID]] = []
     try:
         async with ctx.engine.begin() as conn:
             monitors = await _claim_late_monitors(conn, now, limit=BATCH)
             claimed = [m.id for m in monitors]
             for monitor in monitors:
-                await _open_late_alert(conn, monitor, now)
+                events.extend(await _open_late_alert(conn, monitor, now))
+        ctx.announce(events)
         return bool(monitors)
     except Exception:
         if not claimed:
@@ -273,7 +279,7 @@ async def fire_late_heartbeats(ctx: WorkerContext) -> bool:
         try:
             async with ctx.engine.begin() as conn:
                 for monitor in await _claim_late_monitors(conn, now, limit=1, only=monitor_id):
-                    await _open_late_alert(conn, monitor, now)
+                    ctx.announce(await _open_late_alert(conn, monitor, now))
         except Exception as exc:
             await _postpone(ctx, monitor_id, now)
             failure = exc

@@ -11,7 +11,7 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 log = logging.getLogger(__name__)
 
@@ -33,9 +33,19 @@ class Subscription:
         return self.visible_teams is None or team_id in self.visible_teams
 
 
+class FanOut(Protocol):
+    def send(self, events: Iterable[tuple[str, uuid.UUID]]) -> None: ...
+
+
 class Hub:
-    def __init__(self, load_incident: IncidentLoader) -> None:
+    """Subscribers of this process. Events are announced after their change commits: with
+    a fan-out (PostgreSQL, realtime/fanout.py) they go to every process, this one included,
+    which calls `deliver` with them; without one (SQLite, one process) they go straight to
+    `deliver`."""
+
+    def __init__(self, load_incident: IncidentLoader, *, fan_out: FanOut | None = None) -> None:
         self._load_incident = load_incident
+        self.fan_out = fan_out
         self._subscribers: set[Subscription] = set()
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -52,7 +62,15 @@ class Hub:
         self._subscribers.discard(subscription)
 
     def announce(self, events: Iterable[tuple[str, uuid.UUID]]) -> None:
-        """Schedule delivery of (event type, incident id) pairs; returns at once."""
+        """Tell every subscriber, in every process, of (event type, incident id) pairs;
+        returns at once."""
+        if self.fan_out is not None:
+            self.fan_out.send(events)
+        else:
+            self.deliver(events)
+
+    def deliver(self, events: Iterable[tuple[str, uuid.UUID]]) -> None:
+        """Schedule delivery to this process's subscribers; returns at once."""
         if not self._subscribers:
             return  # nobody listening: skip loading the incident at all
         pending = list(events)

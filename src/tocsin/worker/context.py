@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+import uuid
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tocsin.clock import Clock
 from tocsin.config import Settings
+
+# (stream event type, incident id) pairs, announced after their change is committed.
+Announce = Callable[[Iterable[tuple[str, uuid.UUID]]], None]
 
 
 @dataclass(frozen=True)
@@ -21,6 +25,8 @@ class WorkerContext:
     worker_id: str
     # How long a claimed row stays ours; after that another worker may take it again.
     lease: timedelta = timedelta(seconds=60)
+    # Tells stream subscribers of committed changes (realtime/hub.py); by default, nobody.
+    announce: Announce = field(default=lambda events: None, compare=False)
 
 
 # A step claims and does one unit (or one small batch) of due work and returns True if it

@@ -18,6 +18,7 @@ import os
 import socket
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -28,7 +29,7 @@ from tocsin.clock import Clock
 from tocsin.config import Settings
 from tocsin.escalation.step import next_due_at, release_claims
 from tocsin.worker import metrics, wakeup
-from tocsin.worker.context import Step, WorkerContext
+from tocsin.worker.context import Announce, Step, WorkerContext
 from tocsin.worker.steps import all_steps
 
 log = logging.getLogger(__name__)
@@ -195,7 +196,11 @@ def make_context(
     *,
     worker_id: str | None = None,
     lease: timedelta | None = None,
+    announce: Announce | None = None,
 ) -> WorkerContext:
-    if lease is None:
-        return WorkerContext(engine, clock, settings, worker_id or new_worker_id())
-    return WorkerContext(engine, clock, settings, worker_id or new_worker_id(), lease)
+    ctx = WorkerContext(engine, clock, settings, worker_id or new_worker_id())
+    if lease is not None:
+        ctx = replace(ctx, lease=lease)
+    if announce is not None:
+        ctx = replace(ctx, announce=announce)
+    return ctx
