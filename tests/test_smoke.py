@@ -32,3 +32,17 @@ async def test_the_openapi_document_describes_the_api(client: AsyncClient, cast:
         "/api/v1/alerts",
     ):
         assert path in paths, path
+
+
+async def test_the_openapi_document_says_which_operations_need_an_api_key(
+    client: AsyncClient, cast: Cast
+) -> None:
+    document = (await client.get("/api/v1/openapi.json")).json()
+    scheme = document["components"]["securitySchemes"]["apiKey"]
+    assert (scheme["type"], scheme["scheme"]) == ("http", "bearer")
+    paths = document["paths"]
+    assert paths["/api/v1/incidents"]["get"]["security"] == [{"apiKey": []}]
+    assert paths["/api/v1/users"]["post"]["security"] == [{"apiKey": []}]
+    # Monitoring tools authenticate with the key in the URL; health needs nothing.
+    assert "security" not in paths["/webhooks/{integration_key}"]["post"]
+    assert "security" not in paths["/healthz"]["get"]

@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any, Generic, TypeVar
 
-from fastapi import Depends, Query, Request, WebSocket
+from fastapi import Depends, Query, Request, Security, WebSocket
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 from sqlalchemy import Select, and_, or_
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -68,7 +69,18 @@ def bearer_token(authorization: str | None) -> str | None:
     return token.strip()
 
 
-async def get_principal(request: Request) -> Principal:
+# Declares the scheme in the OpenAPI document, on every operation that needs a key; the
+# header itself is read below, so a missing or malformed one gets our own 401.
+_API_KEY = HTTPBearer(
+    auto_error=False,
+    scheme_name="apiKey",
+    description="An API key (`tk_…`): `tocsin api-keys create --email E` or the first start.",
+)
+
+
+async def get_principal(
+    request: Request, _declared: Annotated[HTTPAuthorizationCredentials | None, Security(_API_KEY)]
+) -> Principal:
     token = bearer_token(request.headers.get("authorization"))
     if token is None:
         raise Unauthorized("missing API key: send 'Authorization: Bearer <key>'")
