@@ -183,7 +183,11 @@ def create_app(
         fan_out = None
         if not settings.is_sqlite:
             # Several processes share the database: events go to every one of them.
-            fan_out = PostgresFanOut(settings.database_url, on_events=hub.deliver)
+            fan_out = PostgresFanOut(
+                settings.database_url,
+                on_events=hub.deliver,
+                wants_events=lambda: hub.subscriber_count > 0,
+            )
             hub.fan_out = fan_out
             await fan_out.start()
 

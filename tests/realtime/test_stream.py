@@ -175,3 +175,24 @@ async def test_a_subscriber_of_one_api_process_sees_what_another_process_changed
         # Each event reaches each subscriber once, though both processes hear it.
         with pytest.raises(TimeoutError):
             await next_message(ws, wait=0.5)
+
+
+async def test_a_subscriber_who_comes_back_hears_events_again(
+    live_server: LiveServer, world: World
+) -> None:
+    # The last subscriber leaving stops this process listening (PostgreSQL); the next one
+    # starts it again before its handshake completes.
+    async with httpx.AsyncClient(base_url=live_server.base_url) as http:
+        for dedup_key in ("first", "second"):
+            async with connect(live_server, world.cast.bob) as ws:
+                alert = {**ALERT, "dedup_key": dedup_key}
+                created = (await http.post(world.integration.url, json=alert)).json()
+                message = await next_message(ws)
+                assert message["incident"]["id"] == created["incident_id"]
+            hub = live_server.app.state.tocsin.hub
+            for _ in range(500):
+                if hub.subscriber_count == 0:
+                    break
+                await asyncio.sleep(0.01)
+            assert hub.subscriber_count == 0
+            await hub.drain()

@@ -24,8 +24,14 @@ async def stream(websocket: WebSocket) -> None:
     state: AppState = websocket.app.state.tocsin
     async with state.read_sessions() as session:
         visible = await visible_team_ids(session, principal)
-    await websocket.accept()
-    subscription = state.hub.subscribe(visible)
+    # Subscribed before the handshake completes: a client that acts as soon as it is
+    # connected still hears of what it did.
+    subscription = await state.hub.subscribe(visible)
+    try:
+        await websocket.accept()
+    except Exception:
+        state.hub.unsubscribe(subscription)
+        raise
     # A reader notices the client closing while we wait for the next event.
     closed = asyncio.create_task(_wait_for_close(websocket))
     try:

@@ -3,8 +3,9 @@
 With several API processes (`serve --processes N`, or nodes behind a balancer) and separate
 workers, the process that changes an incident is rarely the one holding the WebSocket of the
 person watching it. Every process that changes incidents sends its events on one channel;
-every API process listens on it and hands what it hears (its own events included) to its hub,
-which loads each incident and sends it to the subscribers allowed to see it.
+every API process with subscribers listens on it and hands what it hears (its own events
+included) to its hub, which loads each incident and sends it to the subscribers allowed to see
+it. A process nobody is watching does not listen, so it spends nothing on others' events.
 
 Events are sent after the change is committed, so a listener always finds what it is told
 about. One dedicated connection per process does both jobs (a pooled connection would be
@@ -49,13 +50,24 @@ def decode(payload: str) -> tuple[str, uuid.UUID] | None:
 
 
 class PostgresFanOut:
-    """Sends this process's stream events to every process; with `on_events`, also listens
-    and passes every event heard to it (API processes; a worker only sends)."""
+    """Sends this process's stream events to every process. With `on_events`, also listens
+    whenever `wants_events()` says so (the hub has subscribers), and passes every event heard
+    to `on_events` (API processes; a worker only sends)."""
 
-    def __init__(self, database_url: str, *, on_events: Receiver | None = None) -> None:
+    def __init__(
+        self,
+        database_url: str,
+        *,
+        on_events: Receiver | None = None,
+        wants_events: Callable[[], bool] = lambda: True,
+    ) -> None:
         self._dsn = make_url(database_url).set(drivername="postgresql")
         self._on_events = on_events
+        self._wants_events = wants_events
         self._conn: Any = None
+        # One operation at a time on the connection: sending, LISTEN, UNLISTEN.
+        self._lock = asyncio.Lock()
+        self._listening = False
         self._pending: list[tuple[str, uuid.UUID]] = []
         self._wanted = asyncio.Event()
         self._sender: asyncio.Task[None] | None = None
@@ -64,7 +76,8 @@ class PostgresFanOut:
         self._closing = False
 
     async def start(self) -> None:
-        await self._connect()
+        async with self._lock:
+            await self._connect()
         self._sender = asyncio.create_task(self._send_forever(), name="tocsin-stream-fanout")
 
     def send(self, events: StreamEvents) -> None:
@@ -94,20 +107,38 @@ class PostgresFanOut:
                 await self._conn.close(timeout=2)
         self._conn = None
 
+    async def reconcile(self) -> None:
+        """Listen if events are wanted here, stop if not (the hub calls this as its first
+        subscriber arrives and its last leaves; returns once the change is in effect)."""
+        if self._on_events is None or self._closing:
+            return
+        async with self._lock:
+            await self._connect()
+
     async def _connect(self) -> bool:
-        if self._conn is not None and not self._conn.is_closed():
-            return True
+        """Connected, and listening exactly when wanted; the caller holds the lock."""
         import asyncpg
 
         try:
-            self._conn = await asyncpg.connect(
-                self._dsn.render_as_string(hide_password=False), timeout=5
-            )
-            if self._on_events is not None:
+            if self._conn is None or self._conn.is_closed():
+                self._listening = False
+                self._conn = await asyncpg.connect(
+                    self._dsn.render_as_string(hide_password=False), timeout=5
+                )
+            want = self._on_events is not None and self._wants_events()
+            if want and not self._listening:
                 await self._conn.add_listener(CHANNEL, self._heard)
+                self._listening = True
+            elif self._listening and not want:
+                await self._conn.remove_listener(CHANNEL, self._heard)
+                self._listening = False
         except Exception as exc:
             log.warning("stream fan-out: cannot reach PostgreSQL (%s); retrying later", exc)
+            if self._conn is not None and not self._conn.is_closed():
+                with contextlib.suppress(Exception):
+                    await self._conn.close(timeout=2)
             self._conn = None
+            self._listening = False
             return False
         return True
 
@@ -127,12 +158,14 @@ class PostgresFanOut:
             batch, self._pending = self._pending, []
             if not batch:
                 if self._on_events is not None:
-                    await self._connect()
+                    async with self._lock:
+                        await self._connect()
                 continue
             try:
-                if not await self._connect():
-                    raise ConnectionError("no connection")
-                await self._conn.execute(_SEND, CHANNEL, [encode(*event) for event in batch])
+                async with self._lock:
+                    if not await self._connect():
+                        raise ConnectionError("no connection")
+                    await self._conn.execute(_SEND, CHANNEL, [encode(*e) for e in batch])
             except Exception as exc:
                 if self._conn is not None and not self._conn.is_closed():
                     log.warning("stream fan-out: sending %d events failed: %s", len(batch), exc)

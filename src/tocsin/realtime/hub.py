@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -36,6 +36,8 @@ class Subscription:
 class FanOut(Protocol):
     def send(self, events: Iterable[tuple[str, uuid.UUID]]) -> None: ...
 
+    async def reconcile(self) -> None: ...
+
 
 class Hub:
     """Subscribers of this process. Events are announced after their change commits: with
@@ -53,13 +55,18 @@ class Hub:
     def subscriber_count(self) -> int:
         return len(self._subscribers)
 
-    def subscribe(self, visible_teams: set[uuid.UUID] | None) -> Subscription:
+    async def subscribe(self, visible_teams: set[uuid.UUID] | None) -> Subscription:
+        """A new subscriber; with a fan-out, returns once this process hears every event."""
         subscription = Subscription(visible_teams)
         self._subscribers.add(subscription)
+        if self.fan_out is not None:
+            await self.fan_out.reconcile()  # no round trip once listening
         return subscription
 
     def unsubscribe(self, subscription: Subscription) -> None:
         self._subscribers.discard(subscription)
+        if self.fan_out is not None and not self._subscribers:
+            self._spawn(self.fan_out.reconcile())
 
     def announce(self, events: Iterable[tuple[str, uuid.UUID]]) -> None:
         """Tell every subscriber, in every process, of (event type, incident id) pairs;
@@ -74,9 +81,11 @@ class Hub:
         if not self._subscribers:
             return  # nobody listening: skip loading the incident at all
         pending = list(events)
-        if not pending:
-            return
-        task = asyncio.create_task(self._deliver(pending))
+        if pending:
+            self._spawn(self._deliver(pending))
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
