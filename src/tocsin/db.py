@@ -108,6 +108,12 @@ def is_sqlite_url(url: str) -> bool:
     return url.startswith("sqlite")
 
 
+def asyncpg_dsn(url: str) -> str:
+    """The DSN asyncpg takes for a `postgresql+asyncpg://` URL, for the few connections that
+    talk to the driver directly (LISTEN, the stream's NOTIFY, point reads)."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
 SQLITE_MIN_POOL = 32
 
 

@@ -31,7 +31,13 @@ import orjson
 from sqlalchemy import Dialect, Select, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from tocsin.db import InlineEngine, inline_where_possible, is_sqlite_url, read_only
+from tocsin.db import (
+    InlineEngine,
+    asyncpg_dsn,
+    inline_where_possible,
+    is_sqlite_url,
+    read_only,
+)
 
 S = TypeVar("S")
 
@@ -145,7 +151,7 @@ class _SqliteDriver(_Driver):
 
 class _PostgresDriver(_Driver):
     def __init__(self, url: str) -> None:
-        self._dsn = make_url(url).set(drivername="postgresql").render_as_string(False)
+        self._dsn = asyncpg_dsn(url)
         self._pool: Any = None
         self._lock = asyncio.Lock()
 

@@ -23,7 +23,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from sqlalchemy import make_url
+from tocsin.db import asyncpg_dsn
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ class PostgresFanOut:
         on_events: Receiver | None = None,
         wants_events: Callable[[], bool] = lambda: True,
     ) -> None:
-        self._dsn = make_url(database_url).set(drivername="postgresql")
+        self._dsn = asyncpg_dsn(database_url)
         self._on_events = on_events
         self._wants_events = wants_events
         self._conn: Any = None
@@ -122,9 +122,7 @@ class PostgresFanOut:
         try:
             if self._conn is None or self._conn.is_closed():
                 self._listening = False
-                self._conn = await asyncpg.connect(
-                    self._dsn.render_as_string(hide_password=False), timeout=5
-                )
+                self._conn = await asyncpg.connect(self._dsn, timeout=5)
             want = self._on_events is not None and self._wants_events()
             if want and not self._listening:
                 await self._conn.add_listener(CHANNEL, self._heard)

@@ -22,11 +22,11 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tocsin.clock import Clock
 from tocsin.config import Settings
+from tocsin.db import asyncpg_dsn
 from tocsin.escalation.step import next_due_at, release_claims
 from tocsin.worker import metrics, wakeup
 from tocsin.worker.context import Announce, Step, WorkerContext
@@ -59,7 +59,7 @@ class PostgresListener:
     a pooled connection would be handed to others and lose the subscription)."""
 
     def __init__(self, database_url: str, on_notify: Callable[[], None]) -> None:
-        self._dsn = make_url(database_url).set(drivername="postgresql")
+        self._dsn = asyncpg_dsn(database_url)
         self._on_notify = on_notify
         self._conn: Any = None
 
@@ -71,9 +71,7 @@ class PostgresListener:
         import asyncpg
 
         try:
-            self._conn = await asyncpg.connect(
-                self._dsn.render_as_string(hide_password=False), timeout=5
-            )
+            self._conn = await asyncpg.connect(self._dsn, timeout=5)
             await self._conn.add_listener(wakeup.CHANNEL, self._notified)
         except Exception as exc:
             log.warning("cannot LISTEN for work (polling instead): %s", exc)
