@@ -126,7 +126,9 @@ def _error_handlers(app: FastAPI) -> None:
             detail = [
                 {"loc": ["body", *exc.field.split(".")], "msg": exc.detail, "type": "value_error"}
             ]
-        return JSONResponse({"detail": detail}, status_code=exc.status_code)
+        # An error may carry headers the client needs (Retry-After on a 429).
+        headers: dict[str, str] | None = getattr(exc, "headers", None)
+        return JSONResponse({"detail": detail}, status_code=exc.status_code, headers=headers)
 
     @app.exception_handler(IntegrityError)
     async def _integrity_error(_request: Request, exc: IntegrityError) -> JSONResponse:

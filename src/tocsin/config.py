@@ -78,6 +78,12 @@ class Settings(BaseSettings):
     notify_window_seconds: int = 300  # ...before the rest are bundled into one
     one_click_ttl_hours: int = 24
     verification_ttl_minutes: int = 30
+    # Sign-in (docs/ui.md): how long a login session lasts, and how many failed logins an
+    # email or a client address may have within the window before further tries get 429.
+    session_ttl_hours: float = 7 * 24
+    login_failures_per_email: int = 5
+    login_failures_per_address: int = 20
+    login_failure_window_seconds: int = 900
 
     @property
     def is_sqlite(self) -> bool:

@@ -17,7 +17,7 @@ from sqlalchemy import Select, and_, or_
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import InstrumentedAttribute
 
-from tocsin.auth.accounts import Principal, find_principal_by_api_key
+from tocsin.auth.accounts import Principal, find_principal, find_principal_by_api_key
 from tocsin.clock import Clock
 from tocsin.config import Settings
 from tocsin.errors import InvalidInput, Unauthorized
@@ -86,9 +86,9 @@ async def get_principal(
         raise Unauthorized("missing API key: send 'Authorization: Bearer <key>'")
     state = get_state(request)
     async with state.read_sessions() as session:
-        principal = await find_principal_by_api_key(session, token)
+        principal = await find_principal(session, token, now=state.clock.now())
     if principal is None:
-        raise Unauthorized("invalid or revoked API key")
+        raise Unauthorized("invalid, expired or revoked API key")
     return principal
 
 

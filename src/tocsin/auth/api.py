@@ -8,12 +8,11 @@ top of this module, as the auth package has no module of its own for them yet.
 from __future__ import annotations
 
 import asyncio
-import functools
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -23,6 +22,7 @@ from tocsin.auth.accounts import (
     find_user_by_email,
     issue_api_key,
 )
+from tocsin.auth.login import LoginLimits, change_own_password, log_in
 from tocsin.auth.models import ApiKey, User
 from tocsin.auth.permissions import require_admin
 from tocsin.auth.schemas import (
@@ -32,15 +32,26 @@ from tocsin.auth.schemas import (
     IssuedApiKey,
     LoginIn,
     LoginOut,
+    PasswordChange,
     UserCreate,
     UserOut,
     UserUpdate,
 )
-from tocsin.auth.secrets import hash_password, verify_password
-from tocsin.errors import Conflict, Forbidden, NotFound, Unauthorized
-from tocsin.web import CurrentUser, Cursor, DbSession, Limit, Now, Page, cut_page, newest_first_page
-
-LOGIN_KEY_NAME = "login"
+from tocsin.auth.secrets import hash_password
+from tocsin.auth.sessions import revoke_session, revoke_sessions_of
+from tocsin.config import Settings
+from tocsin.errors import Conflict, Forbidden, NotFound
+from tocsin.web import (
+    CurrentUser,
+    Cursor,
+    DbSession,
+    Limit,
+    Now,
+    Page,
+    State,
+    cut_page,
+    newest_first_page,
+)
 
 
 class UserNotFound(NotFound):
@@ -61,11 +72,6 @@ class EmailTaken(Conflict):
 class LastAdministrator(Conflict):
     def __init__(self) -> None:
         super().__init__("this is the last active administrator; make another one first")
-
-
-class BadCredentials(Unauthorized):
-    def __init__(self) -> None:
-        super().__init__("wrong email or password")
 
 
 def require_self_or_admin(principal: Principal, user_id: uuid.UUID) -> None:
@@ -115,37 +121,14 @@ async def change_user(
         raise LastAdministrator()
     password = changes.pop("password", None)
     if password is not None:
-        # scrypt takes tens of milliseconds of CPU: keep it off the event loop.
+        # Argon2 takes tens of milliseconds of CPU: keep it off the event loop.
         user.password_hash = await asyncio.to_thread(hash_password, password)
+        # A password set by someone else: whoever was signed in with the old one is not.
+        await revoke_sessions_of(session, user.id, now=now)
     for name, value in changes.items():
         setattr(user, name, value)
     user.updated_at = now
     await session.flush()
-
-
-@functools.cache
-def _decoy_password_hash() -> str:
-    return hash_password("not anyone's password")
-
-
-def password_matches(password: str, user: User | None) -> bool:
-    """True if the user exists, is active and has this password. An unknown email costs the
-    same scrypt as a known one, so response time does not tell which emails exist."""
-    stored = user.password_hash if user is not None else _decoy_password_hash()
-    matches = verify_password(password, stored)
-    return matches and user is not None and user.is_active
-
-
-async def log_in(
-    session: AsyncSession, *, email: str, password: str, now: datetime
-) -> tuple[User, str]:
-    """The user with these credentials and a new API key for them, or BadCredentials."""
-    user = await find_user_by_email(session, email)
-    if not await asyncio.to_thread(password_matches, password, user):
-        raise BadCredentials()
-    assert user is not None  # password_matches is False without a user
-    _, key = await issue_api_key(session, user_id=user.id, now=now, name=LOGIN_KEY_NAME)
-    return user, key
 
 
 async def revoke_api_key(
@@ -285,14 +268,83 @@ async def delete_api_key(
     await session.commit()
 
 
-@auth.post("/login", response_model=LoginOut)
-async def login(body: LoginIn, session: DbSession, now: Now) -> LoginOut:
-    """Trade an email and password for a new API key. Needs no key; wrong credentials: 401."""
-    user, key = await log_in(session, email=body.email, password=body.password, now=now)
-    await session.commit()
-    return LoginOut(api_key=key, user=UserOut.model_validate(user))
+def login_limits(settings: Settings) -> LoginLimits:
+    return LoginLimits(
+        per_email=settings.login_failures_per_email,
+        per_address=settings.login_failures_per_address,
+        window=timedelta(seconds=settings.login_failure_window_seconds),
+        session_ttl=timedelta(hours=settings.session_ttl_hours),
+    )
 
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+@auth.post(
+    "/login",
+    response_model=LoginOut,
+    responses={429: {"description": "Too many failed attempts; retry after Retry-After s"}},
+)
+async def login(
+    body: LoginIn, request: Request, session: DbSession, now: Now, state: State
+) -> LoginOut:
+    """Trade an email and password for a session key that expires (`expires_at`), usable as
+    a Bearer credential like an API key. Needs no key; wrong credentials: 401; too many
+    failed attempts for this email or from this address: 429 with Retry-After."""
+    try:
+        done = await log_in(
+            session,
+            email=body.email,
+            password=body.password,
+            address=client_address(request),
+            now=now,
+            limits=login_limits(state.settings),
+        )
+    finally:
+        # A failure is counted even though the answer is an error.
+        await session.commit()
+    return LoginOut(
+        api_key=done.key, expires_at=done.session.expires_at, user=UserOut.model_validate(done.user)
+    )
+
+
+@auth.post("/logout", status_code=204)
+async def logout(session: DbSession, principal: CurrentUser, now: Now) -> None:
+    """End the session whose key this request carries (an API key is left alone)."""
+    if principal.session_id is not None:
+        await revoke_session(session, principal.session_id, now=now)
+        await session.commit()
+
+
+@users.post("/me/password", status_code=204)
+async def change_password(
+    body: PasswordChange, session: DbSession, principal: CurrentUser, now: Now
+) -> None:
+    """Change your own password; the current one is required. Every other session of yours
+    ends; the one making the change (if it is a session) stays signed in."""
+    await change_own_password(
+        session,
+        principal,
+        old_password=body.old_password,
+        new_password=body.new_password,
+        now=now,
+    )
+    await session.commit()
+
+
+# The same sign-in and sign-out at the top of the API, where clients look for them first.
+top = APIRouter(prefix="/api/v1", tags=["auth"])
+top.add_api_route(
+    "/login",
+    login,
+    methods=["POST"],
+    response_model=LoginOut,
+    responses={429: {"description": "Too many failed attempts; retry after Retry-After s"}},
+)
+top.add_api_route("/logout", logout, methods=["POST"], status_code=204)
 
 router = APIRouter()
 router.include_router(users)
 router.include_router(auth)
+router.include_router(top)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, String, Uuid
+from sqlalchemy import Boolean, ForeignKey, Index, String, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tocsin.db import Base, new_id
@@ -39,3 +39,32 @@ class ApiKey(Base):
     prefix: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class LoginSession(Base):
+    """A signed-in browser or API client. Only the SHA-256 of its key is kept; it ends at
+    `expires_at`, or earlier when revoked (sign-out, a password change)."""
+
+    __tablename__ = "sessions"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class LoginFailure(Base):
+    """One failed login, counted per email and per client address to slow down guessing.
+    The email is kept as a SHA-256 (people type passwords into the email field)."""
+
+    __tablename__ = "login_failures"
+    __table_args__ = (Index("ix_login_failures_scope_subject_at", "scope", "subject", "at"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    scope: Mapped[str] = mapped_column(String(16))  # "email" or "address"
+    subject: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime]

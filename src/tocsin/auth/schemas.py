@@ -128,5 +128,16 @@ class LoginIn(BaseModel):
 
 
 class LoginOut(BaseModel):
-    api_key: str = Field(description="A new API key for this session; shown this once")
+    api_key: str = Field(
+        description="A session key (`ts_…`), used like an API key until `expires_at` or "
+        "sign-out; shown this once"
+    )
+    expires_at: datetime
     user: UserOut
+
+
+class PasswordChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    old_password: Annotated[str, StringConstraints(max_length=256)]
+    new_password: Password
