@@ -5,30 +5,29 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 from sqlalchemy import select
 
-from tocsin.auth.models import User
-from tocsin.auth.permissions import (
-    require_team_reader,
-    require_team_responder,
-    visible_team_ids,
-)
-from tocsin.errors import InvalidInput
-from tocsin.escalation.actions import escalate_now, reassign_to_policy, reassign_to_user
 from tocsin.escalation.models import Page
-from tocsin.incidents.detail import find_incident, load_incident_detail
-from tocsin.incidents.lifecycle import Action, IncidentNotFound, apply_transition
+from tocsin.incidents.detail import load_incident_detail
+from tocsin.incidents.lifecycle import Action
+from tocsin.incidents.listing import IncidentFilters, list_incidents, list_item
 from tocsin.incidents.models import Incident, IncidentStatus
+from tocsin.incidents.responding import (
+    add_note,
+    escalate_incident,
+    find_visible_incident,
+    reassign_incident,
+    transition_incident,
+)
 from tocsin.incidents.schemas import (
     ActionIn,
     IncidentDetail,
-    IncidentOut,
     IncidentPage,
+    NoteIn,
     PageOut,
     ReassignIn,
 )
-from tocsin.incidents.timeline import Actor
 from tocsin.realtime.events import StreamEvent
 from tocsin.web import (
     CurrentUser,
@@ -37,8 +36,6 @@ from tocsin.web import (
     Limit,
     Now,
     State,
-    cut_page,
-    newest_first_page,
 )
 
 router = APIRouter(prefix="/api/v1/incidents", tags=["incidents"])
@@ -47,44 +44,29 @@ router = APIRouter(prefix="/api/v1/incidents", tags=["incidents"])
 async def get_visible_incident(
     incident_id: uuid.UUID, session: DbSession, user: CurrentUser
 ) -> Incident:
-    incident = await find_incident(session, incident_id)
-    if incident is None:
-        raise IncidentNotFound(incident_id)
-    await require_team_reader(session, user, incident.team_id)
-    return incident
+    return await find_visible_incident(session, user, incident_id)
 
 
 VisibleIncident = Annotated[Incident, Depends(get_visible_incident)]
 
 
 @router.get("", response_model=IncidentPage)
-async def list_incidents(
+async def list_incidents_route(
     session: DbSession,
     user: CurrentUser,
     status: IncidentStatus | None = None,
     team_id: uuid.UUID | None = None,
     service_id: uuid.UUID | None = None,
+    mine: Annotated[
+        bool, Query(description="Only incidents assigned to me or paging me at this level")
+    ] = False,
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> IncidentPage:
-    stmt = select(Incident)
-    visible = await visible_team_ids(session, user)
-    if visible is not None:
-        stmt = stmt.where(Incident.team_id.in_(visible))
-    if status is not None:
-        stmt = stmt.where(Incident.status == status)
-    if team_id is not None:
-        stmt = stmt.where(Incident.team_id == team_id)
-    if service_id is not None:
-        stmt = stmt.where(Incident.service_id == service_id)
-    stmt = newest_first_page(
-        stmt, created=Incident.created_at, row_id=Incident.id, limit=limit, cursor=cursor
-    )
-    rows = list((await session.execute(stmt)).scalars())
-    rows, next_cursor = cut_page(rows, limit, lambda r: (r.created_at, r.id))
-    return IncidentPage(
-        items=[IncidentOut.model_validate(r) for r in rows], next_cursor=next_cursor
-    )
+    """The incidents of the teams you may see, newest first."""
+    filters = IncidentFilters(status=status, team_id=team_id, service_id=service_id, mine=mine)
+    rows, next_cursor = await list_incidents(session, user, filters, limit=limit, cursor=cursor)
+    return IncidentPage(items=[list_item(row) for row in rows], next_cursor=next_cursor)
 
 
 @router.get("/{incident_id}", response_model=IncidentDetail)
@@ -102,21 +84,10 @@ async def _act(
     now: Now,
     state: State,
 ) -> IncidentDetail:
-    await require_team_responder(session, user, incident.team_id)
-    conn = await session.connection()
-    await apply_transition(
-        conn,
-        incident.id,
-        action,
-        actor=Actor.user(user.user_id),
-        now=now,
-        note=body.note if body else "",
+    await transition_incident(
+        session, user, incident, action, now=now, note=body.note if body else ""
     )
-    await session.refresh(incident)
-    detail = await load_incident_detail(session, incident)
-    await session.commit()
-    state.hub.announce([(StreamEvent.INCIDENT_UPDATED, incident.id)])
-    return detail
+    return await _answer(incident, session, state)
 
 
 @router.post("/{incident_id}/acknowledge", response_model=IncidentDetail)
@@ -185,7 +156,7 @@ async def _answer(incident: Incident, session: DbSession, state: State) -> Incid
 
 
 @router.post("/{incident_id}/escalate", response_model=IncidentDetail)
-async def escalate_incident(
+async def escalate_incident_route(
     incident: VisibleIncident,
     session: DbSession,
     user: CurrentUser,
@@ -195,16 +166,12 @@ async def escalate_incident(
 ) -> IncidentDetail:
     """Escalate now: page the next level at once. 409 unless the incident is open and its
     policy still has levels to try."""
-    await require_team_responder(session, user, incident.team_id)
-    conn = await session.connection()
-    await escalate_now(
-        conn, incident.id, actor=Actor.user(user.user_id), now=now, note=body.note if body else ""
-    )
+    await escalate_incident(session, user, incident, now=now, note=body.note if body else "")
     return await _answer(incident, session, state)
 
 
 @router.post("/{incident_id}/reassign", response_model=IncidentDetail)
-async def reassign_incident(
+async def reassign_incident_route(
     incident: VisibleIncident,
     body: ReassignIn,
     session: DbSession,
@@ -214,29 +181,30 @@ async def reassign_incident(
 ) -> IncidentDetail:
     """To a user (`user_id`): that user is paged and the policy stops escalating. To a
     policy of the team (`escalation_policy_id`): escalation restarts at its level 1."""
-    await require_team_responder(session, user, incident.team_id)
-    conn = await session.connection()
-    actor = Actor.user(user.user_id)
-    if body.user_id is not None:
-        assignee = await session.get(User, body.user_id)
-        if assignee is None or not assignee.is_active:
-            raise InvalidInput(f"user {body.user_id} does not exist", field="user_id")
-        await reassign_to_user(
-            conn, incident.id, user_id=body.user_id, actor=actor, now=now, note=body.note
-        )
-    else:
-        assert body.escalation_policy_id is not None
-        try:
-            await reassign_to_policy(
-                conn,
-                incident.id,
-                policy_id=body.escalation_policy_id,
-                actor=actor,
-                now=now,
-                note=body.note,
-            )
-        except InvalidInput as exc:
-            raise InvalidInput(exc.detail, field="escalation_policy_id") from exc
+    await reassign_incident(
+        session,
+        user,
+        incident,
+        user_id=body.user_id,
+        escalation_policy_id=body.escalation_policy_id,
+        now=now,
+        note=body.note,
+    )
+    return await _answer(incident, session, state)
+
+
+@router.post("/{incident_id}/notes", status_code=201, response_model=IncidentDetail)
+async def add_note_route(
+    incident: VisibleIncident,
+    body: NoteIn,
+    session: DbSession,
+    user: CurrentUser,
+    now: Now,
+    state: State,
+) -> IncidentDetail:
+    """Add a note to the timeline (kind `note`); managers, responders and admins, as for
+    the other actions. Answers the incident with its timeline."""
+    await add_note(session, user, incident, note=body.note, now=now)
     return await _answer(incident, session, state)
 
 

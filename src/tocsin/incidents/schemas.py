@@ -51,6 +51,22 @@ class ServiceRef(BaseModel):
     team: TeamRef
 
 
+class UserRef(BaseModel):
+    id: uuid.UUID
+    name: str
+
+
+class IncidentListItem(IncidentOut):
+    """An incident in the list: with its team, its service as the detail shows it, and the
+    people paged at its current level."""
+
+    team: TeamRef
+    service: ServiceRef | None
+    paged: list[UserRef] = Field(
+        default_factory=list, description="Paged at the current level and cycle"
+    )
+
+
 class TimelineEventOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -111,6 +127,18 @@ class ReassignIn(ActionIn):
         return self
 
 
+class NoteIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    note: str = Field(min_length=1, max_length=10_000)
+
+    @model_validator(mode="after")
+    def _not_blank(self) -> NoteIn:
+        if not self.note.strip():
+            raise ValueError("note must not be blank")
+        return self
+
+
 class IncidentPage(BaseModel):
-    items: list[IncidentOut]
+    items: list[IncidentListItem]
     next_cursor: str | None = None

@@ -35,6 +35,8 @@ class EventKind(enum.StrEnum):
     NOTIFICATION_SENT = "notification_sent"
     NOTIFICATION_RETRYING = "notification_retrying"
     NOTIFICATION_FAILED = "notification_failed"
+    # A person's note: context, never a state change.
+    NOTE = "note"
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,106 @@
+"""What a person does to an incident, with the permission checks, shared by the API and the
+web UI so both enforce the same rules: any member of the team (or an admin) may see it;
+managers and responders (not observers) may act. Runs in the caller's transaction."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tocsin.auth.accounts import Principal
+from tocsin.auth.models import User
+from tocsin.auth.permissions import require_team_reader, require_team_responder
+from tocsin.errors import InvalidInput
+from tocsin.escalation.actions import escalate_now, reassign_to_policy, reassign_to_user
+from tocsin.incidents.detail import find_incident
+from tocsin.incidents.lifecycle import Action, IncidentNotFound, apply_transition
+from tocsin.incidents.models import Incident
+from tocsin.incidents.timeline import Actor, EventKind, TimelineEntry, append_events
+
+
+async def find_visible_incident(
+    session: AsyncSession, principal: Principal, incident_id: uuid.UUID
+) -> Incident:
+    """The incident if this user may see it; IncidentNotFound or Forbidden otherwise."""
+    incident = await find_incident(session, incident_id)
+    if incident is None:
+        raise IncidentNotFound(incident_id)
+    await require_team_reader(session, principal, incident.team_id)
+    return incident
+
+
+async def transition_incident(
+    session: AsyncSession,
+    principal: Principal,
+    incident: Incident,
+    action: Action,
+    *,
+    now: datetime,
+    note: str = "",
+) -> None:
+    """Acknowledge, resolve, close or un-acknowledge, as this user."""
+    await require_team_responder(session, principal, incident.team_id)
+    conn = await session.connection()
+    await apply_transition(
+        conn, incident.id, action, actor=Actor.user(principal.user_id), now=now, note=note
+    )
+
+
+async def escalate_incident(
+    session: AsyncSession,
+    principal: Principal,
+    incident: Incident,
+    *,
+    now: datetime,
+    note: str = "",
+) -> None:
+    """Page the next level at once."""
+    await require_team_responder(session, principal, incident.team_id)
+    conn = await session.connection()
+    await escalate_now(conn, incident.id, actor=Actor.user(principal.user_id), now=now, note=note)
+
+
+async def reassign_incident(
+    session: AsyncSession,
+    principal: Principal,
+    incident: Incident,
+    *,
+    user_id: uuid.UUID | None = None,
+    escalation_policy_id: uuid.UUID | None = None,
+    now: datetime,
+    note: str = "",
+) -> None:
+    """To a user (paged at once, the policy stops) or to a policy of the team (from its
+    level 1). Exactly one target; the schema checks that before this is called."""
+    await require_team_responder(session, principal, incident.team_id)
+    conn = await session.connection()
+    actor = Actor.user(principal.user_id)
+    if user_id is not None:
+        assignee = await session.get(User, user_id)
+        if assignee is None or not assignee.is_active:
+            raise InvalidInput(f"user {user_id} does not exist", field="user_id")
+        await reassign_to_user(conn, incident.id, user_id=user_id, actor=actor, now=now, note=note)
+        return
+    assert escalation_policy_id is not None
+    try:
+        await reassign_to_policy(
+            conn, incident.id, policy_id=escalation_policy_id, actor=actor, now=now, note=note
+        )
+    except InvalidInput as exc:
+        raise InvalidInput(exc.detail, field="escalation_policy_id") from exc
+
+
+async def add_note(
+    session: AsyncSession, principal: Principal, incident: Incident, *, note: str, now: datetime
+) -> None:
+    """A note on the timeline (its own entry kind); changes nothing else."""
+    await require_team_responder(session, principal, incident.team_id)
+    conn = await session.connection()
+    await append_events(
+        conn,
+        incident.id,
+        [TimelineEntry(EventKind.NOTE, Actor.user(principal.user_id), note=note.strip())],
+        now=now,
+    )
