@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from tocsin import __version__
+from tocsin import __version__, ui
 from tocsin.alerts import api as alerts_api
 from tocsin.alerts.batcher import IngestBatcher
 from tocsin.alerts.ingest import IngestOutcome
@@ -302,4 +302,5 @@ def create_app(
             module.router, responses=FOREIGN_ERROR_RESPONSES if foreign else ERROR_RESPONSES
         )
     app.include_router(escalation_api.simulate_router, responses=ERROR_RESPONSES)
+    ui.install(app)
     return app

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any, Generic, TypeVar
+from urllib.parse import urlsplit
 
 from fastapi import Depends, Query, Request, Security, WebSocket
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -18,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import InstrumentedAttribute
 
 from tocsin.auth.accounts import Principal, find_principal, find_principal_by_api_key
+from tocsin.auth.sessions import SESSION_COOKIE, find_live_session
 from tocsin.clock import Clock
 from tocsin.config import Settings
 from tocsin.errors import InvalidInput, Unauthorized
@@ -98,10 +100,48 @@ async def get_ws_principal(websocket: WebSocket) -> Principal | None:
         "token"
     )
     if not token:
-        return None
+        return await get_ws_cookie_principal(websocket)
     state: AppState = websocket.app.state.tocsin
     async with state.read_sessions() as session:
         return await find_principal_by_api_key(session, token)
+
+
+async def get_ws_cookie_principal(websocket: WebSocket) -> Principal | None:
+    """A browser's user, from the web UI's session cookie, only when the page that opens the
+    socket is one of ours: a cookie goes along with any site's WebSocket request, so the
+    Origin header is what stops another site from reading a signed-in user's stream."""
+    key = websocket.cookies.get(SESSION_COOKIE)
+    state: AppState = websocket.app.state.tocsin
+    if not key or not is_own_origin(websocket.headers.get("origin"), websocket, state.settings):
+        return None
+    async with state.read_sessions() as session:
+        found = await find_live_session(session, key, now=state.clock.now())
+    if found is None:
+        return None
+    login, user = found
+    return Principal(user_id=user.id, is_admin=user.is_admin, session_id=login.id)
+
+
+def _origin_of(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def is_own_origin(origin: str | None, websocket: WebSocket, settings: Settings) -> bool:
+    """Whether a browser's Origin is this server: the host it asked for, or the public URL."""
+    if not origin:
+        return False
+    host = websocket.headers.get("host", "")
+    scheme = "https" if websocket.url.scheme == "wss" else "http"
+    allowed = {f"{scheme}://{host}".lower()}
+    if settings.public_url:
+        allowed.add(_origin_of(settings.public_url))
+    return origin.lower().rstrip("/") in allowed
+
+
+def client_address(request: Request) -> str:
+    """The client's IP address (behind a proxy, as uvicorn's --forwarded-allow-ips sets it)."""
+    return request.client.host if request.client else "unknown"
 
 
 def get_now(request: Request) -> datetime:

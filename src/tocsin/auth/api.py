@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -22,7 +22,7 @@ from tocsin.auth.accounts import (
     find_user_by_email,
     issue_api_key,
 )
-from tocsin.auth.login import LoginLimits, change_own_password, log_in
+from tocsin.auth.login import change_own_password, log_in, login_limits
 from tocsin.auth.models import ApiKey, User
 from tocsin.auth.permissions import require_admin
 from tocsin.auth.schemas import (
@@ -39,7 +39,6 @@ from tocsin.auth.schemas import (
 )
 from tocsin.auth.secrets import hash_password
 from tocsin.auth.sessions import revoke_session, revoke_sessions_of
-from tocsin.config import Settings
 from tocsin.errors import Conflict, Forbidden, NotFound
 from tocsin.web import (
     CurrentUser,
@@ -49,6 +48,7 @@ from tocsin.web import (
     Now,
     Page,
     State,
+    client_address,
     cut_page,
     newest_first_page,
 )
@@ -266,19 +266,6 @@ async def delete_api_key(
     require_self_or_admin(principal, user.id)
     await revoke_api_key(session, user_id=user.id, key_id=key_id, now=now)
     await session.commit()
-
-
-def login_limits(settings: Settings) -> LoginLimits:
-    return LoginLimits(
-        per_email=settings.login_failures_per_email,
-        per_address=settings.login_failures_per_address,
-        window=timedelta(seconds=settings.login_failure_window_seconds),
-        session_ttl=timedelta(hours=settings.session_ttl_hours),
-    )
-
-
-def client_address(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
 
 
 @auth.post(

@@ -22,6 +22,7 @@ from tocsin.auth.accounts import Principal, find_user_by_email
 from tocsin.auth.models import LoginFailure, LoginSession, User
 from tocsin.auth.secrets import PasswordCheck, check_password, hash_password
 from tocsin.auth.sessions import open_session, revoke_sessions_of
+from tocsin.config import Settings
 from tocsin.errors import InvalidInput, TocsinError, Unauthorized
 
 
@@ -47,6 +48,15 @@ class LoginLimits:
     per_address: int
     window: timedelta
     session_ttl: timedelta
+
+
+def login_limits(settings: Settings) -> LoginLimits:
+    return LoginLimits(
+        per_email=settings.login_failures_per_email,
+        per_address=settings.login_failures_per_address,
+        window=timedelta(seconds=settings.login_failure_window_seconds),
+        session_ttl=timedelta(hours=settings.session_ttl_hours),
+    )
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,8 @@ from tocsin.auth.models import LoginSession, User
 from tocsin.auth.secrets import hash_token, new_token
 
 SESSION_KEY_PREFIX = "ts"
+# The browser cookie holding a session key (the web UI sets it at sign-in).
+SESSION_COOKIE = "tocsin_session"
 
 
 def is_session_key(token: str) -> bool:

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from tocsin.alerts.models import Severity
 from tocsin.alerts.schemas import AlertOut
@@ -130,13 +130,14 @@ class ReassignIn(ActionIn):
 class NoteIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    note: str = Field(min_length=1, max_length=10_000)
+    note: str = Field(max_length=10_000)
 
-    @model_validator(mode="after")
-    def _not_blank(self) -> NoteIn:
-        if not self.note.strip():
-            raise ValueError("note must not be blank")
-        return self
+    @field_validator("note")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("a note needs some text")
+        return value
 
 
 class IncidentPage(BaseModel):

@@ -11,7 +11,6 @@ from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import HTMLResponse
-from sqlalchemy import select
 
 from tocsin.auth.api import require_self_or_admin
 from tocsin.auth.models import User
@@ -34,11 +33,12 @@ from tocsin.notifications.contacts import (
     send_test_message,
     send_verification_code,
 )
+from tocsin.notifications.history import incident_deliveries
+from tocsin.notifications.history import with_attempts as _with_attempts
 from tocsin.notifications.links import BadLink, read_link
-from tocsin.notifications.models import ContactMethod, Delivery, DeliveryAttempt, DeliveryStatus
+from tocsin.notifications.models import ContactMethod, Delivery, DeliveryStatus
 from tocsin.notifications.rules import add_rule, list_rules, reachability_warnings, remove_rule
 from tocsin.notifications.schemas import (
-    AttemptOut,
     ContactMethodIn,
     ContactMethodList,
     ContactMethodOut,
@@ -245,25 +245,6 @@ async def delete_notification_rule(
 # Deliveries of an incident
 
 
-async def _with_attempts(session: DbSession, deliveries: list[Delivery]) -> list[DeliveryOut]:
-    ids = [d.id for d in deliveries]
-    attempts: dict[uuid.UUID, list[AttemptOut]] = {}
-    if ids:
-        rows = await session.execute(
-            select(DeliveryAttempt)
-            .where(DeliveryAttempt.delivery_id.in_(ids))
-            .order_by(DeliveryAttempt.number, DeliveryAttempt.finished_at)
-        )
-        for attempt in rows.scalars():
-            attempts.setdefault(attempt.delivery_id, []).append(AttemptOut.model_validate(attempt))
-    out = []
-    for delivery in deliveries:
-        item = DeliveryOut.model_validate(delivery)
-        item.attempt_log = attempts.get(delivery.id, [])
-        out.append(item)
-    return out
-
-
 @router.get("/api/v1/incidents/{incident_id}/deliveries", response_model=DeliveryList)
 async def list_incident_deliveries(
     incident_id: uuid.UUID, session: DbSession, user: CurrentUser
@@ -273,16 +254,7 @@ async def list_incident_deliveries(
     if incident is None:
         raise IncidentNotFound(incident_id)
     await require_team_reader(session, user, incident.team_id)
-    deliveries = list(
-        (
-            await session.execute(
-                select(Delivery)
-                .where(Delivery.incident_id == incident_id)
-                .order_by(Delivery.created_at, Delivery.due_at, Delivery.id)
-            )
-        ).scalars()
-    )
-    return DeliveryList(items=await _with_attempts(session, deliveries))
+    return DeliveryList(items=await incident_deliveries(session, incident_id))
 
 
 # One-click links: GET only shows what would happen (mail scanners follow links), POST acts.
