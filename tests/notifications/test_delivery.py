@@ -51,7 +51,7 @@ async def test_a_person_without_rules_is_emailed_at_once_with_the_incident_and_i
         assert "Checkout down" in part
         assert "Checkout" in part  # the service
         assert "Payments" in part  # the team
-        assert f"http://test/api/v1/incidents/{incident_id}" in part
+        assert f"http://test/incidents/{incident_id}" in part  # the page, not the API
         assert "http://test/a/" in part
     assert "Acknowledge: http://test/a/" in plain and "Resolve: http://test/a/" in plain
     [delivery] = await deliveries_of(client, paging, incident_id)
@@ -280,7 +280,7 @@ async def test_a_storm_of_incidents_is_bundled_into_one_message(
     assert len(singles) == 3  # TOCSIN_NOTIFY_BURST
     assert len(bundles) == 1
     assert bundles[0]["count"] == 9
-    assert bundles[0]["links"]["incidents"] == "http://test/api/v1/incidents?status=open"
+    assert bundles[0]["links"]["incidents"] == "http://test/incidents?status=open"
 
     # More in the same window wait until it has moved on, instead of adding messages.
     for n in range(3):

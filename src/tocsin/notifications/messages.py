@@ -32,7 +32,8 @@ class IncidentFacts:
 
 
 def incident_url(settings: Settings, incident_id: uuid.UUID) -> str:
-    return f"{settings.base_url()}/api/v1/incidents/{incident_id}"
+    """The incident's page in the web UI: where every notification links."""
+    return f"{settings.base_url()}/incidents/{incident_id}"
 
 
 def one_click_url(
@@ -140,7 +141,7 @@ def bundle_message(
 ) -> OutgoingMessage:
     """One message standing for many pages, sent when a person is being flooded."""
     count = len(incidents)
-    link = f"{settings.base_url()}/api/v1/incidents?status=open"
+    link = f"{settings.base_url()}/incidents?status=open"
     subject = f"{count} new incidents need you"
     listed = [f"#{f.number} [{f.severity}] {f.title}" for f in incidents[:20]]
     if count > 20:
