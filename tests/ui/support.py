@@ -45,7 +45,9 @@ def csrf_of(page: Response | str) -> str:
 async def sign_in(
     client: AsyncClient, email: str, password: str = PASSWORD, *, next_path: str = "/"
 ) -> Response:
-    """Fill the sign-in form as a browser would; the client keeps the session cookie."""
+    """Fill the sign-in form as a browser would; the client keeps the session cookie (and
+    forgets whoever was signed in before)."""
+    client.cookies.clear()
     form = await client.get("/login")
     return await client.post(
         "/login",
