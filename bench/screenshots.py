@@ -21,7 +21,7 @@ from playwright.async_api import Page, async_playwright
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from ui_seed import (  # noqa: E402
+from ui_seed import (
     PASSWORD,
     DemoOrg,
     demo_org,

@@ -130,9 +130,7 @@ async def demo_org(base_url: str, database_url: str, admin_key: str) -> DemoOrg:
             "Platform": [("priya@example.com", "manager"), ("bob@example.com", "responder")],
         }
         for team_name, members in roles.items():
-            team = await _api(
-                http, "POST", "/api/v1/teams", {"name": team_name, "description": ""}
-            )
+            team = await _api(http, "POST", "/api/v1/teams", {"name": team_name, "description": ""})
             org.teams[team_name] = team["id"]
             for email, role in members:
                 await _api(

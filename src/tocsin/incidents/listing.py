@@ -8,8 +8,9 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, exists, or_, select
+from sqlalchemy import Select, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from tocsin.auth.accounts import Principal
 from tocsin.auth.models import User
@@ -40,13 +41,19 @@ class ListedIncident:
     assignee: UserRef | None
 
 
-def _paged_now(user_id: uuid.UUID) -> Select[Any]:
-    """Correlated: whether this user was paged at the incident's current level and cycle."""
-    return select(Page.id).where(
-        Page.incident_id == Incident.id,
-        Page.user_id == user_id,
-        Page.level_number == Incident.current_level,
-        Page.repeat == Incident.current_repeat,
+def _paging_me_now(user_id: uuid.UUID) -> Select[Any]:
+    """Ids of the incidents that paged this user at their current level and cycle. Not
+    correlated: one pass over the user's pages (a correlated EXISTS made SQLite walk all of
+    the user's pages for every incident: seconds at 10,000 incidents)."""
+    current = aliased(Incident)
+    return (
+        select(Page.incident_id)
+        .join(current, current.id == Page.incident_id)
+        .where(
+            Page.user_id == user_id,
+            Page.level_number == current.current_level,
+            Page.repeat == current.current_repeat,
+        )
     )
 
 
@@ -73,7 +80,7 @@ async def list_incidents(
         stmt = stmt.where(
             or_(
                 Incident.assigned_user_id == principal.user_id,
-                exists(_paged_now(principal.user_id)),
+                Incident.id.in_(_paging_me_now(principal.user_id)),
             )
         )
     stmt = newest_first_page(

@@ -34,6 +34,8 @@ TEMPLATES = Environment(
     autoescape=select_autoescape(["html"]),
     trim_blocks=True,
     lstrip_blocks=True,
+    # Templates ship with the package: no stat() of every template on every render.
+    auto_reload=False,
 )
 
 

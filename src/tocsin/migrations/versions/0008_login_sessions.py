@@ -1,9 +1,11 @@
-"""Login sessions and failed-login counts.
+"""Login sessions and failed-login counts; an index for the incident list.
 
 A login now hands out an expiring session key (browser cookie or Bearer credential) instead
 of a permanent API key: `sessions` keeps the key's SHA-256, its expiry and its revocation.
 `login_failures` counts failed attempts per email (hashed) and per client address in the
 database, so the limit holds across every API process sharing it.
+`ix_incidents_created_id` lets the incident list (newest first, 50 at a time) read one page
+of the index instead of sorting every incident (10,000 of them: a sort on every page view).
 
 Revision ID: 0008
 Revises: 0007
@@ -50,3 +52,5 @@ def upgrade() -> None:
         batch_op.create_index(
             "ix_login_failures_scope_subject_at", ["scope", "subject", "at"], unique=False
         )
+
+    op.create_index("ix_incidents_created_id", "incidents", ["created_at", "id"], unique=False)
