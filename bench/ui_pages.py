@@ -161,7 +161,8 @@ async def run(args: argparse.Namespace) -> None:
     )
     total = args.incidents + len(org.incidents)
     print(
-        f"{total} incidents on {url.split(':')[0]}; {args.requests} requests per page; load {os.getloadavg()[0]:.1f}"
+        f"{total} incidents on {url.split(':')[0]}; {args.requests} requests per page; "
+        f"machine load {os.getloadavg()[0]:.1f}"
     )
     print(f"{'page':<32} {'as':<6} {'p50 ms':>7} {'p95 ms':>7} {'max ms':>7} {'CPU ms':>7}")
     async with app.router.lifespan_context(app):
