@@ -78,12 +78,14 @@ class Settings(BaseSettings):
     notify_window_seconds: int = 300  # ...before the rest are bundled into one
     one_click_ttl_hours: int = 24
     verification_ttl_minutes: int = 30
-    # Sign-in (docs/ui.md): how long a login session lasts, and how many failed logins an
-    # email or a client address may have within the window before further tries get 429.
     session_ttl_hours: float = 7 * 24
+    """How long a sign-in (browser cookie or `POST /api/v1/login` key) lasts (docs/ui.md)."""
     login_failures_per_email: int = 5
+    """Failed logins for one email within the window before further tries get 429."""
     login_failures_per_address: int = 20
+    """Failed logins from one client address within the window before further tries get 429."""
     login_failure_window_seconds: int = 900
+    """The window over which failed logins are counted."""
 
     @property
     def is_sqlite(self) -> bool:
