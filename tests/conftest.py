@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 import tocsin.models  # noqa: F401
 from tests.factories import Cast, World, make_cast, make_world
 from tocsin.app import create_app
-from tocsin.clock import FrozenClock
+from tocsin.clock import Clock, FrozenClock
 from tocsin.config import Settings
 from tocsin.db import Base, create_engine
 from tocsin.escalation.step import fire_due_escalations
@@ -215,11 +215,13 @@ class LiveServer:
 
 
 @contextlib.asynccontextmanager
-async def serving(settings: Settings, clock: FrozenClock) -> AsyncIterator[LiveServer]:
+async def serving(
+    settings: Settings, clock: Clock, *, run_worker: bool = False
+) -> AsyncIterator[LiveServer]:
     """The app served by a real uvicorn on a free loopback port (for WebSockets and real
     clients)."""
-    # No background worker: tests drive worker steps themselves, with the frozen clock.
-    application = create_app(settings, clock=clock, run_worker=False)
+    # No background worker by default: tests drive worker steps themselves, with the clock.
+    application = create_app(settings, clock=clock, run_worker=run_worker)
     config = uvicorn.Config(
         application, host="127.0.0.1", port=0, log_level="warning", lifespan="on"
     )

@@ -8,7 +8,7 @@ import uuid
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import Form, Query, Request, Response
+from fastapi import Depends, Form, Query, Request, Response
 from fastapi.responses import RedirectResponse
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -50,10 +50,6 @@ router = page_router()
 PAGE_SIZE = 50
 STATUSES = [s.value for s in IncidentStatus]
 
-# Query parameters of the list, as the filter form sends them ("" means any).
-StatusParam = Annotated[str, Query()]
-IdParam = Annotated[str, Query()]
-
 
 def parse_filters(
     *, status: str = "", team: str = "", service: str = "", mine: str = ""
@@ -75,6 +71,19 @@ def parse_filters(
         service_id=ids["service"],
         mine=mine in ("1", "true", "on"),
     )
+
+
+def filters_from_query(
+    status: Annotated[str, Query()] = "",
+    team: Annotated[str, Query()] = "",
+    service: Annotated[str, Query()] = "",
+    mine: Annotated[str, Query()] = "",
+) -> IncidentFilters:
+    """The list's filters from its query string (as the filter form sends them)."""
+    return parse_filters(status=status, team=team, service=service, mine=mine)
+
+
+ListFilters = Annotated[IncidentFilters, Depends(filters_from_query)]
 
 
 def filter_query(filters: IncidentFilters) -> dict[str, str]:
@@ -114,14 +123,10 @@ async def incident_list(
     request: Request,
     viewer: SignedIn,
     session: DbSession,
-    status: StatusParam = "",
-    team: IdParam = "",
-    service: IdParam = "",
-    mine: Annotated[str, Query()] = "",
+    filters: ListFilters,
     cursor: Annotated[str | None, Query()] = None,
 ) -> Response:
     """Incidents newest first, filtered, paginated, updated live (static/tocsin.js)."""
-    filters = parse_filters(status=status, team=team, service=service, mine=mine)
     rows, next_cursor = await list_incidents(
         session, viewer.principal, filters, limit=PAGE_SIZE, cursor=cursor
     )
@@ -150,13 +155,9 @@ async def incident_rows(
     request: Request,
     viewer: SignedIn,
     session: DbSession,
-    status: StatusParam = "",
-    team: IdParam = "",
-    service: IdParam = "",
-    mine: Annotated[str, Query()] = "",
+    filters: ListFilters,
 ) -> Response:
     """The first page's rows alone: what the list fetches to catch up after a lost stream."""
-    filters = parse_filters(status=status, team=team, service=service, mine=mine)
     rows, _ = await list_incidents(session, viewer.principal, filters, limit=PAGE_SIZE, cursor=None)
     return render(request, "incidents/_rows.html", {"rows": rows})
 
@@ -167,13 +168,9 @@ async def incident_row(
     incident_id: uuid.UUID,
     viewer: SignedIn,
     session: DbSession,
-    status: StatusParam = "",
-    team: IdParam = "",
-    service: IdParam = "",
-    mine: Annotated[str, Query()] = "",
+    filters: ListFilters,
 ) -> Response:
     """One incident's row if it belongs in the list under these filters, else 204."""
-    filters = parse_filters(status=status, team=team, service=service, mine=mine)
     incident = await _visible(session, viewer, incident_id)
     [listed] = await describe_incidents(session, [incident])
     if not matches(filters, listed, viewer):

@@ -5,7 +5,6 @@ CI, where .ci/run installs it, a missing one is a failure)."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 from collections.abc import AsyncIterator
@@ -13,15 +12,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import uvicorn
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 
-from tests.conftest import IN_CI
+from tests.conftest import IN_CI, serving
 from tests.factories import World
 from tests.ui.support import PASSWORD, give_password
-from tocsin.app import create_app
 from tocsin.clock import SystemClock
 from tocsin.config import Settings
+from tocsin.db import create_engine
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -62,29 +60,14 @@ async def ui_server(database_url: str, world: World) -> AsyncIterator[UiServer]:
     """`tocsin serve` as a user runs it (the system clock, the worker in-process), on a free
     loopback port, with the cast able to sign in with PASSWORD."""
     cast = world.cast
-    from tocsin.db import create_engine
-
     engine = create_engine(database_url)
     try:
         await give_password(engine, cast.admin.id, cast.alice.id, cast.bob.id, cast.olive.id)
     finally:
         await engine.dispose()
     settings = Settings(database_url=database_url, secret_key="browser-test-secret")
-    app = create_app(settings, clock=SystemClock(), run_worker=True)
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
-    )
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield UiServer(f"http://127.0.0.1:{port}", world)
-    finally:
-        server.should_exit = True
-        await task
+    async with serving(settings, SystemClock(), run_worker=True) as server:
+        yield UiServer(server.base_url, world)
 
 
 @pytest.fixture
