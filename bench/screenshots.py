@@ -54,7 +54,7 @@ SHOTS: list[tuple[str, Callable[[DemoOrg], str]]] = [
 
 async def respond_to_some(org: DemoOrg) -> None:
     """Alice acknowledges one incident with a note, resolves another: every state shows."""
-    async with httpx.AsyncClient(base_url=org.base_url) as http:
+    async with httpx.AsyncClient(base_url=org.base_url, timeout=60) as http:
         login = await http.post(
             "/api/v1/login", json={"email": "alice@example.com", "password": PASSWORD}
         )

@@ -111,7 +111,7 @@ async def demo_org(base_url: str, database_url: str, admin_key: str) -> DemoOrg:
     generic integration, set up through the API."""
     org = DemoOrg(base_url, database_url, admin_key)
     async with httpx.AsyncClient(
-        base_url=base_url, headers={"Authorization": f"Bearer {admin_key}"}
+        base_url=base_url, headers={"Authorization": f"Bearer {admin_key}"}, timeout=60
     ) as http:
         for email, name, zone in PEOPLE:
             user = await _api(
@@ -192,7 +192,7 @@ DEMO_ALERTS = [
 
 async def post_demo_alerts(org: DemoOrg) -> None:
     """The demo alerts through the webhook, as a monitoring tool sends them."""
-    async with httpx.AsyncClient(base_url=org.base_url) as http:
+    async with httpx.AsyncClient(base_url=org.base_url, timeout=60) as http:
         for n, (key, severity, title) in enumerate(DEMO_ALERTS):
             sent = await http.post(
                 org.webhook_path,
