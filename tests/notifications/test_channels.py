@@ -13,6 +13,7 @@ from urllib.parse import parse_qs
 
 import pytest
 
+from tests.conftest import LOOPBACK_ALLOWED
 from tests.notifications.conftest import TWILIO_SID, TWILIO_TOKEN, HttpReceiver
 from tocsin.config import Settings
 from tocsin.notifications.channels import ChannelError, OutgoingMessage, Recipient
@@ -56,6 +57,7 @@ def settings_for(receiver: HttpReceiver) -> Settings:
         twilio_from="+15005550006",
         twilio_base_url=receiver.base_url,
         notify_timeout_seconds=2.0,
+        outbound_allow=LOOPBACK_ALLOWED,
     )
 
 

@@ -186,9 +186,12 @@ async def verify_contact_method(
 @router.post(
     f"{USER_PREFIX}/contact-methods/{{method_id}}/test", status_code=202, response_model=QueuedOut
 )
-async def test_contact_method(method: OwnContactMethod, session: DbSession, now: Now) -> QueuedOut:
-    """Queue a test message to a verified method; follow it with GET .../deliveries/{id}."""
-    delivery_id = await send_test_message(session, method, now=now)
+async def test_contact_method(
+    method: OwnContactMethod, session: DbSession, state: State, now: Now
+) -> QueuedOut:
+    """Queue a test message to a verified method; follow it with GET .../deliveries/{id}.
+    429 with Retry-After past the hourly limits (per method and per user)."""
+    delivery_id = await send_test_message(session, method, settings=state.settings, now=now)
     await session.commit()
     return QueuedOut(delivery_id=delivery_id, status=DeliveryStatus.PENDING)
 
