@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import HTMLResponse
 from sqlalchemy import select
 
+from tocsin.auth.accounts import Principal
 from tocsin.auth.api import require_self_or_admin
 from tocsin.auth.models import User
 from tocsin.auth.permissions import require_team_reader
@@ -36,6 +37,7 @@ from tocsin.notifications.contacts import (
 )
 from tocsin.notifications.links import BadLink, read_link
 from tocsin.notifications.models import ContactMethod, Delivery, DeliveryAttempt, DeliveryStatus
+from tocsin.notifications.redaction import mask_address, short_error
 from tocsin.notifications.rules import add_rule, list_rules, reachability_warnings, remove_rule
 from tocsin.notifications.schemas import (
     AttemptOut,
@@ -198,13 +200,13 @@ async def test_contact_method(
 
 @router.get(f"{USER_PREFIX}/deliveries/{{delivery_id}}", response_model=DeliveryOut)
 async def get_user_delivery(
-    delivery_id: uuid.UUID, user: EditableUser, session: DbSession
+    delivery_id: uuid.UUID, user: EditableUser, session: DbSession, principal: CurrentUser
 ) -> DeliveryOut:
     """One delivery to this user (a test message, say) with its attempts."""
     delivery = await session.get(Delivery, delivery_id)
     if delivery is None or delivery.user_id != user.id:
         raise NotFound(f"delivery {delivery_id} not found")
-    return (await _with_attempts(session, [delivery]))[0]
+    return (await _with_attempts(session, [delivery], principal))[0]
 
 
 # Notification rules
@@ -248,7 +250,12 @@ async def delete_notification_rule(
 # Deliveries of an incident
 
 
-async def _with_attempts(session: DbSession, deliveries: list[Delivery]) -> list[DeliveryOut]:
+async def _with_attempts(
+    session: DbSession, deliveries: list[Delivery], viewer: Principal
+) -> list[DeliveryOut]:
+    """The deliveries as `viewer` may see them: addresses masked unless they are the
+    recipient's own or the viewer is an admin, errors short and plain (rows stored before
+    errors were cut down included)."""
     ids = [d.id for d in deliveries]
     attempts: dict[uuid.UUID, list[AttemptOut]] = {}
     if ids:
@@ -258,10 +265,16 @@ async def _with_attempts(session: DbSession, deliveries: list[Delivery]) -> list
             .order_by(DeliveryAttempt.number, DeliveryAttempt.finished_at)
         )
         for attempt in rows.scalars():
-            attempts.setdefault(attempt.delivery_id, []).append(AttemptOut.model_validate(attempt))
+            shown = AttemptOut.model_validate(attempt)
+            shown.error = short_error(shown.error)
+            attempts.setdefault(attempt.delivery_id, []).append(shown)
     out = []
     for delivery in deliveries:
         item = DeliveryOut.model_validate(delivery)
+        item.last_error = short_error(item.last_error)
+        if not (viewer.is_admin or viewer.user_id == delivery.user_id):
+            item.address = mask_address(delivery.contact_kind, delivery.address)
+            item.address_masked = True
         item.attempt_log = attempts.get(delivery.id, [])
         out.append(item)
     return out
@@ -271,7 +284,9 @@ async def _with_attempts(session: DbSession, deliveries: list[Delivery]) -> list
 async def list_incident_deliveries(
     incident_id: uuid.UUID, session: DbSession, user: CurrentUser
 ) -> DeliveryList:
-    """Every notification of the incident, oldest first, each with its attempts."""
+    """Every notification of the incident, oldest first, each with its attempts. Members
+    see where each went as kind and last four characters; the recipient and admins see the
+    whole address."""
     incident = await find_incident(session, incident_id)
     if incident is None:
         raise IncidentNotFound(incident_id)
@@ -285,7 +300,7 @@ async def list_incident_deliveries(
             )
         ).scalars()
     )
-    return DeliveryList(items=await _with_attempts(session, deliveries))
+    return DeliveryList(items=await _with_attempts(session, deliveries, user))
 
 
 # One-click links: GET only shows what would happen (mail scanners follow links), POST acts.

@@ -50,4 +50,3 @@ def upgrade() -> None:
     with op.batch_alter_table("used_links", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_used_links_incident_id"), ["incident_id"])
         batch_op.create_index(batch_op.f("ix_used_links_expires_at"), ["expires_at"])
-

@@ -14,7 +14,6 @@ from tocsin.notifications.channels import ChannelError, OutgoingMessage, Recipie
 from tocsin.notifications.channels.sockets import guarding
 from tocsin.notifications.outbound import OutboundGuard, OutboundRefused, guard_for
 
-
 # Plugins that open connections on threads of their own, out of the guard's sight.
 _UNGUARDABLE_MODULES = ("xmpp",)
 

@@ -61,7 +61,7 @@ class EmailChannel:
                 timeout=s.notify_timeout_seconds,
             )
         except aiosmtplib.SMTPRecipientsRefused as exc:
-            raise ChannelError(f"SMTP server refused {recipient.address}", permanent=True) from exc
+            raise ChannelError("SMTP server refused the recipient", permanent=True) from exc
         except aiosmtplib.SMTPResponseException as exc:
             # 5xx is the server's final word (bad address, auth); 4xx asks us to come back.
             raise ChannelError(

@@ -35,6 +35,9 @@ class GuardScope:
     # What was refused inside the block, for the delivery's error (the plugin only sees
     # a failed connection).
     refusals: list[str] = field(default_factory=list)
+    # Addresses a lookup in this block passed (an allowed name's included): connecting to
+    # one of them is what the lookup was for.
+    passed: set[str] = field(default_factory=set)
 
 
 class RefusedConnection(OSError):
@@ -60,9 +63,11 @@ def _getaddrinfo(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
         return real_getaddrinfo(host, port, *args, **kwargs)
     name = host.decode() if isinstance(host, bytes) else str(host)
     try:
-        return resolve_checked_blocking(scope.guard, name, port, *args, **kwargs)
+        infos = resolve_checked_blocking(scope.guard, name, port, *args, **kwargs)
     except OutboundRefused as exc:
         raise _refuse(scope, exc.detail) from None
+    scope.passed.update(str(info[4][0]) for info in infos)
+    return infos
 
 
 def _checked(scope: GuardScope, address: Any) -> Any:
@@ -77,6 +82,8 @@ def _checked(scope: GuardScope, address: Any) -> Any:
         # A name handed straight to connect(): resolve it here, checked, and use the IP.
         infos = _getaddrinfo(name, port, 0, socket.SOCK_STREAM)
         return (infos[0][4][0], port, *rest)
+    if name in scope.passed:
+        return address
     try:
         scope.guard.check_addresses(name, [name])
     except OutboundRefused as exc:
@@ -112,8 +119,8 @@ def install() -> None:
         if _installed:
             return
         socket.getaddrinfo = _getaddrinfo
-        socket.socket.connect = _connect  # type: ignore[method-assign]
-        socket.socket.connect_ex = _connect_ex  # type: ignore[method-assign]
+        socket.socket.connect = _connect  # type: ignore[method-assign,assignment]
+        socket.socket.connect_ex = _connect_ex  # type: ignore[method-assign,assignment]
         socket.socket.sendto = _sendto  # type: ignore[method-assign,assignment]
         _installed = True
 
