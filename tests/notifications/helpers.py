@@ -4,12 +4,17 @@ running the delivery step until it is idle."""
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
-from httpx import AsyncClient
+from httpx import ASGITransport, AsyncClient
 
 from tests.factories import Person
 from tests.notifications.conftest import HttpReceiver, MailBox
+from tocsin.app import create_app
+from tocsin.clock import Clock
+from tocsin.config import Settings
 from tocsin.escalation.step import fire_due_escalations
 from tocsin.notifications.delivery import send_due_deliveries
 from tocsin.worker.context import WorkerContext
@@ -89,3 +94,15 @@ async def add_rule(
         json={"urgency": urgency, "delay_minutes": delay, "contact_method_id": method_id},
         headers=person.headers,
     )
+
+
+@asynccontextmanager
+async def app_client(settings: Settings, clock: Clock) -> AsyncIterator[AsyncClient]:
+    """A client for an app of its own on these settings (as another API process would be,
+    or one an operator configured differently)."""
+    application = create_app(settings, clock=clock, run_worker=False)
+    async with (
+        application.router.lifespan_context(application),
+        AsyncClient(transport=ASGITransport(app=application), base_url="http://test") as http,
+    ):
+        yield http
