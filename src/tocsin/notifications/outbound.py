@@ -15,6 +15,7 @@ import ipaddress
 import socket
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 from tocsin.config import Settings
@@ -192,7 +193,7 @@ async def resolve_checked(guard: OutboundGuard, host: str, port: int) -> list[st
 
 def resolve_checked_blocking(
     guard: OutboundGuard, host: str, port: int | str | None, *args: object, **kwargs: object
-) -> list[tuple[object, ...]]:
+) -> list[tuple[Any, ...]]:
     """socket.getaddrinfo's answer for host, after the guard checked every address in it."""
     infos = real_getaddrinfo(host, port, *args, **kwargs)  # type: ignore[arg-type]
     guard.check_addresses(host, _addresses(infos))
