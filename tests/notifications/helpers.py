@@ -4,11 +4,14 @@ running the delivery step until it is idle."""
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 from httpx import ASGITransport, AsyncClient
+from sqlalchemy import delete
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.factories import Person
 from tests.notifications.conftest import HttpReceiver, MailBox
@@ -17,6 +20,7 @@ from tocsin.clock import Clock
 from tocsin.config import Settings
 from tocsin.escalation.step import fire_due_escalations
 from tocsin.notifications.delivery import send_due_deliveries
+from tocsin.teams.models import TeamMember
 from tocsin.worker.context import WorkerContext
 
 CODE = re.compile(r"verification code is ([0-9]{6})")
@@ -106,3 +110,12 @@ async def app_client(settings: Settings, clock: Clock) -> AsyncIterator[AsyncCli
         AsyncClient(transport=ASGITransport(app=application), base_url="http://test") as http,
     ):
         yield http
+
+
+async def remove_from_team(engine: AsyncEngine, team_id: uuid.UUID, user_id: uuid.UUID) -> None:
+    """Take someone out of a team straight in the database (the API refuses while one of
+    the team's policies pages them, which these tests need it to)."""
+    async with engine.begin() as conn:
+        await conn.execute(
+            delete(TeamMember).where(TeamMember.team_id == team_id, TeamMember.user_id == user_id)
+        )

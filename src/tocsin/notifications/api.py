@@ -21,9 +21,13 @@ from tocsin.errors import Forbidden, InvalidInput, NotFound
 from tocsin.incidents.detail import find_incident
 from tocsin.incidents.lifecycle import Action, IllegalTransition, IncidentNotFound
 from tocsin.notifications.actions import (
+    IncidentSummary,
+    LinkUsed,
     act_on_link,
     answer_sms_reply,
     find_incident_summary,
+    link_was_used,
+    may_act,
     twilio_signature,
 )
 from tocsin.notifications.contacts import (
@@ -318,15 +322,30 @@ def _page(title: str, body: str, status_code: int = 200) -> HTMLResponse:
     return HTMLResponse(html, status_code=status_code)
 
 
+def _state_page(title: str, incident: IncidentSummary, status_code: int) -> HTMLResponse:
+    return _page(
+        title,
+        f"<p>Incident #{incident.number}: {escape(incident.title)}</p>"
+        f"<p>Status now: {escape(incident.status.value)}</p>",
+        status_code,
+    )
+
+
 @router.get("/a/{token}", response_class=HTMLResponse, include_in_schema=False)
 async def show_one_click(token: str, session: DbSession, now: Now, state: State) -> HTMLResponse:
     try:
         claim = read_link(token, secret_key=state.settings.secret_key, now=now)
     except BadLink as exc:
         return _page("Link not valid", f"<p>{escape(exc.detail)}</p>", 403)
-    incident = await find_incident_summary(await session.connection(), claim.incident_id)
+    conn = await session.connection()
+    incident = await find_incident_summary(conn, claim.incident_id)
     if incident is None:
         return _page("Incident not found", "<p>This incident no longer exists.</p>", 404)
+    if await link_was_used(conn, claim):
+        return _state_page("This link has been used", incident, 200)
+    refusal = await may_act(conn, claim.user_id, claim.incident_id)
+    if refusal is not None:
+        return _page("Link not valid", f"<p>{escape(refusal)}</p>", 403)
     verb = _VERB[claim.action]
     return _page(
         f"{verb} incident #{incident.number}?",
@@ -349,8 +368,13 @@ async def do_one_click(token: str, session: DbSession, now: Now, state: State) -
         return _page("Link not valid", f"<p>{escape(exc.detail)}</p>", 403)
     except IncidentNotFound:
         return _page("Incident not found", "<p>This incident no longer exists.</p>", 404)
-    except IllegalTransition as exc:
-        return _page("Nothing to do", f"<p>{escape(exc.detail)}.</p>", 409)
+    except (LinkUsed, IllegalTransition) as exc:
+        await session.rollback()
+        current = await find_incident_summary(await session.connection(), claim.incident_id)
+        if current is None:
+            return _page("Nothing to do", f"<p>{escape(exc.detail)}.</p>", 409)
+        title = "This link has been used" if isinstance(exc, LinkUsed) else "Nothing to do"
+        return _state_page(title, current, 409)
     incident = await find_incident_summary(conn, claim.incident_id)
     await session.commit()
     state.hub.announce([(StreamEvent.INCIDENT_UPDATED, claim.incident_id)])
