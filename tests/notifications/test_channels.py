@@ -7,6 +7,7 @@ import base64
 import sys
 import textwrap
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import parse_qs
@@ -14,7 +15,7 @@ from urllib.parse import parse_qs
 import pytest
 
 from tests.conftest import LOOPBACK_ALLOWED
-from tests.notifications.conftest import TWILIO_SID, TWILIO_TOKEN, HttpReceiver
+from tests.notifications.conftest import TWILIO_SID, TWILIO_TOKEN, HttpReceiver, SmtpServer
 from tocsin.config import Settings
 from tocsin.notifications.channels import ChannelError, OutgoingMessage, Recipient
 from tocsin.notifications.channels.registry import (
@@ -240,3 +241,17 @@ async def test_a_channel_package_is_found_through_its_entry_point(
     import acme_pager  # type: ignore[import-not-found]
 
     assert acme_pager.SENT[0][0] == "+14155550100"
+
+
+async def test_the_email_channel_folds_control_characters_in_every_header(
+    settings_for: Settings, smtp: SmtpServer
+) -> None:
+    settings = settings_for.model_copy(
+        update={"smtp_host": smtp.host, "smtp_port": smtp.port, "smtp_from": "tocsin@example.com"}
+    )
+    channel = make_channel("email", settings)
+    page = replace(message(settings), subject="Queue\nstuck\r\nX-Evil: 1\x00\x7f\x85 now")
+    await channel.send(Recipient("bob@example.com"), page)
+    [mail] = smtp.box.messages
+    assert mail["Subject"] == "Queue stuck X-Evil: 1 now"
+    assert mail["X-Evil"] is None
