@@ -139,6 +139,15 @@ async def test_twilio_rejecting_the_number_is_a_permanent_failure(
             Recipient("+14155550100"), message(settings_for)
         )
     assert failure.value.permanent
+    receiver.script = [400]
+    receiver.reply_text = '{"code": 21211, "message": "The \'To\' number +14155550100 is invalid"}'
+    with pytest.raises(ChannelError) as explained:
+        await make_channel("twilio_sms", settings_for).send(
+            Recipient("+14155550100"), message(settings_for)
+        )
+    # Twilio's code says why; its text (which repeats the number) is not kept.
+    assert str(explained.value) == "Twilio (error 21211) answered 400"
+    receiver.reply_text = None
     receiver.script = [503]
     with pytest.raises(ChannelError) as transient:
         await make_channel("twilio_sms", settings_for).send(
