@@ -51,8 +51,8 @@ class _TwilioChannel:
 
 
 def _who_answered(response: httpx.Response) -> str:
-    """"Twilio", with Twilio's numeric error code when it gave one (21211: not a valid
-    number): the code says what went wrong without keeping the reply's text."""
+    """Who answered, for the error: Twilio, with its numeric error code when it gave one
+    (21211: not a valid number), which says what went wrong without the reply's text."""
     if response.is_success:
         return "Twilio"
     try:
