@@ -172,8 +172,8 @@ def _literal(host: str) -> str | None:
         return None
 
 
-def _addresses(infos: Iterable[tuple[object, ...]]) -> list[str]:
-    return [str(info[4][0]) for info in infos]  # type: ignore[index]
+def _addresses(infos: Iterable[tuple[Any, ...]]) -> list[str]:
+    return [str(info[4][0]) for info in infos]
 
 
 async def resolve_checked(guard: OutboundGuard, host: str, port: int) -> list[str]:
@@ -209,8 +209,3 @@ def url_host_port(url: str) -> tuple[str, int]:
     port = parts.port or (443 if parts.scheme == "https" else 80)
     return host, port
 
-
-async def check_url(guard: OutboundGuard, url: str) -> None:
-    """OutboundRefused or HostUnresolvable if a request to this URL would be refused now."""
-    host, port = url_host_port(url)
-    await resolve_checked(guard, host, port)
