@@ -131,6 +131,8 @@ async def test_a_contact_method_aimed_inside_is_refused_naming_the_address_and_n
         ("webhook", "http://[fd12::1]/hook", "unique-local"),
         ("webhook", "https://10.0.0.8/hook", "private"),
         ("webhook", "http://0.0.0.0:8080/", "unspecified"),
+        ("webhook", "http://2130706433/hook", "loopback"),  # 127.0.0.1 as one number
+        ("webhook", "http://0x7f.1/hook", "loopback"),
         ("chat", f"json://127.0.0.1:{port}/hook", "loopback"),
         ("chat", "form://192.168.1.20/", "private"),
         ("chat", "ntfy://169.254.169.254/topic", "link-local"),
