@@ -255,20 +255,21 @@ async def test_unsigned_or_malformed_notifications_store_nothing(
     assert await stored(engine) == (0, 0)
 
 
-async def test_topics_outside_the_integrations_list_are_refused(
-    client: AsyncClient,
-    world: World,
-    sns: FakeSns,
-    engine: AsyncEngine,
-    clock: FrozenClock,
-) -> None:
-    only_other = await integration_of(
+@pytest.fixture
+async def only_other(engine: AsyncEngine, clock: FrozenClock, world: World) -> IntegrationRef:
+    """A CloudWatch integration that takes another topic only."""
+    return await integration_of(
         engine,
         clock,
         world,
         IntegrationType.CLOUDWATCH,
         options={"topic_arns": ["arn:aws:sns:us-east-1:123456789012:other"]},
     )
+
+
+async def test_topics_outside_the_integrations_list_are_refused(
+    client: AsyncClient, only_other: IntegrationRef, sns: FakeSns
+) -> None:
     response = await post_sns(client, only_other, signer(sns, "t").sign(confirmation(sns)))
     assert response.status_code == 403
     assert sns.visits == []
@@ -296,15 +297,8 @@ async def test_a_dry_run_of_a_subscription_confirmation_contacts_nobody(
 
 
 async def test_a_dry_run_of_a_payload_the_integration_refuses_is_a_4xx(
-    client: AsyncClient, engine: AsyncEngine, clock: FrozenClock, sns: FakeSns, world: World
+    client: AsyncClient, only_other: IntegrationRef, sns: FakeSns, world: World
 ) -> None:
-    only_other = await integration_of(
-        engine,
-        clock,
-        world,
-        IntegrationType.CLOUDWATCH,
-        options={"topic_arns": ["arn:aws:sns:us-east-1:123456789012:other"]},
-    )
     response = await simulate_sns(
         client, world, only_other, signer(sns, "t").sign(alarm("ALARM", "m-1"))
     )

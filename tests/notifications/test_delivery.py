@@ -20,7 +20,12 @@ from tests.notifications.conftest import (
     SmtpServer,
     open_incident,
 )
-from tests.notifications.helpers import add_rule, add_verified_webhook, drain
+from tests.notifications.helpers import (
+    add_rule,
+    add_verified_webhook,
+    deliveries_seen_by,
+    drain,
+)
 from tocsin.clock import FrozenClock
 from tocsin.notifications.delivery import send_due_deliveries
 from tocsin.notifications.models import ContactMethod, Delivery
@@ -28,12 +33,7 @@ from tocsin.worker.context import WorkerContext
 
 
 async def deliveries_of(client: AsyncClient, paging: Paging, incident_id: str) -> list[dict]:  # type: ignore[type-arg]
-    response = await client.get(
-        f"/api/v1/incidents/{incident_id}/deliveries", headers=paging.world.cast.bob.headers
-    )
-    assert response.status_code == 200, response.text
-    items: list[dict] = response.json()["items"]  # type: ignore[type-arg]
-    return items
+    return await deliveries_seen_by(client, incident_id, paging.world.cast.bob)
 
 
 async def test_a_person_without_rules_is_emailed_at_once_with_the_incident_and_its_links(

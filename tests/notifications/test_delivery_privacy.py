@@ -8,40 +8,29 @@ from httpx import AsyncClient
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.factories import Person
 from tests.notifications.conftest import HttpReceiver, Paging, open_incident
-from tests.notifications.helpers import add_rule, add_verified_webhook, drain
+from tests.notifications.helpers import bob_paged_by_webhook, deliveries_seen_by, drain
 from tocsin.notifications.models import Delivery, DeliveryAttempt
 from tocsin.worker.context import WorkerContext
 
 SECRET_PATH = "/hooks/T0KEN-abcdef1234567890/bob"
 
 
-async def _deliveries(client: AsyncClient, incident_id: str, person: Person) -> list[dict]:  # type: ignore[type-arg]
-    response = await client.get(
-        f"/api/v1/incidents/{incident_id}/deliveries", headers=person.headers
-    )
-    assert response.status_code == 200, response.text
-    items: list[dict] = response.json()["items"]  # type: ignore[type-arg]
-    return items
-
-
 async def test_teammates_see_a_delivery_as_kind_and_last_four_characters_only(
     client: AsyncClient, paging: Paging, ctx: WorkerContext, receiver: HttpReceiver
 ) -> None:
     cast = paging.world.cast
-    method = await add_verified_webhook(client, ctx, receiver, cast.bob, SECRET_PATH)
-    await add_rule(client, cast.bob, method_id=method["id"], urgency="high", delay=0)
+    await bob_paged_by_webhook(client, paging, ctx, receiver, SECRET_PATH)
     incident_id = await open_incident(client, paging)
     await drain(ctx)
 
     for viewer in (cast.alice, cast.olive):  # the manager, the observer
-        [seen] = await _deliveries(client, incident_id, viewer)
+        [seen] = await deliveries_seen_by(client, incident_id, viewer)
         assert seen["address"] == "webhook …/bob"
         assert seen["address_masked"] is True
         assert "T0KEN" not in str(seen)
     for viewer in (cast.bob, cast.admin):  # the recipient, an administrator
-        [seen] = await _deliveries(client, incident_id, viewer)
+        [seen] = await deliveries_seen_by(client, incident_id, viewer)
         assert seen["address"] == receiver.base_url + SECRET_PATH
         assert seen["address_masked"] is False
     outsider = await client.get(
@@ -58,8 +47,7 @@ async def test_errors_stored_before_they_were_cut_down_are_shown_short(
     engine: AsyncEngine,
 ) -> None:
     cast = paging.world.cast
-    method = await add_verified_webhook(client, ctx, receiver, cast.bob, "/bob")
-    await add_rule(client, cast.bob, method_id=method["id"], urgency="high", delay=0)
+    await bob_paged_by_webhook(client, paging, ctx, receiver, "/bob")
     incident_id = await open_incident(client, paging)
     await drain(ctx)
     # What an older version kept: the first part of the receiver's reply.
@@ -67,7 +55,7 @@ async def test_errors_stored_before_they_were_cut_down_are_shown_short(
     async with engine.begin() as conn:
         await conn.execute(update(Delivery).values(last_error=old))
         await conn.execute(update(DeliveryAttempt).values(error=old + " " + "x" * 400))
-    [seen] = await _deliveries(client, incident_id, cast.bob)
+    [seen] = await deliveries_seen_by(client, incident_id, cast.bob)
     for error in (seen["last_error"], seen["attempt_log"][0]["error"]):
         assert "https://" not in error and "s3cr3t" not in error
         assert len(error) <= 200

@@ -6,7 +6,6 @@ unless TOCSIN_OUTBOUND_ALLOW lets them. Replies' bodies are never kept."""
 from __future__ import annotations
 
 import ipaddress
-import uuid
 from collections.abc import AsyncIterator
 
 import httpcore
@@ -21,13 +20,13 @@ from tests.notifications.conftest import HttpReceiver, Paging, open_incident
 from tests.notifications.helpers import (
     add_method,
     add_rule,
-    add_verified_webhook,
     app_client,
+    bob_paged_by_webhook,
     drain,
+    timeline_notes,
 )
 from tocsin.clock import FrozenClock
 from tocsin.config import Settings
-from tocsin.incidents.models import IncidentEvent
 from tocsin.notifications.channels import ChannelError, OutgoingMessage, Recipient
 from tocsin.notifications.channels.apprise_chat import AppriseChannel
 from tocsin.notifications.channels.http import _GuardedNetwork
@@ -112,6 +111,17 @@ def strict_settings(settings: Settings) -> Settings:
 
 
 @pytest.fixture
+def strict_ctx(ctx: WorkerContext) -> WorkerContext:
+    """A worker of that operator's, on the same database."""
+    return WorkerContext(
+        ctx.engine,
+        ctx.clock,
+        ctx.settings.model_copy(update={"outbound_allow": []}),
+        worker_id="strict-worker",
+    )
+
+
+@pytest.fixture
 async def strict_client(
     strict_settings: Settings, clock: FrozenClock
 ) -> AsyncIterator[AsyncClient]:
@@ -188,20 +198,14 @@ async def test_an_unresolvable_webhook_host_is_refused_at_creation(
 async def test_the_guard_is_asked_again_at_send_time(
     client: AsyncClient,
     cast: Cast,
-    ctx: WorkerContext,
+    strict_ctx: WorkerContext,
     receiver: HttpReceiver,
     engine: AsyncEngine,
 ) -> None:
     # Accepted while the operator allowed loopback; by the time the code goes out the
     # address is refused (as when a name's DNS answer changes to an internal address).
     await add_method(client, cast.bob, kind="webhook", address=receiver.base_url + "/later")
-    strict = WorkerContext(
-        ctx.engine,
-        ctx.clock,
-        ctx.settings.model_copy(update={"outbound_allow": []}),
-        worker_id="strict-worker",
-    )
-    assert await send_due_deliveries(strict)
+    assert await send_due_deliveries(strict_ctx)
     assert receiver.requests == []
     async with engine.connect() as conn:
         delivery = (await conn.execute(select(Delivery))).one()
@@ -214,34 +218,16 @@ async def test_a_page_to_a_webhook_now_inside_fails_visibly_on_the_timeline(
     client: AsyncClient,
     paging: Paging,
     ctx: WorkerContext,
+    strict_ctx: WorkerContext,
     receiver: HttpReceiver,
     engine: AsyncEngine,
 ) -> None:
-    bob = paging.world.cast.bob
-    method = await add_verified_webhook(client, ctx, receiver, bob, "/bob")
-    assert (
-        await add_rule(client, bob, method_id=method["id"], urgency="high", delay=0)
-    ).status_code == 201
+    await bob_paged_by_webhook(client, paging, ctx, receiver, "/bob")
     before = len(receiver.requests)
     incident_id = await open_incident(client, paging)
-    strict = WorkerContext(
-        ctx.engine,
-        ctx.clock,
-        ctx.settings.model_copy(update={"outbound_allow": []}),
-        worker_id="strict-worker",
-    )
-    await drain(strict)
+    await drain(strict_ctx)
     assert len(receiver.requests) == before
-    async with engine.connect() as conn:
-        notes = list(
-            (
-                await conn.execute(
-                    select(IncidentEvent.note).where(
-                        IncidentEvent.incident_id == uuid.UUID(incident_id)
-                    )
-                )
-            ).scalars()
-        )
+    notes = await timeline_notes(engine, incident_id)
     assert any("failed for good" in n and "loopback address" in n for n in notes), notes
 
 
@@ -329,9 +315,7 @@ async def test_a_failing_receivers_reply_is_not_kept_or_shown(
     receiver: HttpReceiver,
     engine: AsyncEngine,
 ) -> None:
-    bob = paging.world.cast.bob
-    method = await add_verified_webhook(client, ctx, receiver, bob, "/bob")
-    await add_rule(client, bob, method_id=method["id"], urgency="high", delay=0)
+    await bob_paged_by_webhook(client, paging, ctx, receiver, "/bob")
     receiver.script = [500]
     receiver.reply_text = "<h1>internal admin</h1> session=9f8e7d6c5b4a39281706f5e4d3c2b1a0"
     incident_id = await open_incident(client, paging)
@@ -339,15 +323,7 @@ async def test_a_failing_receivers_reply_is_not_kept_or_shown(
     async with engine.connect() as conn:
         errors = list((await conn.execute(select(DeliveryAttempt.error))).scalars())
         last = list((await conn.execute(select(Delivery.last_error))).scalars())
-        notes = list(
-            (
-                await conn.execute(
-                    select(IncidentEvent.note).where(
-                        IncidentEvent.incident_id == uuid.UUID(incident_id)
-                    )
-                )
-            ).scalars()
-        )
+    notes = await timeline_notes(engine, incident_id)
     assert "webhook answered 500" in errors
     for text in [*errors, *last, *notes]:
         assert "internal admin" not in (text or "")

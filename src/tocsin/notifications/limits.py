@@ -70,22 +70,19 @@ async def require_send_allowed(
     # Two requests counting at once could both see room for one more: on PostgreSQL the
     # owner's row is locked until this transaction ends (SQLite has one writer anyway).
     await session.execute(select(User.id).where(User.id == method.user_id).with_for_update())
-    per_method = await _usage(session, user_id=method.user_id, method_id=method.id, now=now)
-    wait = wait_seconds(per_method, limit=settings.contact_sends_per_method_per_hour, now=now)
-    if wait is not None:
-        raise TooManyRequests(
-            f"this contact method had {per_method.count} codes or test messages in the last"
-            f" hour, the most allowed; try again in {wait} s",
-            retry_after=wait,
-        )
-    per_user = await _usage(session, user_id=method.user_id, method_id=None, now=now)
-    wait = wait_seconds(per_user, limit=settings.contact_sends_per_user_per_hour, now=now)
-    if wait is not None:
-        raise TooManyRequests(
-            f"this user's contact methods had {per_user.count} codes or test messages in the"
-            f" last hour, the most allowed; try again in {wait} s",
-            retry_after=wait,
-        )
+    scopes = (
+        ("this contact method", method.id, settings.contact_sends_per_method_per_hour),
+        ("this user's contact methods", None, settings.contact_sends_per_user_per_hour),
+    )
+    for who, method_id, limit in scopes:
+        usage = await _usage(session, user_id=method.user_id, method_id=method_id, now=now)
+        wait = wait_seconds(usage, limit=limit, now=now)
+        if wait is not None:
+            raise TooManyRequests(
+                f"{who} had {usage.count} codes or test messages in the last hour, the most"
+                f" allowed; try again in {wait} s",
+                retry_after=wait,
+            )
 
 
 def wrong_code_wait(method: ContactMethod, *, settings: Settings, now: datetime) -> int | None:

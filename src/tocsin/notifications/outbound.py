@@ -208,4 +208,3 @@ def url_host_port(url: str) -> tuple[str, int]:
         raise ValueError("the URL names no host")
     port = parts.port or (443 if parts.scheme == "https" else 80)
     return host, port
-
