@@ -32,7 +32,7 @@ from tocsin.db import (
     inline_where_possible,
     read_only,
 )
-from tocsin.errors import InvalidInput, TocsinError
+from tocsin.errors import InvalidInput, TocsinError, TooManyRequests
 from tocsin.escalation import api as escalation_api
 from tocsin.incidents import api as incidents_api
 from tocsin.incidents.dedup import DedupRaceLost
@@ -126,8 +126,9 @@ def _error_handlers(app: FastAPI) -> None:
             detail = [
                 {"loc": ["body", *exc.field.split(".")], "msg": exc.detail, "type": "value_error"}
             ]
-        # An error may carry headers the client needs (Retry-After on a 429).
-        headers: dict[str, str] | None = getattr(exc, "headers", None)
+        headers = None
+        if isinstance(exc, TooManyRequests):
+            headers = {"Retry-After": str(exc.retry_after)}
         return JSONResponse({"detail": detail}, status_code=exc.status_code, headers=headers)
 
     @app.exception_handler(IntegrityError)

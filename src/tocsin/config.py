@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 from pathlib import Path
+from typing import Annotated, Any
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_DATA_DIR = Path("var")
 
@@ -24,7 +26,8 @@ class Settings(BaseSettings):
     port: int = 8080
     log_level: str = "info"
     # Signs one-click links and other tokens. A random key per process is safe for a laptop
-    # but breaks links across restarts and nodes, so production sets it.
+    # but breaks links across restarts and nodes, so production sets it (and `serve` with
+    # several processes, `worker` and PostgreSQL refuse to start without it).
     secret_key: str = Field(default_factory=lambda: secrets.token_urlsafe(32))
     public_url: str = ""
     max_body_bytes: int = 512 * 1024
@@ -78,6 +81,15 @@ class Settings(BaseSettings):
     notify_window_seconds: int = 300  # ...before the rest are bundled into one
     one_click_ttl_hours: int = 24
     verification_ttl_minutes: int = 30
+    # Verification codes and test messages cost money (SMS, calls): at most this many per
+    # contact method and per user in any hour; wrong codes per contact method likewise.
+    contact_sends_per_method_per_hour: int = Field(default=5, ge=1)
+    contact_sends_per_user_per_hour: int = Field(default=10, ge=1)
+    verification_wrong_codes_per_hour: int = Field(default=5, ge=1)
+    # Internal targets (CIDRs, host names, ".domain" for every name under it) that webhooks,
+    # Apprise URLs and the HTTP SMS gateway may reach; everything else must be public.
+    # Comma-separated or a JSON list: TOCSIN_OUTBOUND_ALLOW=10.1.2.0/24,sms.lan
+    outbound_allow: Annotated[list[str], NoDecode] = Field(default_factory=list)
     session_ttl_hours: float = 7 * 24
     """How long a sign-in (browser cookie or `POST /api/v1/login` key) lasts (docs/ui.md)."""
     login_failures_per_email: int = 5
@@ -86,6 +98,30 @@ class Settings(BaseSettings):
     """Failed logins from one client address within the window before further tries get 429."""
     login_failure_window_seconds: int = 900
     """The window over which failed logins are counted."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_secret_key_is_unset(cls, data: Any) -> Any:
+        # TOCSIN_SECRET_KEY= (empty, as compose files leave it) must not sign with "".
+        if isinstance(data, dict) and not str(data.get("secret_key", "x")).strip():
+            data = {k: v for k, v in data.items() if k != "secret_key"}
+        return data
+
+    @field_validator("outbound_allow", mode="before")
+    @classmethod
+    def _split_allow_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
+
+    @property
+    def secret_key_is_set(self) -> bool:
+        """Whether the operator chose the key (TOCSIN_SECRET_KEY), rather than the random
+        one this process made up, which no other process shares."""
+        return "secret_key" in self.model_fields_set
 
     @property
     def is_sqlite(self) -> bool:

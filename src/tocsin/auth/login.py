@@ -23,7 +23,7 @@ from tocsin.auth.models import LoginFailure, LoginSession, User
 from tocsin.auth.secrets import PasswordCheck, check_password, hash_password
 from tocsin.auth.sessions import open_session, revoke_sessions_of
 from tocsin.config import Settings
-from tocsin.errors import InvalidInput, TocsinError, Unauthorized
+from tocsin.errors import InvalidInput, TooManyRequests, Unauthorized
 
 
 class BadCredentials(Unauthorized):
@@ -31,15 +31,14 @@ class BadCredentials(Unauthorized):
         super().__init__("wrong email or password")
 
 
-class TooManyAttempts(TocsinError):
+class TooManyAttempts(TooManyRequests):
     """Answered 429 with Retry-After."""
 
-    status_code = 429
-
     def __init__(self, retry_after: int) -> None:
-        super().__init__(f"too many failed sign-in attempts; try again in {retry_after} s")
-        self.retry_after = retry_after
-        self.headers = {"Retry-After": str(retry_after)}
+        super().__init__(
+            f"too many failed sign-in attempts; try again in {retry_after} s",
+            retry_after=retry_after,
+        )
 
 
 @dataclass(frozen=True)

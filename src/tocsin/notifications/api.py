@@ -19,9 +19,13 @@ from tocsin.errors import Forbidden, InvalidInput, NotFound
 from tocsin.incidents.detail import find_incident
 from tocsin.incidents.lifecycle import Action, IllegalTransition, IncidentNotFound
 from tocsin.notifications.actions import (
+    IncidentSummary,
+    LinkUsed,
     act_on_link,
     answer_sms_reply,
     find_incident_summary,
+    link_was_used,
+    may_act,
     twilio_signature,
 )
 from tocsin.notifications.contacts import (
@@ -186,22 +190,25 @@ async def verify_contact_method(
 @router.post(
     f"{USER_PREFIX}/contact-methods/{{method_id}}/test", status_code=202, response_model=QueuedOut
 )
-async def test_contact_method(method: OwnContactMethod, session: DbSession, now: Now) -> QueuedOut:
-    """Queue a test message to a verified method; follow it with GET .../deliveries/{id}."""
-    delivery_id = await send_test_message(session, method, now=now)
+async def test_contact_method(
+    method: OwnContactMethod, session: DbSession, state: State, now: Now
+) -> QueuedOut:
+    """Queue a test message to a verified method; follow it with GET .../deliveries/{id}.
+    429 with Retry-After past the hourly limits (per method and per user)."""
+    delivery_id = await send_test_message(session, method, settings=state.settings, now=now)
     await session.commit()
     return QueuedOut(delivery_id=delivery_id, status=DeliveryStatus.PENDING)
 
 
 @router.get(f"{USER_PREFIX}/deliveries/{{delivery_id}}", response_model=DeliveryOut)
 async def get_user_delivery(
-    delivery_id: uuid.UUID, user: EditableUser, session: DbSession
+    delivery_id: uuid.UUID, user: EditableUser, session: DbSession, principal: CurrentUser
 ) -> DeliveryOut:
     """One delivery to this user (a test message, say) with its attempts."""
     delivery = await session.get(Delivery, delivery_id)
     if delivery is None or delivery.user_id != user.id:
         raise NotFound(f"delivery {delivery_id} not found")
-    return (await _with_attempts(session, [delivery]))[0]
+    return (await _with_attempts(session, [delivery], principal))[0]
 
 
 # Notification rules
@@ -249,12 +256,14 @@ async def delete_notification_rule(
 async def list_incident_deliveries(
     incident_id: uuid.UUID, session: DbSession, user: CurrentUser
 ) -> DeliveryList:
-    """Every notification of the incident, oldest first, each with its attempts."""
+    """Every notification of the incident, oldest first, each with its attempts. Members
+    see where each went as kind and last four characters; the recipient and admins see the
+    whole address."""
     incident = await find_incident(session, incident_id)
     if incident is None:
         raise IncidentNotFound(incident_id)
     await require_team_reader(session, user, incident.team_id)
-    return DeliveryList(items=await incident_deliveries(session, incident_id))
+    return DeliveryList(items=await incident_deliveries(session, incident_id, user))
 
 
 # One-click links: GET only shows what would happen (mail scanners follow links), POST acts.
@@ -272,15 +281,30 @@ def _page(title: str, body: str, status_code: int = 200) -> HTMLResponse:
     return HTMLResponse(html, status_code=status_code)
 
 
+def _state_page(title: str, incident: IncidentSummary, status_code: int) -> HTMLResponse:
+    return _page(
+        title,
+        f"<p>Incident #{incident.number}: {escape(incident.title)}</p>"
+        f"<p>Status now: {escape(incident.status.value)}</p>",
+        status_code,
+    )
+
+
 @router.get("/a/{token}", response_class=HTMLResponse, include_in_schema=False)
 async def show_one_click(token: str, session: DbSession, now: Now, state: State) -> HTMLResponse:
     try:
         claim = read_link(token, secret_key=state.settings.secret_key, now=now)
     except BadLink as exc:
         return _page("Link not valid", f"<p>{escape(exc.detail)}</p>", 403)
-    incident = await find_incident_summary(await session.connection(), claim.incident_id)
+    conn = await session.connection()
+    incident = await find_incident_summary(conn, claim.incident_id)
     if incident is None:
         return _page("Incident not found", "<p>This incident no longer exists.</p>", 404)
+    if await link_was_used(conn, claim):
+        return _state_page("This link has been used", incident, 200)
+    refusal = await may_act(conn, claim.user_id, claim.incident_id)
+    if refusal is not None:
+        return _page("Link not valid", f"<p>{escape(refusal)}</p>", 403)
     verb = _VERB[claim.action]
     return _page(
         f"{verb} incident #{incident.number}?",
@@ -303,8 +327,13 @@ async def do_one_click(token: str, session: DbSession, now: Now, state: State) -
         return _page("Link not valid", f"<p>{escape(exc.detail)}</p>", 403)
     except IncidentNotFound:
         return _page("Incident not found", "<p>This incident no longer exists.</p>", 404)
-    except IllegalTransition as exc:
-        return _page("Nothing to do", f"<p>{escape(exc.detail)}.</p>", 409)
+    except (LinkUsed, IllegalTransition) as exc:
+        await session.rollback()
+        current = await find_incident_summary(await session.connection(), claim.incident_id)
+        if current is None:
+            return _page("Nothing to do", f"<p>{escape(exc.detail)}.</p>", 409)
+        title = "This link has been used" if isinstance(exc, LinkUsed) else "Nothing to do"
+        return _state_page(title, current, 409)
     incident = await find_incident_summary(conn, claim.incident_id)
     await session.commit()
     state.hub.announce([(StreamEvent.INCIDENT_UPDATED, claim.incident_id)])

@@ -1,5 +1,5 @@
-"""What was sent for an incident: its deliveries, oldest first, each with its attempts; read
-by the deliveries endpoint and the incident page alike."""
+"""What was sent for an incident: its deliveries, oldest first, each with its attempts, as a
+given person may see them; read by the deliveries endpoint and the incident page alike."""
 
 from __future__ import annotations
 
@@ -8,12 +8,18 @@ import uuid
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tocsin.auth.accounts import Principal
 from tocsin.notifications.models import Delivery, DeliveryAttempt
+from tocsin.notifications.redaction import mask_address, short_error
 from tocsin.notifications.schemas import AttemptOut, DeliveryOut
 
 
-async def with_attempts(session: AsyncSession, deliveries: list[Delivery]) -> list[DeliveryOut]:
-    """The deliveries as the API shows them, each with its attempts in order."""
+async def with_attempts(
+    session: AsyncSession, deliveries: list[Delivery], viewer: Principal
+) -> list[DeliveryOut]:
+    """The deliveries as `viewer` may see them: addresses masked unless they are the
+    recipient's own or the viewer is an admin, errors short and plain (rows stored before
+    errors were cut down included)."""
     ids = [d.id for d in deliveries]
     attempts: dict[uuid.UUID, list[AttemptOut]] = {}
     if ids:
@@ -23,17 +29,26 @@ async def with_attempts(session: AsyncSession, deliveries: list[Delivery]) -> li
             .order_by(DeliveryAttempt.number, DeliveryAttempt.finished_at)
         )
         for attempt in rows.scalars():
-            attempts.setdefault(attempt.delivery_id, []).append(AttemptOut.model_validate(attempt))
+            shown = AttemptOut.model_validate(attempt)
+            shown.error = short_error(shown.error)
+            attempts.setdefault(attempt.delivery_id, []).append(shown)
     out = []
     for delivery in deliveries:
         item = DeliveryOut.model_validate(delivery)
+        item.last_error = short_error(item.last_error)
+        if not (viewer.is_admin or viewer.user_id == delivery.user_id):
+            item.address = mask_address(delivery.contact_kind, delivery.address)
+            item.address_masked = True
         item.attempt_log = attempts.get(delivery.id, [])
         out.append(item)
     return out
 
 
-async def incident_deliveries(session: AsyncSession, incident_id: uuid.UUID) -> list[DeliveryOut]:
-    """Every notification of the incident, oldest first, with its attempts."""
+async def incident_deliveries(
+    session: AsyncSession, incident_id: uuid.UUID, viewer: Principal
+) -> list[DeliveryOut]:
+    """Every notification of the incident, oldest first, with its attempts, as `viewer` may
+    see them."""
     deliveries = list(
         (
             await session.execute(
@@ -43,4 +58,4 @@ async def incident_deliveries(session: AsyncSession, incident_id: uuid.UUID) -> 
             )
         ).scalars()
     )
-    return await with_attempts(session, deliveries)
+    return await with_attempts(session, deliveries, viewer)

@@ -133,7 +133,7 @@ async def login_submit(
             email=email,
             error=exc.detail,
             status_code=429,
-            headers=exc.headers,
+            headers={"Retry-After": str(exc.retry_after)},
         )
     await session.commit()
     response = RedirectResponse(next_path, status_code=303)

@@ -199,7 +199,7 @@ async def _incident_context(
     session: AsyncSession, viewer: Viewer, incident: Incident
 ) -> dict[str, Any]:
     detail = await load_incident_detail(session, incident)
-    deliveries = await incident_deliveries(session, incident.id)
+    deliveries = await incident_deliveries(session, incident.id, viewer.principal)
     ids = user_ids_in(detail.timeline) | {p.user_id for p in detail.pages}
     ids |= {d.user_id for d in deliveries}
     if detail.assigned_user_id:

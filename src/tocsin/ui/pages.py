@@ -23,7 +23,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from tocsin import __version__
 from tocsin.auth.accounts import Principal
 from tocsin.auth.sessions import SESSION_COOKIE, find_live_session
-from tocsin.errors import TocsinError, Unauthorized
+from tocsin.errors import TocsinError, TooManyRequests, Unauthorized
 from tocsin.ui.clockface import Clockface, zone_named
 from tocsin.ui.csrf import csrf_token, require_csrf
 from tocsin.web import get_state
@@ -215,10 +215,9 @@ class PageRoute(APIRoute):
             except Unauthorized:
                 return login_redirect(_this_page(request))
             except TocsinError as exc:
-                headers: dict[str, str] | None = getattr(exc, "headers", None)
                 response = error_page(request, exc.status_code, exc.detail)
-                if headers:
-                    response.headers.update(headers)
+                if isinstance(exc, TooManyRequests):
+                    response.headers["Retry-After"] = str(exc.retry_after)
                 return response
             except RequestValidationError as exc:
                 in_path = any(err.get("loc", ("",))[0] == "path" for err in exc.errors())

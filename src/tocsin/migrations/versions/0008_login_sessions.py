@@ -8,7 +8,7 @@ database, so the limit holds across every API process sharing it.
 of the index instead of sorting every incident (10,000 of them: a sort on every page view).
 
 Revision ID: 0008
-Revises: 0007
+Revises: 0009
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0008"
-down_revision = "0007"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
