@@ -43,6 +43,8 @@ from tocsin.integrations import heartbeat_api
 from tocsin.integrations.email_ingest import start_smtp_listener
 from tocsin.integrations.payload_log import PayloadLog
 from tocsin.notifications import api as notifications_api
+from tocsin.operations.models import ProcessKind
+from tocsin.operations.processes import ProcessHeartbeat
 from tocsin.quickreads import QuickReads
 from tocsin.realtime import api as realtime_api
 from tocsin.realtime.fanout import PostgresFanOut
@@ -228,8 +230,17 @@ def create_app(
             app.state.tocsin.extras["smtp_listener"] = smtp
         worker_task: asyncio.Task[None] | None = None
         worker: WorkerLoop | None = None
+        heartbeat = ProcessHeartbeat(
+            writer, clock, kind=ProcessKind.API_AND_WORKER if run_worker else ProcessKind.API
+        )
+        await heartbeat.start()
+        app.state.tocsin.extras["process_heartbeat"] = heartbeat
         if run_worker:
-            worker = WorkerLoop(make_context(writer, clock, settings, announce=hub.announce))
+            worker = WorkerLoop(
+                make_context(
+                    writer, clock, settings, worker_id=heartbeat.process_id, announce=hub.announce
+                )
+            )
             worker_task = asyncio.create_task(worker.run(), name="tocsin-worker")
         try:
             yield
@@ -237,6 +248,7 @@ def create_app(
             if worker is not None and worker_task is not None:
                 worker.stop()
                 await worker_task
+            await heartbeat.stop()
             if smtp is not None:
                 await smtp.stop()
             await batcher.stop()

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from tocsin import bootstrap
 from tocsin.clock import SystemClock
 from tocsin.config import Settings
-from tocsin.db import create_engine
+from tocsin.db import create_engine, read_only
 from tocsin.errors import TocsinError
 from tocsin.migrations import alembic_config, upgrade
 
@@ -36,12 +36,20 @@ def _with_engine(settings: Settings, work: Callable[[AsyncEngine], Awaitable[T]]
     return asyncio.run(run())
 
 
-def _ensure_sqlite_dir(url: str) -> None:
+def sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite URL; None for PostgreSQL or an in-memory database."""
     prefix = "sqlite+aiosqlite:///"
     if url.startswith(prefix):
         path = url[len(prefix) :]
         if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            return Path(path)
+    return None
+
+
+def _ensure_sqlite_dir(url: str) -> None:
+    path = sqlite_file(url)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
 
 
 def migrate(settings: Settings) -> None:
@@ -165,6 +173,8 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     import signal
     from datetime import timedelta
 
+    from tocsin.operations.models import ProcessKind
+    from tocsin.operations.processes import ProcessHeartbeat
     from tocsin.realtime.fanout import PostgresFanOut
     from tocsin.worker.loop import WorkerLoop, make_context
     from tocsin.worker.steps import step_names
@@ -185,9 +195,10 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
         fan_out = None if settings.is_sqlite else PostgresFanOut(settings.database_url)
         if fan_out is not None:
             await fan_out.start()
+        clock = SystemClock()
         context = make_context(
             engine,
-            SystemClock(),
+            clock,
             settings,
             worker_id=args.worker_id,
             lease=timedelta(seconds=args.lease_seconds),
@@ -207,10 +218,15 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
         running = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             running.add_signal_handler(signum, loop.stop)
+        heartbeat = ProcessHeartbeat(
+            engine, clock, kind=ProcessKind.WORKER, process_id=context.worker_id
+        )
+        await heartbeat.start()
         print(f"worker {context.worker_id} running", flush=True)
         try:
             await loop.run()
         finally:
+            await heartbeat.stop()
             if fan_out is not None:
                 await fan_out.close()
             await engine.dispose()
@@ -223,6 +239,48 @@ def cmd_db_upgrade(_args: argparse.Namespace, settings: Settings) -> int:
     migrate(settings)
     print("database is at the latest schema")
     return 0
+
+
+STATUS_UNKNOWN = 2  # the exit code when status could not be read at all
+
+
+def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
+    """Exit 0 when nothing is overdue beyond --max-overdue, 1 when something is, 2 when the
+    database could not be read: what a monitoring check wants."""
+    import json
+    from datetime import timedelta
+
+    from tocsin.operations.status import gather_status
+    from tocsin.operations.status_text import render
+
+    path = sqlite_file(settings.database_url)
+    if path is not None and not path.exists():
+        print(f"no database at {path} (TOCSIN_DATABASE_URL)", file=sys.stderr)
+        return STATUS_UNKNOWN
+    head = ScriptDirectory.from_config(alembic_config(settings.database_url)).get_current_head()
+
+    async def read(engine: AsyncEngine) -> Any:
+        async with read_only(engine).connect() as conn:
+            return await gather_status(conn, now=SystemClock().now(), schema_head=head)
+
+    try:
+        report = _with_engine(settings, read)
+    except Exception as exc:
+        print(
+            f"cannot read the status from the database: {exc}\n"
+            "(is TOCSIN_DATABASE_URL right, and the schema upgraded: `tocsin db upgrade`?)",
+            file=sys.stderr,
+        )
+        return STATUS_UNKNOWN
+    threshold = timedelta(seconds=args.max_overdue)
+    if args.json:
+        body = report.as_json()
+        body["max_overdue_seconds"] = args.max_overdue
+        body["overdue_beyond_max"] = report.overdue_beyond(threshold)
+        print(json.dumps(body, indent=2))
+    else:
+        print(render(report, threshold=threshold))
+    return 1 if report.overdue_beyond(threshold) else 0
 
 
 def cmd_users_create(args: argparse.Namespace, settings: Settings) -> int:
@@ -299,6 +357,21 @@ def build_parser() -> argparse.ArgumentParser:
         dest="db_command", required=True
     )
     db.add_parser("upgrade", help="apply all migrations").set_defaults(handler=cmd_db_upgrade)
+
+    status = commands.add_parser(
+        "status",
+        help="processes seen, due and overdue work, parked rows, database size;"
+        " exits 1 when work is overdue beyond --max-overdue",
+    )
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+    status.add_argument(
+        "--max-overdue",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="exit 1 when due work waited longer than this past its time (default 60)",
+    )
+    status.set_defaults(handler=cmd_status)
 
     users = commands.add_parser("users", help="manage users").add_subparsers(
         dest="users_command", required=True

@@ -1,0 +1,67 @@
+"""`tocsin status` as a monitoring check runs it: a real process, its exit code and output."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tests.factories import World
+from tests.operations.test_status import add_delivery
+from tocsin.notifications.models import DeliveryStatus
+
+
+def tocsin_status(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TOCSIN_")}
+    env["TOCSIN_DATABASE_URL"] = database_url
+    return subprocess.run(
+        [sys.executable, "-m", "tocsin.cli", "status", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+async def test_it_exits_1_only_when_work_is_overdue_beyond_the_threshold(
+    database_url: str, engine: AsyncEngine, world: World
+) -> None:
+    healthy = tocsin_status(database_url)
+    assert healthy.returncode == 0, healthy.stderr
+    assert "OK: nothing overdue" in healthy.stdout
+
+    # The command judges by the real clock: this delivery waits ten minutes past its time.
+    real_now = datetime.now(UTC)
+    await add_delivery(
+        engine,
+        world,
+        status=DeliveryStatus.PENDING,
+        due_at=real_now - timedelta(minutes=10),
+        updated_at=real_now,
+    )
+    late = tocsin_status(database_url, "--json", "--max-overdue", "60")
+    assert late.returncode == 1, late.stderr
+    body = json.loads(late.stdout)
+    assert body["overdue_beyond_max"] is True
+    assert body["oldest_overdue"]["kind"] == "deliveries"
+    assert 590 < body["oldest_overdue"]["late_seconds"] < 3600
+    assert body["database"]["size_bytes"] > 0
+    assert body["database"]["schema_current"] is True
+
+    tolerant = tocsin_status(database_url, "--max-overdue", "3600")
+    assert tolerant.returncode == 0, tolerant.stdout
+    assert "deliveries                 1        1" in tolerant.stdout
+
+
+def test_it_exits_2_when_there_is_no_database_to_read(tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere" / "tocsin.db"
+    result = tocsin_status(f"sqlite+aiosqlite:///{missing}")
+    assert result.returncode == 2
+    assert f"no database at {missing}" in result.stderr
+    assert not missing.exists(), "looking must not create an empty database"
