@@ -283,6 +283,41 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     return 1 if report.overdue_beyond(threshold) else 0
 
 
+POSTGRES_BACKUP_ADVICE = (
+    "this database is PostgreSQL: back it up with PostgreSQL's own tools (pg_dump for a"
+    " logical copy, pg_basebackup with WAL archiving for point-in-time recovery) and restore"
+    " with pg_restore or by replaying the archive; docs/operations.md shows how"
+)
+
+
+def cmd_db_backup(args: argparse.Namespace, settings: Settings) -> int:
+    from tocsin.operations.backup import backup_sqlite
+
+    database = sqlite_file(settings.database_url)
+    if database is None:
+        print(POSTGRES_BACKUP_ADVICE, file=sys.stderr)
+        return 2
+    result = backup_sqlite(database, Path(args.path), overwrite=args.force)
+    print(
+        f"backed up {database} to {result.path} ({result.size_bytes} bytes,"
+        f" schema {result.schema_revision}) in {result.seconds:.2f} s"
+    )
+    return 0
+
+
+def cmd_db_restore(args: argparse.Namespace, settings: Settings) -> int:
+    from tocsin.operations.backup import restore_sqlite
+
+    database = sqlite_file(settings.database_url)
+    if database is None:
+        print(POSTGRES_BACKUP_ADVICE, file=sys.stderr)
+        return 2
+    result = restore_sqlite(Path(args.path), database, clock=SystemClock(), force=args.force)
+    migrated = f", migrated to {result.migrated_to}" if result.migrated_to else ""
+    print(f"restored {database} from {args.path} (schema {result.restored_revision}{migrated})")
+    return 0
+
+
 def cmd_users_create(args: argparse.Namespace, settings: Settings) -> int:
     user_id = _with_engine(
         settings,
@@ -357,6 +392,22 @@ def build_parser() -> argparse.ArgumentParser:
         dest="db_command", required=True
     )
     db.add_parser("upgrade", help="apply all migrations").set_defaults(handler=cmd_db_upgrade)
+    backup = db.add_parser(
+        "backup", help="copy the SQLite database to PATH, consistent while the server runs"
+    )
+    backup.add_argument("path", help="the backup file to write")
+    backup.add_argument("--force", action="store_true", help="replace PATH if it exists")
+    backup.set_defaults(handler=cmd_db_backup)
+    restore = db.add_parser(
+        "restore",
+        help="replace the SQLite database with the backup at PATH and migrate it;"
+        " refused while a server uses the database",
+    )
+    restore.add_argument("path", help="a file made by `tocsin db backup`")
+    restore.add_argument(
+        "--force", action="store_true", help="overwrite even a database a server is using"
+    )
+    restore.set_defaults(handler=cmd_db_restore)
 
     status = commands.add_parser(
         "status",

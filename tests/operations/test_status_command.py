@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -9,10 +10,12 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.factories import World
 from tests.operations.test_status import add_delivery
+from tocsin.cli import main
 from tocsin.notifications.models import DeliveryStatus
 
 
@@ -30,11 +33,15 @@ def tocsin_status(database_url: str, *args: str) -> subprocess.CompletedProcess[
 
 
 async def test_it_exits_1_only_when_work_is_overdue_beyond_the_threshold(
-    database_url: str, engine: AsyncEngine, world: World
+    database_url: str,
+    engine: AsyncEngine,
+    world: World,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    healthy = tocsin_status(database_url)
-    assert healthy.returncode == 0, healthy.stderr
-    assert "OK: nothing overdue" in healthy.stdout
+    monkeypatch.setenv("TOCSIN_DATABASE_URL", database_url)
+    assert await asyncio.to_thread(main, ["status"]) == 0
+    assert "OK: nothing overdue" in capsys.readouterr().out
 
     # The command judges by the real clock: this delivery waits ten minutes past its time.
     real_now = datetime.now(UTC)
@@ -54,14 +61,23 @@ async def test_it_exits_1_only_when_work_is_overdue_beyond_the_threshold(
     assert body["database"]["size_bytes"] > 0
     assert body["database"]["schema_current"] is True
 
-    tolerant = tocsin_status(database_url, "--max-overdue", "3600")
-    assert tolerant.returncode == 0, tolerant.stdout
-    assert "deliveries                 1        1" in tolerant.stdout
+    assert await asyncio.to_thread(main, ["status", "--max-overdue", "3600"]) == 0
+    assert "deliveries                 1        1" in capsys.readouterr().out
 
 
-def test_it_exits_2_when_there_is_no_database_to_read(tmp_path: Path) -> None:
+def test_it_exits_2_when_there_is_no_database_to_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     missing = tmp_path / "nowhere" / "tocsin.db"
-    result = tocsin_status(f"sqlite+aiosqlite:///{missing}")
-    assert result.returncode == 2
-    assert f"no database at {missing}" in result.stderr
+    monkeypatch.setenv("TOCSIN_DATABASE_URL", f"sqlite+aiosqlite:///{missing}")
+    assert main(["status"]) == 2
+    assert f"no database at {missing}" in capsys.readouterr().err
     assert not missing.exists(), "looking must not create an empty database"
+
+
+def test_it_exits_2_when_the_database_cannot_be_reached(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("TOCSIN_DATABASE_URL", "postgresql+asyncpg://tocsin@127.0.0.1:1/tocsin")
+    assert main(["status"]) == 2
+    assert "cannot read the status from the database" in capsys.readouterr().err
