@@ -51,6 +51,8 @@ from tocsin.realtime.fanout import PostgresFanOut
 from tocsin.realtime.hub import Hub
 from tocsin.schedules import api as schedules_api
 from tocsin.teams import api as teams_api
+from tocsin.telemetry.requests import RequestIdMiddleware
+from tocsin.telemetry.tracing import start_tracing, stop_tracing
 from tocsin.web import ERROR_RESPONSES, FOREIGN_ERROR_RESPONSES, AppState
 from tocsin.worker import api as worker_api
 from tocsin.worker.loop import WorkerLoop, make_context
@@ -235,6 +237,7 @@ def create_app(
         )
         await heartbeat.start()
         app.state.tocsin.extras["process_heartbeat"] = heartbeat
+        tracing = start_tracing(process_id=heartbeat.process_id, kind=heartbeat.kind.value)
         if run_worker:
             worker = WorkerLoop(
                 make_context(
@@ -249,6 +252,8 @@ def create_app(
                 worker.stop()
                 await worker_task
             await heartbeat.stop()
+            if tracing:
+                stop_tracing()
             if smtp is not None:
                 await smtp.stop()
             await batcher.stop()
@@ -273,6 +278,7 @@ def create_app(
     # The lane sits inside the size limit: webhook bodies are limited like any other.
     app.add_middleware(WebhookLane)
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
+    app.add_middleware(RequestIdMiddleware)  # outermost: every answer carries the id
     _error_handlers(app)
 
     @app.get("/healthz", tags=["health"])

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
@@ -21,6 +20,7 @@ from tocsin.config import Settings
 from tocsin.db import create_engine, read_only
 from tocsin.errors import TocsinError
 from tocsin.migrations import alembic_config, upgrade
+from tocsin.telemetry.logs import configure_logging
 
 T = TypeVar("T")
 
@@ -145,6 +145,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
             host=settings.host,
             port=settings.port,
             log_level=settings.log_level.lower(),
+            log_config=None,  # our handlers (tocsin.telemetry.logs), text or JSON
             access_log=False,
         )
         return 0
@@ -154,6 +155,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level.lower(),
+        log_config=None,
         access_log=False,
     )
     return 0
@@ -166,7 +168,9 @@ def app_from_environment() -> Any:
     """The app of one of `serve --processes N`'s processes."""
     from tocsin.app import create_app
 
-    return create_app(Settings(), run_worker=not os.environ.get(SERVE_NO_WORKER_ENV))
+    settings = Settings()
+    configure_logging(level=settings.log_level, log_format=settings.log_format)
+    return create_app(settings, run_worker=not os.environ.get(SERVE_NO_WORKER_ENV))
 
 
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
@@ -176,6 +180,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     from tocsin.operations.models import ProcessKind
     from tocsin.operations.processes import ProcessHeartbeat
     from tocsin.realtime.fanout import PostgresFanOut
+    from tocsin.telemetry.tracing import start_tracing, stop_tracing
     from tocsin.worker.loop import WorkerLoop, make_context
     from tocsin.worker.steps import step_names
 
@@ -222,11 +227,14 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
             engine, clock, kind=ProcessKind.WORKER, process_id=context.worker_id
         )
         await heartbeat.start()
+        tracing = start_tracing(process_id=context.worker_id, kind=ProcessKind.WORKER.value)
         print(f"worker {context.worker_id} running", flush=True)
         try:
             await loop.run()
         finally:
             await heartbeat.stop()
+            if tracing:
+                stop_tracing()
             if fan_out is not None:
                 await fan_out.close()
             await engine.dispose()
@@ -447,9 +455,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = Settings()
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(level=settings.log_level, log_format=settings.log_format)
     try:
         code: int = args.handler(args, settings)
     except TocsinError as exc:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -23,6 +24,7 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8080
     log_level: str = "info"
+    log_format: Literal["text", "json"] = "text"
     # Signs one-click links and other tokens. A random key per process is safe for a laptop
     # but breaks links across restarts and nodes, so production sets it.
     secret_key: str = Field(default_factory=lambda: secrets.token_urlsafe(32))
