@@ -326,6 +326,17 @@ def cmd_db_restore(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_settings(args: argparse.Namespace, settings: Settings) -> int:
+    from tocsin.operations.settings_reference import current_values, settings_markdown
+
+    if args.markdown:
+        print(settings_markdown(), end="")
+        return 0
+    for name, value in current_values(settings):
+        print(f"{name}={value}")
+    return 0
+
+
 def cmd_users_create(args: argparse.Namespace, settings: Settings) -> int:
     user_id = _with_engine(
         settings,
@@ -431,6 +442,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="exit 1 when due work waited longer than this past its time (default 60)",
     )
     status.set_defaults(handler=cmd_status)
+
+    settings_command = commands.add_parser(
+        "settings", help="the settings this process would run with (secrets masked)"
+    )
+    settings_command.add_argument(
+        "--markdown",
+        action="store_true",
+        help="print the settings reference instead (docs/settings.md is made with it)",
+    )
+    settings_command.set_defaults(handler=cmd_settings)
 
     users = commands.add_parser("users", help="manage users").add_subparsers(
         dest="users_command", required=True
