@@ -594,6 +594,7 @@ async def test_nodes_upgrading_at_the_same_moment_all_succeed(empty_database_url
     """Containers started together each run `tocsin db upgrade` on the same PostgreSQL."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("TOCSIN_")}
     env["TOCSIN_DATABASE_URL"] = empty_database_url
+    env["TOCSIN_SECRET_KEY"] = "upgrade-test-key"
     nodes = [
         await asyncio.create_subprocess_exec(
             sys.executable,

@@ -22,6 +22,7 @@ from tocsin.notifications.models import DeliveryStatus
 def tocsin_status(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TOCSIN_")}
     env["TOCSIN_DATABASE_URL"] = database_url
+    env["TOCSIN_SECRET_KEY"] = "status-test-key"
     return subprocess.run(
         [sys.executable, "-m", "tocsin.cli", "status", *args],
         env=env,
