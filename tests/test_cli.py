@@ -47,6 +47,30 @@ def free_port() -> int:
         return port
 
 
+def start_serving(command: list[str], env: dict[str, str]) -> tuple[subprocess.Popen[str], str]:
+    """`command serve` on a free port, stdout dropped, stderr kept; returns the process and
+    its base URL once it answers."""
+    port = free_port()
+    process = subprocess.Popen(
+        [*command, "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    base_url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + TIMEOUT
+    while True:
+        try:
+            httpx.get(f"{base_url}/healthz")
+            return process, base_url
+        except httpx.TransportError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                raise AssertionError(f"never started: {process.communicate()[1]}") from None
+            time.sleep(0.1)
+
+
 class Server:
     """`tocsin serve` as a child process, its stdout read line by line."""
 

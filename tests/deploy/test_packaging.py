@@ -11,13 +11,12 @@ import signal
 import subprocess
 import sys
 import sysconfig
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.test_cli import free_port
+from tests.test_cli import start_serving
 
 ROOT = Path(__file__).parents[2]
 DOCKERFILE = (ROOT / "Dockerfile").read_text()
@@ -83,26 +82,10 @@ def test_the_image_s_wheel_installs_into_a_fresh_environment_upgrades_and_serves
     assert "status" in run(*tocsin, "--help", env=env)
     assert "latest schema" in run(*tocsin, "db", "upgrade", env=env)
 
-    port = free_port()
-    server = subprocess.Popen(
-        [*tocsin, "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    server, base_url = start_serving(tocsin, env)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                health = httpx.get(f"http://127.0.0.1:{port}/healthz")
-                break
-            except httpx.TransportError:
-                assert server.poll() is None and time.monotonic() < deadline, "never started"
-                time.sleep(0.2)
-        assert health.status_code == 200
-        assert httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 200
-        assert httpx.get(f"http://127.0.0.1:{port}/api/v1/openapi.json").status_code == 200
+        for path in ("/healthz", "/readyz", "/api/v1/openapi.json"):
+            assert httpx.get(base_url + path).status_code == 200, path
     finally:
         server.terminate()
         _, errors = server.communicate(timeout=60)

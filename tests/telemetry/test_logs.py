@@ -6,9 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
@@ -18,7 +16,7 @@ from httpx import AsyncClient
 from tests.conftest import Escalate
 from tests.factories import World
 from tests.telemetry.capture import json_log_lines
-from tests.test_cli import free_port
+from tests.test_cli import start_serving
 from tocsin.telemetry.logs import QUIET_LOGGERS, JsonFormatter, configure_logging, current_ids
 
 
@@ -77,23 +75,9 @@ def test_tocsin_serve_writes_only_json_lines_with_the_json_format(tmp_path: Path
         "TOCSIN_LOG_FORMAT": "json",
         "TOCSIN_LOG_LEVEL": "info",
     }
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "tocsin.cli", "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,  # the first-start banner for people
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    server, base_url = start_serving([sys.executable, "-m", "tocsin.cli"], env)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                ready = httpx.get(f"http://127.0.0.1:{port}/readyz")
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline and server.poll() is None, "never started"
-                time.sleep(0.1)
+        ready = httpx.get(f"{base_url}/readyz")
         assert ready.status_code == 200
         assert uuid.UUID(ready.headers["x-request-id"])
     finally:
