@@ -191,7 +191,12 @@ async def seed(
 
 
 def start_worker(database_url: str, name: str, *, lease_seconds: float = 10) -> Any:
-    env = {**os.environ, "TOCSIN_DATABASE_URL": database_url, "TOCSIN_LOG_LEVEL": "warning"}
+    env = {
+        **os.environ,
+        "TOCSIN_DATABASE_URL": database_url,
+        "TOCSIN_SECRET_KEY": "bench",  # a separate worker refuses to start without it
+        "TOCSIN_LOG_LEVEL": "warning",
+    }
     return subprocess.Popen(
         [
             sys.executable,

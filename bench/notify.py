@@ -169,7 +169,12 @@ async def throughput(url: str, receiver: Receiver, *, count: int, workers: int) 
         ]
         for start in range(0, count, 500):
             await conn.execute(insert(Delivery), rows[start : start + 500])
-    settings = Settings(database_url=url, notify_batch_size=20, secret_key="bench")
+    settings = Settings(
+        database_url=url,
+        notify_batch_size=20,
+        secret_key="bench",
+        outbound_allow=["127.0.0.0/8"],  # the receiver is on loopback
+    )
 
     async def work(n: int) -> None:
         ctx = WorkerContext(engine, SystemClock(), settings, worker_id=f"bench-{n}")
@@ -228,6 +233,7 @@ async def latency(
         "TOCSIN_DATABASE_URL": url,
         "TOCSIN_PORT": str(port),
         "TOCSIN_SECRET_KEY": "bench",
+        "TOCSIN_OUTBOUND_ALLOW": "127.0.0.0/8",  # the receiver is on loopback
         "TOCSIN_NOTIFY_BURST": "1000000000",
         "TOCSIN_LOG_LEVEL": "warning",
     }

@@ -37,6 +37,7 @@ from tocsin.migrations import upgrade
 from tocsin.worker.context import WorkerContext
 
 CURRENT_TIME = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)
+LOOPBACK_ALLOWED = ["127.0.0.0/8", "::1"]
 POSTGRES_URL = os.environ.get("TOCSIN_TEST_POSTGRES_URL", "")
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
@@ -146,7 +147,13 @@ def clock() -> FrozenClock:
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return Settings(database_url=database_url, secret_key="test-secret", public_url="http://test")
+    return Settings(
+        database_url=database_url,
+        secret_key="test-secret",
+        public_url="http://test",
+        # The loopback receivers tests send to; tests of the outbound guard take this away.
+        outbound_allow=LOOPBACK_ALLOWED,
+    )
 
 
 @pytest.fixture

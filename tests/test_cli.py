@@ -152,10 +152,11 @@ def test_users_create_and_api_keys_create_bootstrap_a_working_admin(
     assert issued.stdout == key + "\n", "the key is printed alone, for KEY=$(...)"
     assert key.startswith("tk_")
 
-    server = Server(env)
+    server = Server({**env, "TOCSIN_SECRET_KEY": "k" * 32})
     serve.append(server)
     output = server.output_until("Log in with an existing API key")
     assert "First start" not in output
+    assert "TOCSIN_SECRET_KEY" not in output
     server.wait_ready()
     me = httpx.get(f"{server.base_url}/api/v1/users/me", headers={"Authorization": f"Bearer {key}"})
     assert me.status_code == 200
@@ -186,6 +187,8 @@ def test_the_first_serve_on_an_empty_database_prints_a_one_time_login_and_key(
     first = Server(env)
     serve.append(first)
     output = first.output_until("API key:")
+    # One `serve` on SQLite may make its own key up, but says what that costs.
+    assert "warning: TOCSIN_SECRET_KEY is not set" in output
     first.wait_ready()
     key = output.split("API key:")[1].split()[0]
     email = output.split("email:")[1].split()[0]
@@ -209,7 +212,7 @@ def test_the_first_serve_on_an_empty_database_prints_a_one_time_login_and_key(
 async def test_serve_processes_share_the_port_on_postgresql_and_are_refused_on_sqlite(
     env: dict[str, str], serve: list[Server], database_url: str
 ) -> None:
-    env = {**env, "TOCSIN_DATABASE_URL": database_url}
+    env = {**env, "TOCSIN_DATABASE_URL": database_url, "TOCSIN_SECRET_KEY": "shared-by-all"}
     if database_url.startswith("sqlite"):
         refused = tocsin(env, "serve", "--processes", "2")
         assert refused.returncode == 2
@@ -237,3 +240,31 @@ async def test_serve_processes_share_the_port_on_postgresql_and_are_refused_on_s
         assert [a.status_code for a in answers] == [202] * 30
         stored = (await http.get("/api/v1/alerts", params={"limit": 100})).json()["items"]
     assert sorted(a["title"] for a in stored) == sorted(f"disk {n}" for n in range(30))
+
+
+@pytest.mark.parametrize(
+    ("args", "why"),
+    [
+        (("worker",), "a `tocsin worker` signs"),
+        (("serve", "--no-worker"), "--no-worker"),
+    ],
+)
+def test_processes_that_share_work_refuse_to_start_without_a_secret_key(
+    env: dict[str, str], args: tuple[str, ...], why: str
+) -> None:
+    for unset in (env, {**env, "TOCSIN_SECRET_KEY": ""}):
+        refused = tocsin(unset, *args)
+        assert refused.returncode == 2
+        assert "TOCSIN_SECRET_KEY is not set" in refused.stderr
+        assert why in refused.stderr
+
+
+async def test_serve_on_postgresql_refuses_to_start_without_a_secret_key(
+    env: dict[str, str], database_url: str
+) -> None:
+    if database_url.startswith("sqlite"):
+        pytest.skip("PostgreSQL's rule")
+    for args in (("serve",), ("serve", "--processes", "2")):
+        refused = tocsin({**env, "TOCSIN_DATABASE_URL": database_url}, *args)
+        assert refused.returncode == 2
+        assert "TOCSIN_SECRET_KEY is not set" in refused.stderr

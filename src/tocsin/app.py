@@ -32,7 +32,7 @@ from tocsin.db import (
     inline_where_possible,
     read_only,
 )
-from tocsin.errors import InvalidInput, TocsinError
+from tocsin.errors import InvalidInput, TocsinError, TooManyRequests
 from tocsin.escalation import api as escalation_api
 from tocsin.incidents import api as incidents_api
 from tocsin.incidents.dedup import DedupRaceLost
@@ -130,7 +130,10 @@ def _error_handlers(app: FastAPI) -> None:
             detail = [
                 {"loc": ["body", *exc.field.split(".")], "msg": exc.detail, "type": "value_error"}
             ]
-        return JSONResponse({"detail": detail}, status_code=exc.status_code)
+        headers = None
+        if isinstance(exc, TooManyRequests):
+            headers = {"Retry-After": str(exc.retry_after)}
+        return JSONResponse({"detail": detail}, status_code=exc.status_code, headers=headers)
 
     @app.exception_handler(IntegrityError)
     async def _integrity_error(_request: Request, exc: IntegrityError) -> JSONResponse:

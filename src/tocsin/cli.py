@@ -93,6 +93,20 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
             file=sys.stderr,
         )
         return 2
+    if not settings.secret_key_is_set:
+        refusal = secret_key_refusal(
+            settings, several_processes=args.processes > 1, separate_worker=args.no_worker
+        )
+        if refusal is not None:
+            print(refusal, file=sys.stderr)
+            return 2
+        print(
+            "warning: TOCSIN_SECRET_KEY is not set, so this process made one up: one-click"
+            " links and verification codes it hands out stop working when it restarts."
+            f" Set it for good: {_MAKE_A_KEY}",
+            file=sys.stderr,
+            flush=True,
+        )
     if settings.is_sqlite:
         migrate(settings)  # the embedded database looks after itself
     elif not schema_is_current(settings):
@@ -162,6 +176,32 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 SERVE_NO_WORKER_ENV = "TOCSIN_SERVE_NO_WORKER"
+_MAKE_A_KEY = (
+    "TOCSIN_SECRET_KEY=$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))'),"
+    " the same value for every process"
+)
+
+
+def secret_key_refusal(
+    settings: Settings, *, several_processes: bool, separate_worker: bool
+) -> str | None:
+    """Why this process may not run without TOCSIN_SECRET_KEY, or None if it may (one
+    `serve` on SQLite, which signs and checks everything itself). Links and codes signed
+    with one process's made-up key fail on every other process."""
+    if settings.secret_key_is_set:
+        return None
+    if several_processes:
+        why = "`serve --processes N` runs several processes"
+    elif separate_worker:
+        why = "with --no-worker, a `tocsin worker` elsewhere sends the messages"
+    elif not settings.is_sqlite:
+        why = "a PostgreSQL database is shared with other processes"
+    else:
+        return None
+    return (
+        f"TOCSIN_SECRET_KEY is not set, and {why}: one-click links and verification codes"
+        f" signed by one process would fail on another. Set {_MAKE_A_KEY}."
+    )
 
 
 def app_from_environment() -> Any:
@@ -184,6 +224,14 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     from tocsin.worker.loop import WorkerLoop, make_context
     from tocsin.worker.steps import step_names
 
+    if not settings.secret_key_is_set:
+        print(
+            "TOCSIN_SECRET_KEY is not set, and a `tocsin worker` signs the one-click links in"
+            " the messages it sends for the API processes to check: they must share the key."
+            f" Set {_MAKE_A_KEY}.",
+            file=sys.stderr,
+        )
+        return 2
     if settings.is_sqlite:
         migrate(settings)
     elif not schema_is_current(settings):

@@ -7,12 +7,13 @@ tuple is given as JSON (TOCSIN_SMTP_SEVERITY_RULES='[["db-prod", "critical"]]').
 
 from __future__ import annotations
 
+import json
 import secrets
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_DATA_DIR = Path("var")
 
@@ -41,7 +42,8 @@ class Settings(BaseSettings):
     secret_key: str = Field(default_factory=lambda: secrets.token_urlsafe(32))
     """Signs one-click links and other tokens. The default, random per process, is fine on
     a laptop but breaks links across restarts and nodes: set it in production, the same on
-    every process."""
+    every process (`serve --processes`, `worker` and PostgreSQL refuse to start without
+    it)."""
     public_url: str = ""
     """The URL people and tools reach Tocsin on (`https://tocsin.example.com`), used in
     links it hands out; empty means `http://<host>:<port>`."""
@@ -126,6 +128,42 @@ class Settings(BaseSettings):
     """How long an acknowledge or resolve link in a notification stays valid."""
     verification_ttl_minutes: int = 30
     """How long a contact method's verification code stays valid."""
+    # Verification codes and test messages cost money (SMS, calls).
+    contact_sends_per_method_per_hour: int = Field(default=5, ge=1)
+    """Verification codes and test messages one contact method may be sent in any hour."""
+    contact_sends_per_user_per_hour: int = Field(default=10, ge=1)
+    """Verification codes and test messages one user's contact methods may be sent in any
+    hour, all together."""
+    verification_wrong_codes_per_hour: int = Field(default=5, ge=1)
+    """Wrong verification codes a contact method accepts in an hour before it answers 429."""
+    outbound_allow: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """Internal targets (CIDRs, host names, `.domain` for every name under it) that
+    webhooks, Apprise URLs and the HTTP SMS gateway may reach; everything else must be
+    public. Comma-separated or a JSON list: `10.1.2.0/24,sms.lan`."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_secret_key_is_unset(cls, data: Any) -> Any:
+        # TOCSIN_SECRET_KEY= (empty, as compose files leave it) must not sign with "".
+        if isinstance(data, dict) and not str(data.get("secret_key", "x")).strip():
+            data = {k: v for k, v in data.items() if k != "secret_key"}
+        return data
+
+    @field_validator("outbound_allow", mode="before")
+    @classmethod
+    def _split_allow_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
+
+    @property
+    def secret_key_is_set(self) -> bool:
+        """Whether the operator chose the key (TOCSIN_SECRET_KEY), rather than the random
+        one this process made up, which no other process shares."""
+        return "secret_key" in self.model_fields_set
 
     @property
     def is_sqlite(self) -> bool:

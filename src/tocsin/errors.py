@@ -40,3 +40,13 @@ class Forbidden(TocsinError):
 
 class Unauthorized(TocsinError):
     status_code = 401
+
+
+class TooManyRequests(TocsinError):
+    """A limit was reached; `retry_after` seconds from now it will not be (Retry-After)."""
+
+    status_code = 429
+
+    def __init__(self, detail: str, *, retry_after: int) -> None:
+        super().__init__(detail)
+        self.retry_after = max(1, retry_after)

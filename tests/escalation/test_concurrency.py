@@ -92,7 +92,12 @@ async def test_an_acknowledgement_racing_a_timer_is_never_followed_by_a_page(
 
 
 def _start_worker(database_url: str, name: str) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "TOCSIN_DATABASE_URL": database_url, "TOCSIN_LOG_LEVEL": "warning"}
+    env = {
+        **os.environ,
+        "TOCSIN_DATABASE_URL": database_url,
+        "TOCSIN_SECRET_KEY": "test-secret",  # a separate worker refuses to start without it
+        "TOCSIN_LOG_LEVEL": "warning",
+    }
     return subprocess.Popen(
         [
             sys.executable,

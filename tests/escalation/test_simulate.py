@@ -7,7 +7,10 @@ from datetime import timedelta
 
 from tests.conftest import CURRENT_TIME, count_rows
 from tests.escalation.conftest import Scene
+from tests.factories import make_integration, make_service, make_team
 from tocsin.escalation.models import TargetType
+from tocsin.integrations.models import IntegrationType
+from tocsin.teams.models import TeamRole
 
 PAYLOAD = {"title": "Checkout down", "routing_key": "checkout"}
 
@@ -98,6 +101,50 @@ async def test_an_unknown_integration_is_refused(scene: Scene) -> None:
     response = await scene.client.post(
         "/api/v1/simulate",
         json={"integration_id": "00000000-0000-0000-0000-000000000000", "payload": PAYLOAD},
+        headers=scene.cast.bob.headers,
+    )
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "integration_id"]
+
+
+async def test_another_teams_incident_it_would_join_is_not_named(scene: Scene) -> None:
+    # Mallory's team Ops has a service of its own; an alert through the same integration
+    # with the same dedup key as Payments' open incident would join that incident.
+    now = scene.clock.now()
+    ops = await make_team(
+        scene.engine, now, name="Ops", members={scene.cast.mallory.id: TeamRole.RESPONDER}
+    )
+    await make_service(scene.engine, now, team_id=ops, routing_key="ops", name="Ops thing")
+    sent = await scene.client.post(
+        scene.integration.url,
+        json={"title": "Checkout down", "routing_key": "checkout", "dedup_key": "db"},
+    )
+    incident = sent.json()["incident_id"]
+    probe = {"title": "Checkout down", "routing_key": "ops", "dedup_key": "db"}
+    response = await scene.client.post(
+        "/api/v1/simulate",
+        json={"integration_id": str(scene.integration.id), "payload": probe},
+        headers=scene.cast.mallory.headers,
+    )
+    assert response.status_code == 200, response.text
+    (alert,) = response.json()["alerts"]
+    assert alert["route"]["team_id"] == str(ops)
+    assert alert["joins_incident_id"] is None
+    assert alert["joins_hidden_incident"] is True
+    assert incident not in response.text
+    admin = await scene.client.post(
+        "/api/v1/simulate",
+        json={"integration_id": str(scene.integration.id), "payload": probe},
+        headers=scene.cast.admin.headers,
+    )
+    assert admin.json()["alerts"][0]["joins_incident_id"] == incident
+
+
+async def test_an_integration_without_a_json_adapter_is_refused_not_a_500(scene: Scene) -> None:
+    email = await make_integration(scene.engine, scene.clock.now(), type=IntegrationType.EMAIL)
+    response = await scene.client.post(
+        "/api/v1/simulate",
+        json={"integration_id": str(email.id), "payload": PAYLOAD},
         headers=scene.cast.bob.headers,
     )
     assert response.status_code == 422

@@ -43,11 +43,12 @@ TOPIC = "arn:aws:sns:us-east-1:123456789012:alarms"
 
 @dataclass
 class FakeSns:
-    """Serves signing certificates and records visits to SubscribeURL."""
+    """Serves signing certificates and records visits to SubscribeURL (and every fetch)."""
 
     base_url: str
     certificates: dict[str, bytes] = field(default_factory=dict)
     visits: list[str] = field(default_factory=list)
+    fetches: list[str] = field(default_factory=list)
 
 
 @pytest.fixture
@@ -57,6 +58,7 @@ def sns() -> Iterator[FakeSns]:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             fake = holder["sns"]
+            fake.fetches.append(self.path)
             body = fake.certificates.get(self.path)
             if self.path.startswith("/confirm"):
                 fake.visits.append(self.path)
@@ -253,20 +255,54 @@ async def test_unsigned_or_malformed_notifications_store_nothing(
     assert await stored(engine) == (0, 0)
 
 
-async def test_topics_outside_the_integrations_list_are_refused(
-    client: AsyncClient,
-    world: World,
-    sns: FakeSns,
-    engine: AsyncEngine,
-    clock: FrozenClock,
-) -> None:
-    only_other = await integration_of(
+@pytest.fixture
+async def only_other(engine: AsyncEngine, clock: FrozenClock, world: World) -> IntegrationRef:
+    """A CloudWatch integration that takes another topic only."""
+    return await integration_of(
         engine,
         clock,
         world,
         IntegrationType.CLOUDWATCH,
         options={"topic_arns": ["arn:aws:sns:us-east-1:123456789012:other"]},
     )
+
+
+async def test_topics_outside_the_integrations_list_are_refused(
+    client: AsyncClient, only_other: IntegrationRef, sns: FakeSns
+) -> None:
     response = await post_sns(client, only_other, signer(sns, "t").sign(confirmation(sns)))
     assert response.status_code == 403
     assert sns.visits == []
+
+
+async def simulate_sns(
+    client: AsyncClient, world: World, integration: IntegrationRef, body: dict[str, Any]
+) -> Any:
+    return await client.post(
+        "/api/v1/simulate",
+        json={"integration_id": str(integration.id), "payload": body},
+        headers=world.cast.admin.headers,
+    )
+
+
+async def test_a_dry_run_of_a_subscription_confirmation_contacts_nobody(
+    client: AsyncClient, cloudwatch: IntegrationRef, sns: FakeSns, world: World
+) -> None:
+    body = signer(sns, "dry").sign(confirmation(sns))
+    response = await simulate_sns(client, world, cloudwatch, body)
+    assert response.status_code == 200, response.text
+    assert any("would be confirmed (not done)" in note for note in response.json()["ignored"])
+    assert sns.visits == []
+    assert sns.fetches == []  # not even the signing certificate
+
+
+async def test_a_dry_run_of_a_payload_the_integration_refuses_is_a_4xx(
+    client: AsyncClient, only_other: IntegrationRef, sns: FakeSns, world: World
+) -> None:
+    response = await simulate_sns(
+        client, world, only_other, signer(sns, "t").sign(alarm("ALARM", "m-1"))
+    )
+    assert response.status_code == 422, response.text
+    [problem] = response.json()["detail"]
+    assert problem["loc"] == ["body", "payload"]
+    assert "is not one this integration takes" in problem["msg"]

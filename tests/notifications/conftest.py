@@ -95,6 +95,8 @@ class HttpReceiver:
     # Idempotency keys of requests answered 2xx, as a receiver that honours them keeps.
     accepted: dict[str, int] = field(default_factory=dict)
     delay: float = 0.0  # seconds to wait before answering
+    reply_text: str | None = None  # the body of every answer, instead of {"ok": ...}
+    redirect_to: str | None = None  # answer every request with 302 to this URL
 
     @property
     def successes(self) -> list[Received]:
@@ -112,6 +114,10 @@ class HttpReceiver:
         self.requests.append(Received(request.method, request.url.path, headers, body))
         if self.delay:
             await asyncio.sleep(self.delay)
+        if self.redirect_to is not None:
+            return Response(status_code=302, headers={"Location": self.redirect_to})
+        if self.reply_text is not None:
+            return Response(self.reply_text, status_code=status, media_type="text/html")
         if request.url.path.endswith("/Messages.json") or request.url.path.endswith("/Calls.json"):
             sid = f"SM{uuid.uuid4().hex}"
             return JSONResponse({"sid": sid, "status": "queued"}, status_code=status)

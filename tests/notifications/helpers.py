@@ -4,14 +4,24 @@ running the delivery step until it is idle."""
 from __future__ import annotations
 
 import re
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
-from httpx import AsyncClient
+from httpx import ASGITransport, AsyncClient
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.factories import Person
-from tests.notifications.conftest import HttpReceiver, MailBox
+from tests.notifications.conftest import HttpReceiver, MailBox, Paging
+from tocsin.app import create_app
+from tocsin.clock import Clock
+from tocsin.config import Settings
 from tocsin.escalation.step import fire_due_escalations
+from tocsin.incidents.models import IncidentEvent
 from tocsin.notifications.delivery import send_due_deliveries
+from tocsin.teams.models import TeamMember
 from tocsin.worker.context import WorkerContext
 
 CODE = re.compile(r"verification code is ([0-9]{6})")
@@ -89,3 +99,56 @@ async def add_rule(
         json={"urgency": urgency, "delay_minutes": delay, "contact_method_id": method_id},
         headers=person.headers,
     )
+
+
+@asynccontextmanager
+async def app_client(settings: Settings, clock: Clock) -> AsyncIterator[AsyncClient]:
+    """A client for an app of its own on these settings (as another API process would be,
+    or one an operator configured differently)."""
+    application = create_app(settings, clock=clock, run_worker=False)
+    async with (
+        application.router.lifespan_context(application),
+        AsyncClient(transport=ASGITransport(app=application), base_url="http://test") as http,
+    ):
+        yield http
+
+
+async def remove_from_team(engine: AsyncEngine, team_id: uuid.UUID, user_id: uuid.UUID) -> None:
+    """Take someone out of a team straight in the database (the API refuses while one of
+    the team's policies pages them, which these tests need it to)."""
+    async with engine.begin() as conn:
+        await conn.execute(
+            delete(TeamMember).where(TeamMember.team_id == team_id, TeamMember.user_id == user_id)
+        )
+
+
+async def bob_paged_by_webhook(
+    client: AsyncClient, paging: Paging, ctx: WorkerContext, receiver: HttpReceiver, path: str
+) -> dict[str, Any]:
+    """Bob with a verified webhook at `path` and a rule that uses it at once for high
+    urgency pages; returns the method."""
+    bob = paging.world.cast.bob
+    method = await add_verified_webhook(client, ctx, receiver, bob, path)
+    rule = await add_rule(client, bob, method_id=method["id"], urgency="high", delay=0)
+    assert rule.status_code == 201, rule.text
+    return method
+
+
+async def deliveries_seen_by(
+    client: AsyncClient, incident_id: str, person: Person
+) -> list[dict[str, Any]]:
+    """GET /api/v1/incidents/{id}/deliveries as `person`."""
+    response = await client.get(
+        f"/api/v1/incidents/{incident_id}/deliveries", headers=person.headers
+    )
+    assert response.status_code == 200, response.text
+    items: list[dict[str, Any]] = response.json()["items"]
+    return items
+
+
+async def timeline_notes(engine: AsyncEngine, incident_id: str) -> list[str]:
+    async with engine.connect() as conn:
+        notes = await conn.execute(
+            select(IncidentEvent.note).where(IncidentEvent.incident_id == uuid.UUID(incident_id))
+        )
+        return list(notes.scalars())

@@ -7,13 +7,15 @@ import base64
 import sys
 import textwrap
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import parse_qs
 
 import pytest
 
-from tests.notifications.conftest import TWILIO_SID, TWILIO_TOKEN, HttpReceiver
+from tests.conftest import LOOPBACK_ALLOWED
+from tests.notifications.conftest import TWILIO_SID, TWILIO_TOKEN, HttpReceiver, SmtpServer
 from tocsin.config import Settings
 from tocsin.notifications.channels import ChannelError, OutgoingMessage, Recipient
 from tocsin.notifications.channels.registry import (
@@ -56,6 +58,7 @@ def settings_for(receiver: HttpReceiver) -> Settings:
         twilio_from="+15005550006",
         twilio_base_url=receiver.base_url,
         notify_timeout_seconds=2.0,
+        outbound_allow=LOOPBACK_ALLOWED,
     )
 
 
@@ -136,6 +139,15 @@ async def test_twilio_rejecting_the_number_is_a_permanent_failure(
             Recipient("+14155550100"), message(settings_for)
         )
     assert failure.value.permanent
+    receiver.script = [400]
+    receiver.reply_text = '{"code": 21211, "message": "The \'To\' number +14155550100 is invalid"}'
+    with pytest.raises(ChannelError) as explained:
+        await make_channel("twilio_sms", settings_for).send(
+            Recipient("+14155550100"), message(settings_for)
+        )
+    # Twilio's code says why; its text (which repeats the number) is not kept.
+    assert str(explained.value) == "Twilio (error 21211) answered 400"
+    receiver.reply_text = None
     receiver.script = [503]
     with pytest.raises(ChannelError) as transient:
         await make_channel("twilio_sms", settings_for).send(
@@ -238,3 +250,17 @@ async def test_a_channel_package_is_found_through_its_entry_point(
     import acme_pager  # type: ignore[import-not-found]
 
     assert acme_pager.SENT[0][0] == "+14155550100"
+
+
+async def test_the_email_channel_folds_control_characters_in_every_header(
+    settings_for: Settings, smtp: SmtpServer
+) -> None:
+    settings = settings_for.model_copy(
+        update={"smtp_host": smtp.host, "smtp_port": smtp.port, "smtp_from": "tocsin@example.com"}
+    )
+    channel = make_channel("email", settings)
+    page = replace(message(settings), subject="Queue\nstuck\r\nX-Evil: 1\x00\x7f\x85 now")
+    await channel.send(Recipient("bob@example.com"), page)
+    [mail] = smtp.box.messages
+    assert mail["Subject"] == "Queue stuck X-Evil: 1 now"
+    assert mail["X-Evil"] is None

@@ -33,6 +33,7 @@ def start_worker(database_url: str) -> subprocess.Popen[bytes]:
         **os.environ,
         "TOCSIN_DATABASE_URL": database_url,
         "TOCSIN_SECRET_KEY": "test-secret",
+        "TOCSIN_OUTBOUND_ALLOW": "127.0.0.0/8",  # the receiver is on loopback
         "TOCSIN_NOTIFY_BATCH_SIZE": "5",
         "TOCSIN_NOTIFY_TIMEOUT_SECONDS": "5",
         "TOCSIN_LOG_LEVEL": "warning",

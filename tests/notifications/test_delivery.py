@@ -20,7 +20,12 @@ from tests.notifications.conftest import (
     SmtpServer,
     open_incident,
 )
-from tests.notifications.helpers import add_rule, add_verified_webhook, drain
+from tests.notifications.helpers import (
+    add_rule,
+    add_verified_webhook,
+    deliveries_seen_by,
+    drain,
+)
 from tocsin.clock import FrozenClock
 from tocsin.notifications.delivery import send_due_deliveries
 from tocsin.notifications.models import ContactMethod, Delivery
@@ -28,12 +33,7 @@ from tocsin.worker.context import WorkerContext
 
 
 async def deliveries_of(client: AsyncClient, paging: Paging, incident_id: str) -> list[dict]:  # type: ignore[type-arg]
-    response = await client.get(
-        f"/api/v1/incidents/{incident_id}/deliveries", headers=paging.world.cast.bob.headers
-    )
-    assert response.status_code == 200, response.text
-    items: list[dict] = response.json()["items"]  # type: ignore[type-arg]
-    return items
+    return await deliveries_seen_by(client, incident_id, paging.world.cast.bob)
 
 
 async def test_a_person_without_rules_is_emailed_at_once_with_the_incident_and_its_links(
@@ -291,3 +291,29 @@ async def test_a_storm_of_incidents_is_bundled_into_one_message(
     await drain(ctx)
     later = [r.json() for r in receiver.requests[before + 4 :]]
     assert sorted(m["incident"]["title"] for m in later) == ["Later 0", "Later 1", "Later 2"]
+
+
+async def test_a_line_break_in_a_title_neither_stops_email_pages_nor_adds_headers(
+    client: AsyncClient, paging: Paging, ctx: WorkerContext, smtp: SmtpServer, engine: AsyncEngine
+) -> None:
+    # A sender who could put CR/LF in a title could otherwise silence every email page for
+    # the incident (the email package refuses such a header) or try to add a Bcc.
+    title = "Disk full\r\nBcc: mallory@example.com\r\n\r\nforged body\x1b[31m\u2028end"
+    incident_id = await open_incident(client, paging, title=title)
+    await drain(ctx)
+    [mail] = smtp.box.messages
+    assert mail["Subject"] == (
+        "[CRITICAL] #1 Disk full Bcc: mallory@example.com forged body [31m end"
+    )
+    assert mail["Bcc"] is None
+    assert smtp.box.envelopes == [("tocsin@example.com", ["bob@example.com"])]
+    assert "Disk full" in mail.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    async with engine.connect() as conn:
+        statuses = list(
+            (
+                await conn.execute(
+                    select(Delivery.status).where(Delivery.incident_id == uuid.UUID(incident_id))
+                )
+            ).scalars()
+        )
+    assert statuses == ["sent"]

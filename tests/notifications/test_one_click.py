@@ -7,9 +7,10 @@ import re
 from datetime import timedelta
 
 from httpx import AsyncClient
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.notifications.conftest import Paging, SmtpServer, open_incident
-from tests.notifications.helpers import drain
+from tests.notifications.helpers import drain, remove_from_team
 from tocsin.clock import FrozenClock
 from tocsin.worker.context import WorkerContext
 
@@ -95,3 +96,51 @@ async def test_an_expired_link_is_refused(
     assert refused.status_code == 403
     assert "expired" in refused.text
     assert await status_of(client, paging, incident_id) == "open"
+
+
+async def test_each_link_acts_once_and_then_shows_the_incident_as_it_is(
+    client: AsyncClient, paging: Paging, ctx: WorkerContext, smtp: SmtpServer
+) -> None:
+    incident_id, links = await links_from_email(client, paging, ctx, smtp)
+    bob = paging.world.cast.bob
+    assert (await client.post(links["Acknowledge"])).status_code == 200
+    # Bob takes it back; the acknowledge link in the old message must not act again (it
+    # could have been forwarded, or be replayed from a proxy's log).
+    undo = await client.post(f"/api/v1/incidents/{incident_id}/unacknowledge", headers=bob.headers)
+    assert undo.status_code == 200, undo.text
+    before = await status_of(client, paging, incident_id)
+
+    again = await client.post(links["Acknowledge"])
+    assert again.status_code == 409
+    assert "This link has been used" in again.text
+    assert f"Status now: {before}" in again.text
+    assert await status_of(client, paging, incident_id) == before
+    shown = await client.get(links["Acknowledge"])
+    assert shown.status_code == 200
+    assert "This link has been used" in shown.text and "<form" not in shown.text
+    # The other link of the same message is a link of its own.
+    assert (await client.post(links["Resolve"])).status_code == 200
+
+
+async def test_a_link_acts_only_while_its_person_may_act_on_the_incident(
+    client: AsyncClient, paging: Paging, ctx: WorkerContext, smtp: SmtpServer, engine: AsyncEngine
+) -> None:
+    incident_id, links = await links_from_email(client, paging, ctx, smtp)
+    cast = paging.world.cast
+    member = f"/api/v1/teams/{cast.payments}/members/{cast.bob.id}"
+
+    demoted = await client.patch(member, json={"role": "observer"}, headers=cast.alice.headers)
+    assert demoted.status_code == 200, demoted.text
+    refused = await client.post(links["Acknowledge"])
+    assert refused.status_code == 403
+    assert "observers" in refused.text
+    shown = await client.get(links["Acknowledge"])
+    assert shown.status_code == 403 and "<form" not in shown.text
+
+    # Out of the team (the API keeps a policy's target in it; the database does not care).
+    await remove_from_team(engine, cast.payments, cast.bob.id)
+    refused = await client.post(links["Resolve"])
+    assert refused.status_code == 403
+    assert "no longer a member" in refused.text
+    detail = await client.get(f"/api/v1/incidents/{incident_id}", headers=cast.alice.headers)
+    assert detail.json()["status"] == "open"

@@ -12,7 +12,7 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.notifications.conftest import TWILIO_TOKEN, Paging, open_incident
-from tests.notifications.helpers import add_method, drain
+from tests.notifications.helpers import add_method, drain, remove_from_team
 from tocsin.clock import FrozenClock
 from tocsin.config import Settings
 from tocsin.notifications.actions import twilio_signature
@@ -123,3 +123,24 @@ async def test_a_wrong_signature_or_an_unknown_number_changes_nothing(
     status, text = await reply(client, "4", phone="+14155550999")
     assert status == 200 and "not a verified contact method" in text
     assert await status_of(client, paging, incident_id) == "open"
+
+
+async def test_a_reply_from_someone_who_left_the_team_does_nothing(
+    client: AsyncClient,
+    paging: Paging,
+    ctx: WorkerContext,
+    engine: AsyncEngine,
+    clock: FrozenClock,
+    settings: Settings,
+) -> None:
+    settings.twilio_auth_token = TWILIO_TOKEN  # the app's settings object
+    await bob_has_a_verified_phone(client, paging, engine, clock)
+    incident_id = await open_incident(client, paging)
+    await drain(ctx)
+    cast = paging.world.cast
+    await remove_from_team(engine, cast.payments, cast.bob.id)
+    status, answer = await reply(client, "4")
+    assert status == 200
+    assert "no longer a member" in answer
+    detail = await client.get(f"/api/v1/incidents/{incident_id}", headers=cast.alice.headers)
+    assert detail.json()["status"] == "open"

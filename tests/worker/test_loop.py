@@ -147,7 +147,7 @@ async def test_metrics_report_pending_timers_in_prometheus_format(
 
 
 async def test_the_worker_command_stops_cleanly_on_sigterm(database_url: str) -> None:
-    env = {**os.environ, "TOCSIN_DATABASE_URL": database_url}
+    env = {**os.environ, "TOCSIN_DATABASE_URL": database_url, "TOCSIN_SECRET_KEY": "test-secret"}
     process = subprocess.Popen(  # noqa: ASYNC220 (started once; waited on in a thread)
         [sys.executable, "-m", "tocsin.cli", "worker"],
         env=env,

@@ -147,8 +147,10 @@ async def simulate_alert(
 ) -> SimulationOut:
     """Dry run: where this payload, sent to the integration at `at`, would route, whether it
     would join an open incident, and who would be paged when, level by level and cycle by
-    cycle, if nobody acknowledged. Nothing is stored. Members of the routed team (or admins)
-    see the plan."""
+    cycle, if nobody acknowledged. Nothing is stored and nothing is sent (an SNS subscription
+    is not confirmed, its signature not fetched). Members of the routed team (or admins) see
+    the plan; an open incident it would join is named only if the caller may see it."""
+    visible = await visible_team_ids(session, principal)
     async with state.read_engine.connect() as conn:
         result = await simulate(
             conn,
@@ -156,6 +158,7 @@ async def simulate_alert(
             payload=body.payload,
             at=body.at or now,
             settings=state.settings,
+            visible_teams=visible,
         )
     for alert in result.alerts:
         if alert.route is not None:

@@ -214,6 +214,10 @@ class AlertSimulationOut(BaseModel):
     joins_incident_id: uuid.UUID | None = Field(
         description="The open incident it would join (then nobody new is paged)"
     )
+    joins_hidden_incident: bool = Field(
+        default=False,
+        description="It would join an open incident of a team you may not see (not named)",
+    )
     policy_name: str | None
     plan: list[PlanStepOut] = Field(description="Assuming nobody acknowledges")
 
@@ -242,6 +246,7 @@ class SimulationOut(BaseModel):
                     if a.route
                     else None,
                     joins_incident_id=a.joins_incident_id,
+                    joins_hidden_incident=a.joins_hidden_incident,
                     policy_name=a.policy.name if a.policy else None,
                     plan=[
                         PlanStepOut(

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 
 import orjson
 from pydantic import ValidationError
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tocsin.alerts.ingest import prepare
@@ -26,7 +27,8 @@ from tocsin.escalation.plan import FIRST, Position, reach
 from tocsin.escalation.snapshot import PolicySnapshot, load_policy_snapshot
 from tocsin.escalation.targets import Recipient
 from tocsin.incidents.dedup import find_dedup_incident, joins_existing
-from tocsin.integrations.adapters.base import Inbound, PayloadRejected
+from tocsin.incidents.models import Incident
+from tocsin.integrations.adapters.base import Inbound, PayloadForbidden, PayloadRejected
 from tocsin.integrations.adapters.registry import adapter_for
 from tocsin.integrations.lookup import find_integration
 from tocsin.routing.route import Route
@@ -52,6 +54,8 @@ class AlertSimulation:
     joins_incident_id: uuid.UUID | None
     policy: PolicySnapshot | None
     plan: tuple[PlanStep, ...]
+    # It would join an open incident of a team the caller may not see: not named.
+    joins_hidden_incident: bool = False
 
 
 @dataclass(frozen=True)
@@ -88,12 +92,21 @@ async def simulate(
     payload: object,
     at: datetime,
     settings: Settings,
+    visible_teams: set[uuid.UUID] | None,
 ) -> Simulation:
-    """What `payload`, sent to the integration at `at`, would route to and page."""
+    """What `payload`, sent to the integration at `at`, would route to and page. An open
+    incident it would join is named only if its team is in `visible_teams` (None: all).
+    Nothing is stored and nothing is sent anywhere: the adapter maps it as a dry run."""
     integration = await find_integration(conn, integration_id)
     if integration is None:
         raise InvalidInput(f"integration {integration_id} does not exist", field="integration_id")
-    adapter = adapter_for(integration.type)
+    try:
+        adapter = adapter_for(integration.type)
+    except KeyError:
+        raise InvalidInput(
+            f"{integration.type.value} integrations take no JSON payload to simulate",
+            field="integration_id",
+        ) from None
     try:
         options = adapter.options_model.model_validate(integration.options)
     except ValidationError:
@@ -103,6 +116,7 @@ async def simulate(
         headers={"content-type": "application/json"},
         query={},
         now=at,
+        dry_run=True,
     )
     try:
         mapped = await adapter.map(inbound, options, settings)
@@ -110,17 +124,26 @@ async def simulate(
         problem = exc.problems[0]
         loc = [str(part) for part in problem.loc if part != "body"]
         raise InvalidInput(problem.msg, field=".".join(["payload", *loc])) from exc
+    except PayloadForbidden as exc:
+        raise InvalidInput(
+            f"the integration would refuse this payload: {exc}", field="payload"
+        ) from exc
     results = []
     for item in mapped.alerts:
         prepared = await prepare(conn, integration, item.alert)
         joins: uuid.UUID | None = None
+        hidden = False
         snapshot: PolicySnapshot | None = None
         plan: tuple[PlanStep, ...] = ()
         if prepared.route is not None:
             existing = await find_dedup_incident(conn, integration.id, prepared.fingerprint)
             window = timedelta(minutes=integration.dedup_window_minutes)
             if existing is not None and joins_existing(existing[1], now=at, window=window):
-                joins = existing[0]
+                team_id = await _team_of(conn, existing[0])
+                if visible_teams is None or team_id in visible_teams:
+                    joins = existing[0]
+                else:
+                    hidden = True
             elif prepared.route.escalation_policy_id is not None:
                 snapshot = await load_policy_snapshot(conn, prepared.route.escalation_policy_id)
                 if snapshot is not None:
@@ -134,6 +157,13 @@ async def simulate(
                 joins_incident_id=joins,
                 policy=snapshot,
                 plan=plan,
+                joins_hidden_incident=hidden,
             )
         )
     return Simulation(at=at, alerts=tuple(results), ignored=tuple(mapped.ignored))
+
+
+async def _team_of(conn: AsyncConnection, incident_id: uuid.UUID) -> uuid.UUID | None:
+    return (
+        await conn.execute(select(Incident.team_id).where(Incident.id == incident_id))
+    ).scalar_one_or_none()

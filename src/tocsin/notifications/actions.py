@@ -1,7 +1,9 @@
 """Acting on an incident from a message: one-click links and SMS reply codes.
 
 Both end in the incidents lifecycle (`apply_transition`) as the person the message went to,
-so the timeline says who acknowledged, and how.
+so the timeline says who acknowledged, and how; and both first ask whether that person may
+still do it: an active account, and an admin or a manager or responder of the incident's team
+now (a message may be read after its recipient left the team). A one-click link acts once.
 """
 
 from __future__ import annotations
@@ -15,21 +17,26 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import and_, delete, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tocsin.auth.models import User
+from tocsin.auth.permissions import RESPONDER_ROLES
+from tocsin.errors import Conflict
 from tocsin.incidents.lifecycle import (
     ACTIVE_STATUSES,
     Action,
     IllegalTransition,
+    IncidentNotFound,
     Transition,
     apply_transition,
 )
 from tocsin.incidents.models import Incident, IncidentStatus
 from tocsin.incidents.timeline import Actor
 from tocsin.notifications.links import BadLink, LinkClaim
-from tocsin.notifications.models import ContactKind, ContactMethod, Delivery
+from tocsin.notifications.models import ContactKind, ContactMethod, Delivery, UsedLink
+from tocsin.teams.models import TeamMember
 
 # "4" acknowledges, "6" resolves, optionally followed by the incident number: "4 1234".
 REPLY = re.compile(r"^\s*(?P<code>[46]|ack|acknowledge|resolve)\s*#?(?P<number>[0-9]+)?\s*$", re.I)
@@ -63,13 +70,73 @@ async def find_incident_summary(
     return None if row is None else IncidentSummary(*row)
 
 
-async def act_on_link(conn: AsyncConnection, claim: LinkClaim, *, now: datetime) -> Transition:
-    """Do what a one-click link says, as the person it was made for."""
-    active = (
-        await conn.execute(select(User.is_active).where(User.id == claim.user_id))
+class LinkUsed(Conflict):
+    def __init__(self) -> None:
+        super().__init__("this link has already been used")
+
+
+async def may_act(conn: AsyncConnection, user_id: uuid.UUID, incident_id: uuid.UUID) -> str | None:
+    """Why this person may not acknowledge or resolve this incident now, or None if they
+    may. IncidentNotFound if there is no such incident."""
+    team_id = (
+        await conn.execute(select(Incident.team_id).where(Incident.id == incident_id))
     ).scalar_one_or_none()
-    if not active:
-        raise BadLink("this link belongs to an account that is no longer active")
+    if team_id is None:
+        raise IncidentNotFound(incident_id)
+    row = (
+        await conn.execute(
+            select(User.is_active, User.is_admin, TeamMember.role)
+            .outerjoin(
+                TeamMember, and_(TeamMember.user_id == User.id, TeamMember.team_id == team_id)
+            )
+            .where(User.id == user_id)
+        )
+    ).first()
+    if row is None or not row.is_active:
+        return "the account is no longer active"
+    if row.is_admin or row.role in RESPONDER_ROLES:
+        return None
+    if row.role is None:
+        return "you are no longer a member of the team that owns this incident"
+    return "observers may not act on incidents"
+
+
+async def link_was_used(conn: AsyncConnection, claim: LinkClaim) -> bool:
+    found = await conn.execute(select(UsedLink.link_id).where(UsedLink.link_id == claim.link_id))
+    return found.first() is not None
+
+
+async def _use_once(conn: AsyncConnection, claim: LinkClaim, now: datetime) -> bool:
+    """Record that the link acted; False if it already had. Two clicks at once both insert:
+    the database keeps one, and the other (on PostgreSQL after waiting for the first to
+    commit) inserts nothing."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    result = await conn.execute(
+        dialect.insert(UsedLink)
+        .values(
+            link_id=claim.link_id,
+            incident_id=claim.incident_id,
+            user_id=claim.user_id,
+            action=claim.action.value,
+            used_at=now,
+            expires_at=claim.expires_at,
+        )
+        .on_conflict_do_nothing(index_elements=["link_id"])
+    )
+    # Links past their expiry are refused anyway: what they left behind can go.
+    await conn.execute(delete(UsedLink).where(UsedLink.expires_at < now))
+    return bool(result.rowcount == 1)
+
+
+async def act_on_link(conn: AsyncConnection, claim: LinkClaim, *, now: datetime) -> Transition:
+    """Do what a one-click link says, as the person it was made for, if they still may and
+    the link has not acted before. BadLink, LinkUsed, IncidentNotFound or IllegalTransition
+    otherwise (the caller's transaction then keeps nothing)."""
+    refusal = await may_act(conn, claim.user_id, claim.incident_id)
+    if refusal is not None:
+        raise BadLink(refusal)
+    if not await _use_once(conn, claim, now):
+        raise LinkUsed()
     return await apply_transition(
         conn,
         claim.incident_id,
@@ -144,6 +211,9 @@ async def answer_sms_reply(conn: AsyncConnection, *, phone: str, body: str, now:
             f"Reply {code} followed by the number, e.g. {code} {incidents[0].number}."
         )
     incident = chosen[0]
+    refusal = await may_act(conn, user_id, incident.id)
+    if refusal is not None:
+        return f"Incident #{incident.number}: {refusal}."
     try:
         await apply_transition(
             conn,

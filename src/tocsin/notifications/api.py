@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import HTMLResponse
 from sqlalchemy import select
 
+from tocsin.auth.accounts import Principal
 from tocsin.auth.api import require_self_or_admin
 from tocsin.auth.models import User
 from tocsin.auth.permissions import require_team_reader
@@ -20,9 +21,13 @@ from tocsin.errors import Forbidden, InvalidInput, NotFound
 from tocsin.incidents.detail import find_incident
 from tocsin.incidents.lifecycle import Action, IllegalTransition, IncidentNotFound
 from tocsin.notifications.actions import (
+    IncidentSummary,
+    LinkUsed,
     act_on_link,
     answer_sms_reply,
     find_incident_summary,
+    link_was_used,
+    may_act,
     twilio_signature,
 )
 from tocsin.notifications.contacts import (
@@ -36,6 +41,7 @@ from tocsin.notifications.contacts import (
 )
 from tocsin.notifications.links import BadLink, read_link
 from tocsin.notifications.models import ContactMethod, Delivery, DeliveryAttempt, DeliveryStatus
+from tocsin.notifications.redaction import mask_address, short_error
 from tocsin.notifications.rules import add_rule, list_rules, reachability_warnings, remove_rule
 from tocsin.notifications.schemas import (
     AttemptOut,
@@ -186,22 +192,25 @@ async def verify_contact_method(
 @router.post(
     f"{USER_PREFIX}/contact-methods/{{method_id}}/test", status_code=202, response_model=QueuedOut
 )
-async def test_contact_method(method: OwnContactMethod, session: DbSession, now: Now) -> QueuedOut:
-    """Queue a test message to a verified method; follow it with GET .../deliveries/{id}."""
-    delivery_id = await send_test_message(session, method, now=now)
+async def test_contact_method(
+    method: OwnContactMethod, session: DbSession, state: State, now: Now
+) -> QueuedOut:
+    """Queue a test message to a verified method; follow it with GET .../deliveries/{id}.
+    429 with Retry-After past the hourly limits (per method and per user)."""
+    delivery_id = await send_test_message(session, method, settings=state.settings, now=now)
     await session.commit()
     return QueuedOut(delivery_id=delivery_id, status=DeliveryStatus.PENDING)
 
 
 @router.get(f"{USER_PREFIX}/deliveries/{{delivery_id}}", response_model=DeliveryOut)
 async def get_user_delivery(
-    delivery_id: uuid.UUID, user: EditableUser, session: DbSession
+    delivery_id: uuid.UUID, user: EditableUser, session: DbSession, principal: CurrentUser
 ) -> DeliveryOut:
     """One delivery to this user (a test message, say) with its attempts."""
     delivery = await session.get(Delivery, delivery_id)
     if delivery is None or delivery.user_id != user.id:
         raise NotFound(f"delivery {delivery_id} not found")
-    return (await _with_attempts(session, [delivery]))[0]
+    return (await _with_attempts(session, [delivery], principal))[0]
 
 
 # Notification rules
@@ -245,7 +254,12 @@ async def delete_notification_rule(
 # Deliveries of an incident
 
 
-async def _with_attempts(session: DbSession, deliveries: list[Delivery]) -> list[DeliveryOut]:
+async def _with_attempts(
+    session: DbSession, deliveries: list[Delivery], viewer: Principal
+) -> list[DeliveryOut]:
+    """The deliveries as `viewer` may see them: addresses masked unless they are the
+    recipient's own or the viewer is an admin, errors short and plain (rows stored before
+    errors were cut down included)."""
     ids = [d.id for d in deliveries]
     attempts: dict[uuid.UUID, list[AttemptOut]] = {}
     if ids:
@@ -255,10 +269,16 @@ async def _with_attempts(session: DbSession, deliveries: list[Delivery]) -> list
             .order_by(DeliveryAttempt.number, DeliveryAttempt.finished_at)
         )
         for attempt in rows.scalars():
-            attempts.setdefault(attempt.delivery_id, []).append(AttemptOut.model_validate(attempt))
+            shown = AttemptOut.model_validate(attempt)
+            shown.error = short_error(shown.error)
+            attempts.setdefault(attempt.delivery_id, []).append(shown)
     out = []
     for delivery in deliveries:
         item = DeliveryOut.model_validate(delivery)
+        item.last_error = short_error(item.last_error)
+        if not (viewer.is_admin or viewer.user_id == delivery.user_id):
+            item.address = mask_address(delivery.contact_kind, delivery.address)
+            item.address_masked = True
         item.attempt_log = attempts.get(delivery.id, [])
         out.append(item)
     return out
@@ -268,7 +288,9 @@ async def _with_attempts(session: DbSession, deliveries: list[Delivery]) -> list
 async def list_incident_deliveries(
     incident_id: uuid.UUID, session: DbSession, user: CurrentUser
 ) -> DeliveryList:
-    """Every notification of the incident, oldest first, each with its attempts."""
+    """Every notification of the incident, oldest first, each with its attempts. Members
+    see where each went as kind and last four characters; the recipient and admins see the
+    whole address."""
     incident = await find_incident(session, incident_id)
     if incident is None:
         raise IncidentNotFound(incident_id)
@@ -282,7 +304,7 @@ async def list_incident_deliveries(
             )
         ).scalars()
     )
-    return DeliveryList(items=await _with_attempts(session, deliveries))
+    return DeliveryList(items=await _with_attempts(session, deliveries, user))
 
 
 # One-click links: GET only shows what would happen (mail scanners follow links), POST acts.
@@ -300,15 +322,30 @@ def _page(title: str, body: str, status_code: int = 200) -> HTMLResponse:
     return HTMLResponse(html, status_code=status_code)
 
 
+def _state_page(title: str, incident: IncidentSummary, status_code: int) -> HTMLResponse:
+    return _page(
+        title,
+        f"<p>Incident #{incident.number}: {escape(incident.title)}</p>"
+        f"<p>Status now: {escape(incident.status.value)}</p>",
+        status_code,
+    )
+
+
 @router.get("/a/{token}", response_class=HTMLResponse, include_in_schema=False)
 async def show_one_click(token: str, session: DbSession, now: Now, state: State) -> HTMLResponse:
     try:
         claim = read_link(token, secret_key=state.settings.secret_key, now=now)
     except BadLink as exc:
         return _page("Link not valid", f"<p>{escape(exc.detail)}</p>", 403)
-    incident = await find_incident_summary(await session.connection(), claim.incident_id)
+    conn = await session.connection()
+    incident = await find_incident_summary(conn, claim.incident_id)
     if incident is None:
         return _page("Incident not found", "<p>This incident no longer exists.</p>", 404)
+    if await link_was_used(conn, claim):
+        return _state_page("This link has been used", incident, 200)
+    refusal = await may_act(conn, claim.user_id, claim.incident_id)
+    if refusal is not None:
+        return _page("Link not valid", f"<p>{escape(refusal)}</p>", 403)
     verb = _VERB[claim.action]
     return _page(
         f"{verb} incident #{incident.number}?",
@@ -331,8 +368,13 @@ async def do_one_click(token: str, session: DbSession, now: Now, state: State) -
         return _page("Link not valid", f"<p>{escape(exc.detail)}</p>", 403)
     except IncidentNotFound:
         return _page("Incident not found", "<p>This incident no longer exists.</p>", 404)
-    except IllegalTransition as exc:
-        return _page("Nothing to do", f"<p>{escape(exc.detail)}.</p>", 409)
+    except (LinkUsed, IllegalTransition) as exc:
+        await session.rollback()
+        current = await find_incident_summary(await session.connection(), claim.incident_id)
+        if current is None:
+            return _page("Nothing to do", f"<p>{escape(exc.detail)}.</p>", 409)
+        title = "This link has been used" if isinstance(exc, LinkUsed) else "Nothing to do"
+        return _state_page(title, current, 409)
     incident = await find_incident_summary(conn, claim.incident_id)
     await session.commit()
     state.hub.announce([(StreamEvent.INCIDENT_UPDATED, claim.incident_id)])

@@ -1,7 +1,9 @@
 """Contact methods: adding one, proving it reaches its owner, testing it, removing it.
 
 A new method (or one whose address changed) is unverified: a six-digit code goes to it,
-and only once the owner types that code back may notification rules use it.
+and only once the owner types that code back may notification rules use it. Nothing else is
+ever sent to an unverified method, and the code itself goes only to an address the outbound
+guard allows (outbound.py), within the hourly limits (limits.py).
 """
 
 from __future__ import annotations
@@ -17,11 +19,18 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tocsin.config import Settings
-from tocsin.errors import Conflict, InvalidInput, NotFound
+from tocsin.errors import Conflict, InvalidInput, NotFound, TooManyRequests
+from tocsin.notifications.channels.apprise_chat import UnguardableScheme, apprise_targets
 from tocsin.notifications.dispatch import delivery_row, write_deliveries
+from tocsin.notifications.limits import count_wrong_code, require_send_allowed, wrong_code_wait
 from tocsin.notifications.models import ContactKind, ContactMethod, Delivery, DeliveryKind
-
-MAX_VERIFICATION_FAILURES = 5
+from tocsin.notifications.outbound import (
+    HostUnresolvable,
+    OutboundRefused,
+    guard_for,
+    resolve_checked,
+    url_host_port,
+)
 
 
 class ContactMethodNotFound(NotFound):
@@ -68,14 +77,40 @@ async def list_contact_methods(session: AsyncSession, user_id: uuid.UUID) -> lis
     return list(result.scalars())
 
 
+async def check_reachable(kind: ContactKind, address: str, *, settings: Settings) -> None:
+    """422 naming `address` if the outbound guard would refuse to send there: a webhook or
+    an Apprise URL aimed at loopback, private, link-local (cloud metadata) ... addresses.
+    Checked again at every send, since DNS can change."""
+    guard = guard_for(settings)
+    try:
+        if kind == ContactKind.WEBHOOK:
+            host, port = url_host_port(address)
+            await resolve_checked(guard, host, port)
+        elif kind == ContactKind.CHAT:
+            for host, port in apprise_targets(address):
+                try:
+                    await resolve_checked(guard, host, port)
+                except HostUnresolvable:
+                    # Some services take a topic or a token where a host would be
+                    # (ntfy://topic); the send will tell if it really is a host.
+                    continue
+    except (OutboundRefused, UnguardableScheme) as exc:
+        raise InvalidInput(str(exc), field="address") from exc
+    except HostUnresolvable as exc:
+        raise InvalidInput(f"{exc}: check the URL", field="address") from exc
+    except ValueError as exc:
+        raise InvalidInput(f"not a usable URL: {exc}", field="address") from exc
+
+
 async def send_verification_code(
     session: AsyncSession, method: ContactMethod, *, settings: Settings, now: datetime
 ) -> None:
-    """Make a new code (the old one stops working) and queue it to the method."""
+    """Make a new code (the old one stops working) and queue it to the method; 429 past the
+    hourly limits. The count of wrong codes stays as it is."""
+    await require_send_allowed(session, method, settings=settings, now=now)
     code = f"{secrets.randbelow(1_000_000):06d}"
     method.verification_code_hash = _code_hash(settings, method.id, code)
     method.verification_expires_at = now + timedelta(minutes=settings.verification_ttl_minutes)
-    method.verification_failures = 0
     method.updated_at = now
     await session.flush()
     conn = await session.connection()
@@ -109,6 +144,7 @@ async def add_contact_method(
     now: datetime,
 ) -> ContactMethod:
     """Store an unverified contact method and send it a verification code."""
+    await check_reachable(kind, address, settings=settings)
     method = ContactMethod(
         id=uuid.uuid4(),
         user_id=user_id,
@@ -139,6 +175,8 @@ async def change_contact_method(
     now: datetime,
 ) -> None:
     """Rename, or move to a new address (which must then be verified again)."""
+    if address is not None and address != method.address:
+        await check_reachable(method.kind, address, settings=settings)
     if name is not None:
         method.name = name
     readdressed = address is not None and address != method.address
@@ -159,35 +197,44 @@ async def check_verification_code(
     session: AsyncSession, method: ContactMethod, code: str, *, settings: Settings, now: datetime
 ) -> bool:
     """Mark the method verified if `code` is the one sent and return True; a wrong code
-    counts against the limit and returns False; a stale or used-up code is a 422."""
+    counts against the hourly limit and returns False; a stale code is a 422, and guessing
+    past the limit a 429, whatever code is waiting."""
     if method.verified_at is not None:
         return True
+    wait = wrong_code_wait(method, settings=settings, now=now)
+    if wait is not None:
+        raise TooManyRequests(
+            f"too many wrong codes for this contact method; try again in {wait} s",
+            retry_after=wait,
+        )
     if method.verification_code_hash is None or method.verification_expires_at is None:
         raise InvalidInput("no code is waiting: ask for a new one", field="code")
     if method.verification_expires_at <= now:
         raise InvalidInput("this code has expired: ask for a new one", field="code")
-    if method.verification_failures >= MAX_VERIFICATION_FAILURES:
-        raise InvalidInput("too many wrong codes: ask for a new one", field="code")
     if not hmac.compare_digest(
         _code_hash(settings, method.id, code), method.verification_code_hash
     ):
-        method.verification_failures += 1
+        count_wrong_code(method, now=now)
         await session.flush()
         return False
     method.verified_at = now
     method.verification_code_hash = None
     method.verification_expires_at = None
+    method.verification_failures = 0
+    method.verification_failures_since = None
     method.updated_at = now
     await session.flush()
     return True
 
 
 async def send_test_message(
-    session: AsyncSession, method: ContactMethod, *, now: datetime
+    session: AsyncSession, method: ContactMethod, *, settings: Settings, now: datetime
 ) -> uuid.UUID:
-    """Queue a test message to a verified method; returns the delivery's id."""
+    """Queue a test message to a verified method; returns the delivery's id. 429 past the
+    hourly limits."""
     if method.verified_at is None:
         raise NotVerified()
+    await require_send_allowed(session, method, settings=settings, now=now)
     conn = await session.connection()
     row = delivery_row(
         kind=DeliveryKind.TEST,

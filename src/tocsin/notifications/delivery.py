@@ -52,6 +52,7 @@ from tocsin.notifications.models import (
     DeliveryKind,
     DeliveryStatus,
 )
+from tocsin.notifications.redaction import short_error
 from tocsin.notifications.throttle import RecentSends, decide
 from tocsin.teams.models import Team
 from tocsin.telemetry.logs import log_context
@@ -508,7 +509,16 @@ async def send_due_deliveries(ctx: WorkerContext) -> bool:
             conn,
             ctx,
             [
-                Outcome(o.send, o.channel, o.status, o.provider_id, o.error, o.started_at, finished)
+                # Errors are shown on the timeline to the whole team: short and plain.
+                Outcome(
+                    o.send,
+                    o.channel,
+                    o.status,
+                    o.provider_id,
+                    short_error(o.error),
+                    o.started_at,
+                    finished,
+                )
                 for o in outcomes
             ],
             finished,

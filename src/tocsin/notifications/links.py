@@ -1,24 +1,28 @@
-"""One-click links: signed, expiring tokens that name an incident, a person and an action.
+"""One-click links: signed, expiring tokens that name an incident, a person and an action,
+each usable once.
 
-A token is `base64url(payload).base64url(HMAC-SHA256(secret_key, payload))`, where payload is
-`v1|incident|user|action|expires`. Nothing is stored, so a link works from any API node that
-shares TOCSIN_SECRET_KEY, and stops working when it expires or the key changes.
+A token is `incident~user~action~expires~link_id.signature`, signed by itsdangerous (HMAC-
+SHA256 with a key derived from TOCSIN_SECRET_KEY and this purpose's salt, checked in constant
+time). The signature makes it tamper-proof and binds the action to that person and incident;
+`expires` ends it; `link_id` is what `used_links` remembers once the link has acted
+(actions.py), so a forwarded or replayed link does nothing the second time. Any API node
+that shares the secret key can read a link, and none can once the key changes.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
-import hmac
+import secrets
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+
+from itsdangerous import BadSignature, Signer
 
 from tocsin.errors import TocsinError
 from tocsin.incidents.lifecycle import Action
 
-VERSION = "v1"
+SALT = "tocsin.one-click.v2"
 LINK_ACTIONS = frozenset({Action.ACKNOWLEDGE, Action.RESOLVE})
 
 
@@ -34,53 +38,42 @@ class LinkClaim:
     user_id: uuid.UUID
     action: Action
     expires_at: datetime
+    # Names this one link (not the person or the incident): what "used once" is about.
+    link_id: str = field(default_factory=lambda: secrets.token_urlsafe(12))
 
 
-def _b64(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-def _mac(secret_key: str, payload: bytes) -> bytes:
-    return hmac.new(secret_key.encode(), b"one-click|" + payload, hashlib.sha256).digest()
+def _signer(secret_key: str) -> Signer:
+    return Signer(secret_key, salt=SALT, digest_method=hashlib.sha256)
 
 
 def sign_link(claim: LinkClaim, *, secret_key: str) -> str:
     """The token for this claim."""
-    payload = "|".join(
+    payload = "~".join(
         [
-            VERSION,
-            str(claim.incident_id),
-            str(claim.user_id),
+            claim.incident_id.hex,
+            claim.user_id.hex,
             claim.action.value,
             str(int(claim.expires_at.timestamp())),
+            claim.link_id,
         ]
-    ).encode()
-    return f"{_b64(payload)}.{_b64(_mac(secret_key, payload))}"
+    )
+    return _signer(secret_key).sign(payload).decode()
 
 
 def read_link(token: str, *, secret_key: str, now: datetime) -> LinkClaim:
     """The claim of a token this server signed and that has not expired; BadLink otherwise."""
-    encoded, _, signature = token.partition(".")
     try:
-        payload = _unb64(encoded)
-        given = _unb64(signature)
-    except (binascii.Error, ValueError) as exc:
-        raise BadLink("this link is damaged; use the one in the message") from exc
-    if not hmac.compare_digest(_mac(secret_key, payload), given):
-        raise BadLink("this link is not valid; use the one in the message")
+        payload = _signer(secret_key).unsign(token).decode()
+    except (BadSignature, UnicodeError) as exc:
+        raise BadLink("this link is not valid; use the one in the message") from exc
     try:
-        version, incident, user, action, expires = payload.decode().split("|")
-        if version != VERSION:
-            raise ValueError(version)
+        incident, user, action, expires, link_id = payload.split("~")
         claim = LinkClaim(
-            uuid.UUID(incident),
-            uuid.UUID(user),
+            uuid.UUID(hex=incident),
+            uuid.UUID(hex=user),
             Action(action),
             datetime.fromtimestamp(int(expires), UTC),
+            link_id,
         )
     except ValueError as exc:
         raise BadLink("this link is damaged; use the one in the message") from exc

@@ -14,7 +14,7 @@ from typing import Any
 
 from tocsin.config import Settings
 from tocsin.incidents.lifecycle import Action
-from tocsin.notifications.channels import OutgoingMessage
+from tocsin.notifications.channels import OutgoingMessage, one_line
 from tocsin.notifications.links import LinkClaim, sign_link
 
 SMS_LIMIT = 320  # two SMS segments
@@ -76,7 +76,8 @@ def incident_message(
     )
     severity = facts.severity.upper()
     service = facts.service or "no service"
-    subject = f"[{severity}] #{facts.number} {facts.title}"
+    # A title is the alert sender's text: a line break in it must not become a header.
+    subject = one_line(f"[{severity}] #{facts.number} {facts.title}")
     text = "\n".join(
         [
             f"Incident #{facts.number}: {facts.title}",

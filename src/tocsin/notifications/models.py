@@ -77,7 +77,10 @@ class ContactMethod(Base):
     verified_at: Mapped[datetime | None] = mapped_column(nullable=True)
     verification_code_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
     verification_expires_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # Wrong codes since verification_failures_since; limited per hour (limits.py), and not
+    # reset by asking for a new code.
     verification_failures: Mapped[int] = mapped_column(Integer, default=0)
+    verification_failures_since: Mapped[datetime | None] = mapped_column(nullable=True)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
@@ -185,3 +188,19 @@ class DeliveryAttempt(Base):
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     started_at: Mapped[datetime]
     finished_at: Mapped[datetime]
+
+
+class UsedLink(Base):
+    """A one-click link that has done its job: each link works once (links.py). Kept until
+    the link would have expired anyway, then pruned."""
+
+    __tablename__ = "used_links"
+
+    link_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    incident_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("incidents.id", ondelete="CASCADE"), index=True
+    )
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    action: Mapped[str] = mapped_column(String(20))
+    used_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)

@@ -153,7 +153,11 @@ class DeliveryOut(BaseModel):
     contact_method_id: uuid.UUID | None
     rule_id: uuid.UUID | None
     contact_kind: ContactKind
-    address: str
+    address: str = Field(
+        description="Where it went; for anyone but the recipient and admins only the kind and"
+        " the last four characters"
+    )
+    address_masked: bool = False
     status: DeliveryStatus
     due_at: datetime
     attempts: int

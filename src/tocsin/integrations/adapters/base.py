@@ -84,6 +84,9 @@ class Inbound:
     headers: Mapping[str, str]
     query: Mapping[str, str]
     now: datetime
+    # A simulation (POST /api/v1/simulate): map it, but contact nobody (no SNS certificate
+    # fetched, no subscription confirmed).
+    dry_run: bool = False
 
 
 @dataclass(frozen=True)

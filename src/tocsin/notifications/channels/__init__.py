@@ -12,11 +12,21 @@ An operator then picks it with TOCSIN_SMS_CHANNEL=acme_sms (or TOCSIN_VOICE_CHAN
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from tocsin.config import Settings
+
+# Line breaks of every kind and the other control characters: none may reach a header.
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+
+
+def one_line(text: str) -> str:
+    """Text fit for a subject or a header: control characters (CR and LF above all, which
+    would end the header and start another) folded into single spaces."""
+    return " ".join(_CONTROLS.sub(" ", text).split())
 
 
 @dataclass(frozen=True)

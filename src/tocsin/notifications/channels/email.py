@@ -13,7 +13,7 @@ from email.utils import formatdate, parseaddr
 import aiosmtplib
 
 from tocsin.config import Settings
-from tocsin.notifications.channels import ChannelError, OutgoingMessage, Recipient
+from tocsin.notifications.channels import ChannelError, OutgoingMessage, Recipient, one_line
 
 
 class EmailChannel:
@@ -23,15 +23,18 @@ class EmailChannel:
         self.settings = settings
 
     def build(self, recipient: Recipient, message: OutgoingMessage) -> EmailMessage:
+        """The message. Every header made from data is one line (`one_line`): the email
+        package refuses a header with CR or LF, and a sender could otherwise have every email
+        page for an incident fail by putting a line break in the alert's title."""
         mail = EmailMessage()
-        mail["From"] = self.settings.smtp_from
-        mail["To"] = recipient.address
-        mail["Subject"] = message.subject
+        mail["From"] = one_line(self.settings.smtp_from)
+        mail["To"] = one_line(recipient.address)
+        mail["Subject"] = one_line(message.subject)
         mail["Date"] = formatdate(localtime=False)
         # The same id on every retry, so a mail system (or a person) can spot a repeat.
         digest = hashlib.sha256(message.idempotency_key.encode()).hexdigest()[:32]
         mail["Message-ID"] = f"<{digest}@tocsin>"
-        mail["X-Tocsin-Idempotency-Key"] = message.idempotency_key
+        mail["X-Tocsin-Idempotency-Key"] = one_line(message.idempotency_key)
         mail.set_content(message.text)
         mail.add_alternative(message.html, subtype="html")
         return mail
@@ -61,7 +64,7 @@ class EmailChannel:
                 timeout=s.notify_timeout_seconds,
             )
         except aiosmtplib.SMTPRecipientsRefused as exc:
-            raise ChannelError(f"SMTP server refused {recipient.address}", permanent=True) from exc
+            raise ChannelError("SMTP server refused the recipient", permanent=True) from exc
         except aiosmtplib.SMTPResponseException as exc:
             # 5xx is the server's final word (bad address, auth); 4xx asks us to come back.
             raise ChannelError(

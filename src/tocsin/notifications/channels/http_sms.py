@@ -15,7 +15,8 @@ import httpx
 
 from tocsin.config import Settings
 from tocsin.notifications.channels import ChannelError, OutgoingMessage, Recipient
-from tocsin.notifications.channels.http import raise_for_answer, shared_client, transport_error
+from tocsin.notifications.channels.http import guarded_client, raise_for_answer, transport_error
+from tocsin.notifications.outbound import guard_for
 
 
 def _json_escape(value: str) -> str:
@@ -54,7 +55,7 @@ class HttpSmsChannel:
             body=message.short_text,
         )
         try:
-            response = await shared_client().request(
+            response = await guarded_client(guard_for(self.settings)).request(
                 s.http_sms_method.upper(),
                 s.http_sms_url,
                 content=content.encode(),

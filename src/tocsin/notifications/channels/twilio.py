@@ -42,12 +42,24 @@ class _TwilioChannel:
             )
         except httpx.HTTPError as exc:
             raise transport_error(exc, what="Twilio") from exc
-        raise_for_answer(response, what="Twilio")
+        raise_for_answer(response, what=_who_answered(response))
         try:
             sid = response.json()["sid"]
         except (ValueError, KeyError, TypeError) as exc:
             raise ChannelError("Twilio answered without a sid") from exc
         return str(sid)
+
+
+def _who_answered(response: httpx.Response) -> str:
+    """Who answered, for the error: Twilio, with its numeric error code when it gave one
+    (21211: not a valid number), which says what went wrong without the reply's text."""
+    if response.is_success:
+        return "Twilio"
+    try:
+        code = response.json().get("code")
+    except (ValueError, AttributeError):
+        code = None
+    return f"Twilio (error {code})" if isinstance(code, int) else "Twilio"
 
 
 class TwilioSmsChannel(_TwilioChannel):

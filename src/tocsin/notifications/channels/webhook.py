@@ -16,7 +16,8 @@ import orjson
 
 from tocsin.config import Settings
 from tocsin.notifications.channels import ChannelError, OutgoingMessage, Recipient
-from tocsin.notifications.channels.http import raise_for_answer, shared_client, transport_error
+from tocsin.notifications.channels.http import guarded_client, raise_for_answer, transport_error
+from tocsin.notifications.outbound import guard_for
 
 SIGNATURE_HEADER = "X-Tocsin-Signature"
 TIMESTAMP_HEADER = "X-Tocsin-Timestamp"
@@ -60,7 +61,7 @@ class WebhookChannel:
         if recipient.signing_secret:
             headers[SIGNATURE_HEADER] = sign(recipient.signing_secret, timestamp, body)
         try:
-            response = await shared_client().post(
+            response = await guarded_client(guard_for(self.settings)).post(
                 recipient.address,
                 content=body,
                 headers=headers,
@@ -69,6 +70,6 @@ class WebhookChannel:
         except httpx.HTTPError as exc:
             raise transport_error(exc, what="webhook") from exc
         except ValueError as exc:  # a URL httpx cannot use
-            raise ChannelError(f"webhook URL refused: {exc}", permanent=True) from exc
+            raise ChannelError("webhook URL is not usable", permanent=True) from exc
         raise_for_answer(response, what="webhook")
         return response.headers.get("x-request-id") or message.idempotency_key

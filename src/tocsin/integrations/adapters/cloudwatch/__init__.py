@@ -126,19 +126,34 @@ class CloudWatchAdapter:
         header_type = inbound.headers.get("x-amz-sns-message-type")
         if header_type and header_type != envelope.Type:
             raise PayloadRejected.one(("Type",), "differs from the x-amz-sns-message-type header")
-        await verify_message(data, patterns=settings.sns_signing_cert_url_patterns, now=inbound.now)
+        noted: list[str] = []
+        if inbound.dry_run:
+            # Checking the signature means fetching Amazon's certificate: not in a dry run.
+            noted.append("dry run: the SNS signature was not checked")
+        else:
+            await verify_message(
+                data, patterns=settings.sns_signing_cert_url_patterns, now=inbound.now
+            )
         if options.topic_arns and envelope.TopicArn not in options.topic_arns:
             raise PayloadForbidden(f"topic {envelope.TopicArn} is not one this integration takes")
         if envelope.Type == "SubscriptionConfirmation":
             if not envelope.SubscribeURL:
                 raise PayloadRejected.one(("SubscribeURL",), "Field required")
+            if inbound.dry_run:
+                return Mapped(
+                    ignored=[
+                        *noted,
+                        f"dry run: the subscription to {envelope.TopicArn} would be"
+                        " confirmed (not done)",
+                    ]
+                )
             await confirm_subscription(envelope.SubscribeURL)
             return Mapped(
                 ignored=[f"subscription to {envelope.TopicArn} confirmed"],
                 reply={"subscription": "confirmed", "topic": envelope.TopicArn},
             )
         if envelope.Type == "UnsubscribeConfirmation":
-            return Mapped(ignored=[f"unsubscribed from {envelope.TopicArn}"])
+            return Mapped(ignored=[*noted, f"unsubscribed from {envelope.TopicArn}"])
         try:
             inner = orjson.loads(envelope.Message)
         except orjson.JSONDecodeError:
@@ -147,4 +162,6 @@ class CloudWatchAdapter:
             mapped = _alarm(inner, options, envelope.Subject)
         else:
             mapped = _plain_notification(envelope)
-        return Mapped(alerts=mapped.alerts, ignored=mapped.ignored, delivery_id=envelope.MessageId)
+        return Mapped(
+            alerts=mapped.alerts, ignored=[*noted, *mapped.ignored], delivery_id=envelope.MessageId
+        )
