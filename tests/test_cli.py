@@ -188,7 +188,7 @@ def test_the_first_serve_on_an_empty_database_prints_a_one_time_login_and_key(
     serve.append(first)
     output = first.output_until("API key:")
     # One `serve` on SQLite may make its own key up, but says what that costs.
-    assert "warning: TOCSIN_SECRET_KEY is not set" in output
+    assert "WARNING tocsin.cli: TOCSIN_SECRET_KEY is not set" in output
     first.wait_ready()
     key = output.split("API key:")[1].split()[0]
     email = output.split("email:")[1].split()[0]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
@@ -23,6 +24,8 @@ from tocsin.migrations import alembic_config, upgrade
 from tocsin.telemetry.logs import configure_logging
 
 T = TypeVar("T")
+
+log = logging.getLogger("tocsin.cli")  # the same name when run as `python -m tocsin.cli`
 
 
 def _with_engine(settings: Settings, work: Callable[[AsyncEngine], Awaitable[T]]) -> T:
@@ -100,12 +103,12 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         if refusal is not None:
             print(refusal, file=sys.stderr)
             return 2
-        print(
-            "warning: TOCSIN_SECRET_KEY is not set, so this process made one up: one-click"
-            " links and verification codes it hands out stop working when it restarts."
-            f" Set it for good: {_MAKE_A_KEY}",
-            file=sys.stderr,
-            flush=True,
+        # A log line, so that with TOCSIN_LOG_FORMAT=json it is JSON like every other.
+        log.warning(
+            "TOCSIN_SECRET_KEY is not set, so this process made one up: one-click links and"
+            " verification codes it hands out stop working when it restarts."
+            " Set it for good: %s",
+            _MAKE_A_KEY,
         )
     if settings.is_sqlite:
         migrate(settings)  # the embedded database looks after itself

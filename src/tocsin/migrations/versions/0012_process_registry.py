@@ -5,7 +5,7 @@ A new table only: safe to apply while processes of the previous release run (the
 know the table and never touch it).
 
 Revision ID: 0012
-Revises: 0007
+Revises: 0009
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0012"
-down_revision = "0007"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
