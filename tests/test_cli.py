@@ -47,6 +47,30 @@ def free_port() -> int:
         return port
 
 
+def start_serving(command: list[str], env: dict[str, str]) -> tuple[subprocess.Popen[str], str]:
+    """`command serve` on a free port, stdout dropped, stderr kept; returns the process and
+    its base URL once it answers."""
+    port = free_port()
+    process = subprocess.Popen(
+        [*command, "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    base_url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + TIMEOUT
+    while True:
+        try:
+            httpx.get(f"{base_url}/healthz")
+            return process, base_url
+        except httpx.TransportError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                raise AssertionError(f"never started: {process.communicate()[1]}") from None
+            time.sleep(0.1)
+
+
 class Server:
     """`tocsin serve` as a child process, its stdout read line by line."""
 
@@ -164,7 +188,7 @@ def test_the_first_serve_on_an_empty_database_prints_a_one_time_login_and_key(
     serve.append(first)
     output = first.output_until("API key:")
     # One `serve` on SQLite may make its own key up, but says what that costs.
-    assert "warning: TOCSIN_SECRET_KEY is not set" in output
+    assert "WARNING tocsin.cli: TOCSIN_SECRET_KEY is not set" in output
     first.wait_ready()
     key = output.split("API key:")[1].split()[0]
     email = output.split("email:")[1].split()[0]

@@ -43,12 +43,16 @@ from tocsin.integrations import heartbeat_api
 from tocsin.integrations.email_ingest import start_smtp_listener
 from tocsin.integrations.payload_log import PayloadLog
 from tocsin.notifications import api as notifications_api
+from tocsin.operations.models import ProcessKind
+from tocsin.operations.processes import ProcessHeartbeat
 from tocsin.quickreads import QuickReads
 from tocsin.realtime import api as realtime_api
 from tocsin.realtime.fanout import PostgresFanOut
 from tocsin.realtime.hub import Hub
 from tocsin.schedules import api as schedules_api
 from tocsin.teams import api as teams_api
+from tocsin.telemetry.requests import RequestIdMiddleware
+from tocsin.telemetry.tracing import start_tracing, stop_tracing
 from tocsin.web import ERROR_RESPONSES, FOREIGN_ERROR_RESPONSES, AppState
 from tocsin.worker import api as worker_api
 from tocsin.worker.loop import WorkerLoop, make_context
@@ -231,8 +235,18 @@ def create_app(
             app.state.tocsin.extras["smtp_listener"] = smtp
         worker_task: asyncio.Task[None] | None = None
         worker: WorkerLoop | None = None
+        heartbeat = ProcessHeartbeat(
+            writer, clock, kind=ProcessKind.API_AND_WORKER if run_worker else ProcessKind.API
+        )
+        await heartbeat.start()
+        app.state.tocsin.extras["process_heartbeat"] = heartbeat
+        tracing = start_tracing(process_id=heartbeat.process_id, kind=heartbeat.kind.value)
         if run_worker:
-            worker = WorkerLoop(make_context(writer, clock, settings, announce=hub.announce))
+            worker = WorkerLoop(
+                make_context(
+                    writer, clock, settings, worker_id=heartbeat.process_id, announce=hub.announce
+                )
+            )
             worker_task = asyncio.create_task(worker.run(), name="tocsin-worker")
         try:
             yield
@@ -240,6 +254,9 @@ def create_app(
             if worker is not None and worker_task is not None:
                 worker.stop()
                 await worker_task
+            await heartbeat.stop()
+            if tracing:
+                stop_tracing()
             if smtp is not None:
                 await smtp.stop()
             await batcher.stop()
@@ -264,6 +281,7 @@ def create_app(
     # The lane sits inside the size limit: webhook bodies are limited like any other.
     app.add_middleware(WebhookLane)
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
+    app.add_middleware(RequestIdMiddleware)  # outermost: every answer carries the id
     _error_handlers(app)
 
     @app.get("/healthz", tags=["health"])

@@ -18,11 +18,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from tocsin import bootstrap
 from tocsin.clock import SystemClock
 from tocsin.config import Settings
-from tocsin.db import create_engine
+from tocsin.db import create_engine, read_only
 from tocsin.errors import TocsinError
 from tocsin.migrations import alembic_config, upgrade
+from tocsin.telemetry.logs import configure_logging
 
 T = TypeVar("T")
+
+log = logging.getLogger("tocsin.cli")  # the same name when run as `python -m tocsin.cli`
 
 
 def _with_engine(settings: Settings, work: Callable[[AsyncEngine], Awaitable[T]]) -> T:
@@ -36,12 +39,20 @@ def _with_engine(settings: Settings, work: Callable[[AsyncEngine], Awaitable[T]]
     return asyncio.run(run())
 
 
-def _ensure_sqlite_dir(url: str) -> None:
+def sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite URL; None for PostgreSQL or an in-memory database."""
     prefix = "sqlite+aiosqlite:///"
     if url.startswith(prefix):
         path = url[len(prefix) :]
         if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            return Path(path)
+    return None
+
+
+def _ensure_sqlite_dir(url: str) -> None:
+    path = sqlite_file(url)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
 
 
 def migrate(settings: Settings) -> None:
@@ -92,12 +103,12 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         if refusal is not None:
             print(refusal, file=sys.stderr)
             return 2
-        print(
-            "warning: TOCSIN_SECRET_KEY is not set, so this process made one up: one-click"
-            " links and verification codes it hands out stop working when it restarts."
-            f" Set it for good: {_MAKE_A_KEY}",
-            file=sys.stderr,
-            flush=True,
+        # A log line, so that with TOCSIN_LOG_FORMAT=json it is JSON like every other.
+        log.warning(
+            "TOCSIN_SECRET_KEY is not set, so this process made one up: one-click links and"
+            " verification codes it hands out stop working when it restarts."
+            " Set it for good: %s",
+            _MAKE_A_KEY,
         )
     if settings.is_sqlite:
         migrate(settings)  # the embedded database looks after itself
@@ -151,6 +162,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
             host=settings.host,
             port=settings.port,
             log_level=settings.log_level.lower(),
+            log_config=None,  # our handlers (tocsin.telemetry.logs), text or JSON
             access_log=False,
         )
         return 0
@@ -160,6 +172,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level.lower(),
+        log_config=None,
         access_log=False,
     )
     return 0
@@ -198,14 +211,19 @@ def app_from_environment() -> Any:
     """The app of one of `serve --processes N`'s processes."""
     from tocsin.app import create_app
 
-    return create_app(Settings(), run_worker=not os.environ.get(SERVE_NO_WORKER_ENV))
+    settings = Settings()
+    configure_logging(level=settings.log_level, log_format=settings.log_format)
+    return create_app(settings, run_worker=not os.environ.get(SERVE_NO_WORKER_ENV))
 
 
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     import signal
     from datetime import timedelta
 
+    from tocsin.operations.models import ProcessKind
+    from tocsin.operations.processes import ProcessHeartbeat
     from tocsin.realtime.fanout import PostgresFanOut
+    from tocsin.telemetry.tracing import start_tracing, stop_tracing
     from tocsin.worker.loop import WorkerLoop, make_context
     from tocsin.worker.steps import step_names
 
@@ -233,9 +251,10 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
         fan_out = None if settings.is_sqlite else PostgresFanOut(settings.database_url)
         if fan_out is not None:
             await fan_out.start()
+        clock = SystemClock()
         context = make_context(
             engine,
-            SystemClock(),
+            clock,
             settings,
             worker_id=args.worker_id,
             lease=timedelta(seconds=args.lease_seconds),
@@ -255,10 +274,18 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
         running = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             running.add_signal_handler(signum, loop.stop)
+        heartbeat = ProcessHeartbeat(
+            engine, clock, kind=ProcessKind.WORKER, process_id=context.worker_id
+        )
+        await heartbeat.start()
+        tracing = start_tracing(process_id=context.worker_id, kind=ProcessKind.WORKER.value)
         print(f"worker {context.worker_id} running", flush=True)
         try:
             await loop.run()
         finally:
+            await heartbeat.stop()
+            if tracing:
+                stop_tracing()
             if fan_out is not None:
                 await fan_out.close()
             await engine.dispose()
@@ -270,6 +297,94 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_db_upgrade(_args: argparse.Namespace, settings: Settings) -> int:
     migrate(settings)
     print("database is at the latest schema")
+    return 0
+
+
+STATUS_UNKNOWN = 2  # the exit code when status could not be read at all
+
+
+def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
+    """Exit 0 when nothing is overdue beyond --max-overdue, 1 when something is, 2 when the
+    database could not be read: what a monitoring check wants."""
+    import json
+    from datetime import timedelta
+
+    from tocsin.operations.status import gather_status
+    from tocsin.operations.status_text import render
+
+    path = sqlite_file(settings.database_url)
+    if path is not None and not path.exists():
+        print(f"no database at {path} (TOCSIN_DATABASE_URL)", file=sys.stderr)
+        return STATUS_UNKNOWN
+    head = ScriptDirectory.from_config(alembic_config(settings.database_url)).get_current_head()
+
+    async def read(engine: AsyncEngine) -> Any:
+        async with read_only(engine).connect() as conn:
+            return await gather_status(conn, now=SystemClock().now(), schema_head=head)
+
+    try:
+        report = _with_engine(settings, read)
+    except Exception as exc:
+        print(
+            f"cannot read the status from the database: {exc}\n"
+            "(is TOCSIN_DATABASE_URL right, and the schema upgraded: `tocsin db upgrade`?)",
+            file=sys.stderr,
+        )
+        return STATUS_UNKNOWN
+    threshold = timedelta(seconds=args.max_overdue)
+    if args.json:
+        body = report.as_json()
+        body["max_overdue_seconds"] = args.max_overdue
+        body["overdue_beyond_max"] = report.overdue_beyond(threshold)
+        print(json.dumps(body, indent=2))
+    else:
+        print(render(report, threshold=threshold))
+    return 1 if report.overdue_beyond(threshold) else 0
+
+
+POSTGRES_BACKUP_ADVICE = (
+    "this database is PostgreSQL: back it up with PostgreSQL's own tools (pg_dump for a"
+    " logical copy, pg_basebackup with WAL archiving for point-in-time recovery) and restore"
+    " with pg_restore or by replaying the archive; docs/operations.md shows how"
+)
+
+
+def cmd_db_backup(args: argparse.Namespace, settings: Settings) -> int:
+    from tocsin.operations.backup import backup_sqlite
+
+    database = sqlite_file(settings.database_url)
+    if database is None:
+        print(POSTGRES_BACKUP_ADVICE, file=sys.stderr)
+        return 2
+    result = backup_sqlite(database, Path(args.path), overwrite=args.force)
+    print(
+        f"backed up {database} to {result.path} ({result.size_bytes} bytes,"
+        f" schema {result.schema_revision}) in {result.seconds:.2f} s"
+    )
+    return 0
+
+
+def cmd_db_restore(args: argparse.Namespace, settings: Settings) -> int:
+    from tocsin.operations.backup import restore_sqlite
+
+    database = sqlite_file(settings.database_url)
+    if database is None:
+        print(POSTGRES_BACKUP_ADVICE, file=sys.stderr)
+        return 2
+    result = restore_sqlite(Path(args.path), database, clock=SystemClock(), force=args.force)
+    migrated = f", migrated to {result.migrated_to}" if result.migrated_to else ""
+    print(f"restored {database} from {args.path} (schema {result.restored_revision}{migrated})")
+    return 0
+
+
+def cmd_settings(args: argparse.Namespace, settings: Settings) -> int:
+    from tocsin.operations.settings_reference import current_values, settings_markdown
+
+    if args.markdown:
+        print(settings_markdown(), end="")
+        return 0
+    for name, value in current_values(settings):
+        print(f"{name}={value}")
     return 0
 
 
@@ -347,6 +462,47 @@ def build_parser() -> argparse.ArgumentParser:
         dest="db_command", required=True
     )
     db.add_parser("upgrade", help="apply all migrations").set_defaults(handler=cmd_db_upgrade)
+    backup = db.add_parser(
+        "backup", help="copy the SQLite database to PATH, consistent while the server runs"
+    )
+    backup.add_argument("path", help="the backup file to write")
+    backup.add_argument("--force", action="store_true", help="replace PATH if it exists")
+    backup.set_defaults(handler=cmd_db_backup)
+    restore = db.add_parser(
+        "restore",
+        help="replace the SQLite database with the backup at PATH and migrate it;"
+        " refused while a server uses the database",
+    )
+    restore.add_argument("path", help="a file made by `tocsin db backup`")
+    restore.add_argument(
+        "--force", action="store_true", help="overwrite even a database a server is using"
+    )
+    restore.set_defaults(handler=cmd_db_restore)
+
+    status = commands.add_parser(
+        "status",
+        help="processes seen, due and overdue work, parked rows, database size;"
+        " exits 1 when work is overdue beyond --max-overdue",
+    )
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+    status.add_argument(
+        "--max-overdue",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="exit 1 when due work waited longer than this past its time (default 60)",
+    )
+    status.set_defaults(handler=cmd_status)
+
+    settings_command = commands.add_parser(
+        "settings", help="the settings this process would run with (secrets masked)"
+    )
+    settings_command.add_argument(
+        "--markdown",
+        action="store_true",
+        help="print the settings reference instead (docs/settings.md is made with it)",
+    )
+    settings_command.set_defaults(handler=cmd_settings)
 
     users = commands.add_parser("users", help="manage users").add_subparsers(
         dest="users_command", required=True
@@ -371,9 +527,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = Settings()
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(level=settings.log_level, log_format=settings.log_format)
     try:
         code: int = args.handler(args, settings)
     except TocsinError as exc:

@@ -21,6 +21,7 @@ from tocsin.integrations.models import (
     IntegrationPayload,
 )
 from tocsin.notifications.models import ContactMethod, Delivery, DeliveryAttempt, NotificationRule
+from tocsin.operations.models import ProcessRow
 from tocsin.schedules.models import (
     CalendarToken,
     Schedule,
@@ -53,6 +54,7 @@ __all__ = [
     "IntegrationPayload",
     "NotificationRule",
     "Page",
+    "ProcessRow",
     "Schedule",
     "ScheduleLayer",
     "ScheduleOverride",

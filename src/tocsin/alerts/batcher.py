@@ -27,6 +27,7 @@ from tocsin.alerts.ingest import (
     commit_batch,
 )
 from tocsin.clock import Clock
+from tocsin.telemetry.tracing import span
 
 log = logging.getLogger(__name__)
 
@@ -113,8 +114,9 @@ class IngestBatcher:
 
     async def _commit_together(self, batch: list[_Pending]) -> None:
         now = self._clock.now()
-        async with self._engine.begin() as conn:
-            outcomes = await commit_batch(conn, [p.prepared for p in batch], now=now)
+        with span("ingest.commit", {"tocsin.batch_size": len(batch)}):
+            async with self._engine.begin() as conn:
+                outcomes = await commit_batch(conn, [p.prepared for p in batch], now=now)
         for pending, outcome in zip(batch, outcomes, strict=True):
             if not pending.future.done():
                 pending.future.set_result(outcome)

@@ -28,6 +28,8 @@ from tocsin.escalation.plan import Position, Verdict, judge_timer
 from tocsin.incidents.lifecycle import Action, apply_transition
 from tocsin.incidents.timeline import SYSTEM
 from tocsin.realtime.events import StreamEvent
+from tocsin.telemetry.logs import log_context
+from tocsin.telemetry.tracing import span
 from tocsin.worker import metrics
 from tocsin.worker.context import WorkerContext
 
@@ -153,6 +155,14 @@ async def fire_job(
 
 
 async def _fire_one(ctx: WorkerContext, job: ClaimedJob) -> None:
+    with (
+        log_context(incident_id=job.incident_id),
+        span("escalation.fire_timer", {"tocsin.incident_id": str(job.incident_id)}),
+    ):
+        await _fire(ctx, job)
+
+
+async def _fire(ctx: WorkerContext, job: ClaimedJob) -> None:
     now = ctx.clock.now()
     try:
         async with ctx.engine.begin() as conn:
@@ -166,6 +176,7 @@ async def _fire_one(ctx: WorkerContext, job: ClaimedJob) -> None:
     if outcome == JobOutcome.FIRED:
         # Paged, escalated or reopened: the incident's level, timeline or status changed.
         ctx.announce([(StreamEvent.INCIDENT_UPDATED, job.incident_id)])
+    log.debug("escalation timer %s: %s", job.id, outcome.value if outcome else "no longer ours")
     if outcome is not None:
         metrics.TIMERS_FIRED.labels(outcome=outcome.value).inc()
         metrics.TIMER_LATENESS.observe(max((now - job.scheduled_for).total_seconds(), 0.0))

@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tocsin.alerts.ingest import prepare
+from tocsin.alerts.ingest import IngestOutcome, prepare
 from tocsin.alerts.models import Alert, AlertStatus
 from tocsin.alerts.normalised import NormalisedAlert, fingerprint
 from tocsin.incidents.lifecycle import ACTIVE_STATUSES
@@ -41,6 +41,7 @@ from tocsin.integrations.ratelimit import RateLimiter
 from tocsin.integrations.signals import apply_signal
 from tocsin.integrations.templates import apply_templates
 from tocsin.realtime.events import StreamEvent
+from tocsin.telemetry.logs import bind_integration_id, log_context
 from tocsin.web import AppState
 
 log = logging.getLogger(__name__)
@@ -215,6 +216,7 @@ async def _store(
                 continue
             prepared = await prepare(conn, integration, alert)
         outcome = await state.batcher.submit(prepared)
+        _log_outcome(outcome)
         results.append(
             AlertResult(
                 outcome.alert_id,
@@ -259,6 +261,16 @@ async def _store(
     )
 
 
+def _log_outcome(outcome: IngestOutcome) -> None:
+    if outcome.incident_id is None:
+        return  # unrouted: the ingest pipeline says so
+    with log_context(incident_id=outcome.incident_id):
+        if outcome.deduplicated:
+            log.debug("alert %s joined incident %s", outcome.alert_id, outcome.incident_id)
+        else:
+            log.info("alert %s opened incident %s", outcome.alert_id, outcome.incident_id)
+
+
 def describe(received: Received) -> dict[str, Any]:
     """What a payload became, as the debug view shows it."""
     return {
@@ -300,6 +312,7 @@ async def receive(
     """Map and store one request. Raises RateLimited, PayloadRejected (nothing stored) or
     PayloadForbidden. `map_payload` replaces the adapter's own mapping (PagerDuty's change
     events endpoint, Opsgenie's close); `secret` is cut out of the logged body."""
+    bind_integration_id(integration.id)
     rate_limiter(state).take(integration.id, integration.rate_limit_per_minute, inbound.now)
     plog = payload_log(state)
 

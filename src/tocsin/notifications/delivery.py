@@ -55,6 +55,8 @@ from tocsin.notifications.models import (
 from tocsin.notifications.redaction import short_error
 from tocsin.notifications.throttle import RecentSends, decide
 from tocsin.teams.models import Team
+from tocsin.telemetry.logs import log_context
+from tocsin.telemetry.tracing import span
 from tocsin.worker.context import WorkerContext
 
 log = logging.getLogger(__name__)
@@ -313,6 +315,29 @@ async def _plan_sends(
 
 
 async def _attempt(
+    send: Send, settings: Settings, secrets: dict[uuid.UUID, str | None], now: datetime
+) -> Outcome:
+    row = send.rows[0]
+    attributes = {
+        "tocsin.delivery_id": str(row.id),
+        "tocsin.contact_kind": row.contact_kind.value,
+        "tocsin.bundle_size": len(send.rows),
+    }
+    with log_context(incident_id=row.incident_id), span("notification.send", attributes):
+        outcome = await _send(send, settings, secrets, now)
+        if outcome.status != AttemptStatus.SENT:
+            log.warning(
+                "delivery %s via %s (attempt %d) %s: %s",
+                row.id,
+                outcome.channel,
+                row.attempts,
+                "failed for good" if outcome.status == AttemptStatus.FAILED else "will be retried",
+                (outcome.error or "")[:300],
+            )
+        return outcome
+
+
+async def _send(
     send: Send, settings: Settings, secrets: dict[uuid.UUID, str | None], now: datetime
 ) -> Outcome:
     row = send.rows[0]

@@ -1,0 +1,1 @@
+"""Running Tocsin: the process registry, `tocsin status`, SQLite backups, the settings reference."""

@@ -1,0 +1,1 @@
+"""What Tocsin tells the people who run it: structured logs, request ids, traces."""
