@@ -23,8 +23,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tocsin.db import read_only
 from tocsin.escalation.engine import find_escalation, lock_incident, move_on, start_escalation
-from tocsin.escalation.models import EscalationJob, JobOutcome
+from tocsin.escalation.models import EscalationJob, JobKind, JobOutcome
 from tocsin.escalation.plan import Position, Verdict, judge_timer
+from tocsin.escalation.start import StartTimer, start_escalations
 from tocsin.incidents.lifecycle import Action, apply_transition
 from tocsin.incidents.timeline import SYSTEM
 from tocsin.realtime.events import StreamEvent
@@ -36,8 +37,9 @@ from tocsin.worker.context import WorkerContext
 log = logging.getLogger(__name__)
 
 # Rows claimed per round trip; small enough that a lease never runs out while the batch is
-# worked through, large enough to keep up with a burst.
-CLAIM_BATCH = 50
+# worked through (and, on SQLite, that one batch of starts holds the event loop for tens of
+# milliseconds, not seconds), large enough to keep up with a storm.
+CLAIM_BATCH = 100
 # PostgreSQL: timers of a batch fired at the same time by one worker, each on its own
 # connection (SQLite has one writer, so there they go one after another).
 FIRE_CONCURRENCY = 8
@@ -48,6 +50,7 @@ class ClaimedJob:
     id: uuid.UUID
     incident_id: uuid.UUID
     scheduled_for: datetime
+    kind: JobKind = JobKind.LEVEL
 
 
 def _due(now: datetime) -> list[object]:
@@ -80,11 +83,16 @@ async def claim_due_jobs(
                     lease_until=now + lease,
                     attempts=EscalationJob.attempts + 1,
                 )
-                .returning(EscalationJob.id, EscalationJob.incident_id, EscalationJob.scheduled_for)
+                .returning(
+                    EscalationJob.id,
+                    EscalationJob.incident_id,
+                    EscalationJob.scheduled_for,
+                    EscalationJob.kind,
+                )
             )
         ).all()
     return sorted(
-        (ClaimedJob(r.id, r.incident_id, r.scheduled_for) for r in rows),
+        (ClaimedJob(r.id, r.incident_id, r.scheduled_for, JobKind(r.kind)) for r in rows),
         key=lambda job: job.scheduled_for,
     )
 
@@ -182,8 +190,38 @@ async def _fire(ctx: WorkerContext, job: ClaimedJob) -> None:
         metrics.TIMER_LATENESS.observe(max((now - job.scheduled_for).total_seconds(), 0.0))
 
 
+async def _start_together(ctx: WorkerContext, jobs: list[ClaimedJob]) -> list[ClaimedJob]:
+    """Fire the start timers of new incidents in one transaction (escalation/start.py);
+    the timers left to fire one by one: all of them if the batch failed, so that one bad
+    row costs only itself its lease."""
+    if not jobs:
+        return []
+    now = ctx.clock.now()
+    try:
+        with span("escalation.start_batch", {"tocsin.batch_size": len(jobs)}):
+            async with ctx.engine.begin() as conn:
+                outcomes = await start_escalations(
+                    conn,
+                    [StartTimer(job.id, job.incident_id) for job in jobs],
+                    worker_id=ctx.worker_id,
+                    now=now,
+                )
+    except Exception:
+        log.exception("starting %d escalations together failed; one by one instead", len(jobs))
+        return jobs
+    fired = [job for job in jobs if outcomes.get(job.id) == JobOutcome.FIRED]
+    ctx.announce([(StreamEvent.INCIDENT_UPDATED, job.incident_id) for job in fired])
+    for job in jobs:
+        outcome = outcomes.get(job.id)
+        if outcome is not None:
+            metrics.TIMERS_FIRED.labels(outcome=outcome.value).inc()
+            metrics.TIMER_LATENESS.observe(max((now - job.scheduled_for).total_seconds(), 0.0))
+    return []
+
+
 async def fire_due_escalations(ctx: WorkerContext) -> bool:
-    """Claim a batch of due timers and fire each; True if any were claimed."""
+    """Claim a batch of due timers and fire them (new incidents' starts together, the rest
+    one by one); True if any were claimed."""
     claimed = await claim_due_jobs(
         ctx.engine,
         worker_id=ctx.worker_id,
@@ -191,6 +229,9 @@ async def fire_due_escalations(ctx: WorkerContext) -> bool:
         lease=ctx.lease,
         limit=CLAIM_BATCH,
     )
+    starts = [job for job in claimed if job.kind == JobKind.START]
+    left = await _start_together(ctx, starts)
+    claimed = [job for job in claimed if job.kind != JobKind.START] + left
     if ctx.engine.dialect.name == "postgresql":
         # Each timer is a chain of round trips: fire several at once, each in its own
         # transaction (two of the same incident wait for each other on its row lock).
@@ -201,13 +242,13 @@ async def fire_due_escalations(ctx: WorkerContext) -> bool:
                 await _fire_one(ctx, job)
 
         await asyncio.gather(*(in_lane(job) for job in claimed))
-        return bool(claimed)
+        return bool(claimed or starts)
     for job in claimed:
         await _fire_one(ctx, job)
         # Let requests in between timers: on SQLite the transactions run inline and would
         # otherwise hold the event loop for a whole batch (tocsin.db.InlineEngine).
         await asyncio.sleep(0)
-    return bool(claimed)
+    return bool(claimed or starts)
 
 
 async def release_claims(engine: AsyncEngine, *, worker_id: str) -> int:
