@@ -4,7 +4,7 @@ A new table only: safe to apply while processes of the previous release run (the
 it).
 
 Revision ID: 0011
-Revises: 0012
+Revises: 0016
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0011"
-down_revision = "0012"
+down_revision = "0016"
 branch_labels = None
 depends_on = None
 
