@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import InstrumentedAttribute
 
 from tocsin.auth.accounts import Principal, find_principal
+from tocsin.auth.scopes import require_scope
 from tocsin.clock import Clock
 from tocsin.config import Settings
 from tocsin.errors import InvalidInput, Unauthorized
@@ -56,6 +57,7 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     state = get_state(request)
     factory = state.read_sessions if request.method in ("GET", "HEAD") else state.sessions
     async with factory() as session:
+        session.info["request"] = request  # tocsin.audit finds the request's user through it
         yield session
         if session.in_transaction():
             await session.commit()
@@ -90,6 +92,9 @@ async def get_principal(
         principal = await find_principal(session, token, now=state.clock.now())
     if principal is None:
         raise Unauthorized("invalid, expired or revoked API key")
+    require_scope(request, principal)
+    # Whoever changes something in this request is named in the audit log (tocsin.audit).
+    request.state.principal = principal
     return principal
 
 
