@@ -20,7 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from tocsin import __version__, ui
 from tocsin.alerts import api as alerts_api
 from tocsin.alerts.batcher import IngestBatcher
-from tocsin.alerts.ingest import IngestOutcome
+from tocsin.alerts.ingest import SubmissionOutcome
 from tocsin.alerts.lane import WebhookLane
 from tocsin.auth import api as auth_api
 from tocsin.auth.scopes import describe_scopes
@@ -199,7 +199,7 @@ def create_app(
             hub.fan_out = fan_out
             await fan_out.start()
 
-        def on_committed(outcomes: list[IngestOutcome]) -> None:
+        def on_committed(outcomes: list[SubmissionOutcome]) -> None:
             hub.announce(event for outcome in outcomes for event in outcome.events)
 
         # SQLite: the committer and the worker run their transactions inline (tocsin.db).
