@@ -1,6 +1,7 @@
 """Imports every domain's tables so Base.metadata is complete (Alembic, tests)."""
 
 from tocsin.alerts.models import Alert
+from tocsin.audit.models import AuditEntry
 from tocsin.auth.models import ApiKey, User
 from tocsin.catalog.models import Service
 from tocsin.db import Base
@@ -35,6 +36,7 @@ from tocsin.teams.models import Team, TeamMember, TeamTag
 __all__ = [
     "Alert",
     "ApiKey",
+    "AuditEntry",
     "Base",
     "CalendarToken",
     "ChangeEvent",
