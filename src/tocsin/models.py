@@ -12,6 +12,7 @@ from tocsin.escalation.models import (
     IncidentEscalation,
     Page,
 )
+from tocsin.importers.models import ImportRecord
 from tocsin.incidents.models import Incident, IncidentEvent
 from tocsin.integrations.email_models import EmailThread
 from tocsin.integrations.heartbeat_models import HeartbeatMonitor
@@ -48,6 +49,7 @@ __all__ = [
     "EscalationLevel",
     "EscalationPolicy",
     "HeartbeatMonitor",
+    "ImportRecord",
     "InboundDelivery",
     "Incident",
     "IncidentEscalation",

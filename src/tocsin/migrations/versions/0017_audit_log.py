@@ -4,7 +4,7 @@ A new table only: safe to apply while processes of the previous release run (the
 no audit rows, so changes made through them are missing from the log until they restart).
 
 Revision ID: 0017
-Revises: 0016
+Revises: 0011
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = "0017"
-down_revision = "0016"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
