@@ -24,6 +24,7 @@ from tocsin.integrations.models import (
 )
 from tocsin.notifications.models import ContactMethod, Delivery, DeliveryAttempt, NotificationRule
 from tocsin.operations.models import ProcessRow
+from tocsin.retention.models import RetentionCount
 from tocsin.schedules.models import (
     CalendarToken,
     Schedule,
@@ -59,6 +60,7 @@ __all__ = [
     "NotificationRule",
     "Page",
     "ProcessRow",
+    "RetentionCount",
     "Schedule",
     "ScheduleLayer",
     "ScheduleOverride",

@@ -1,7 +1,8 @@
-"""The audit log: one row per created, changed or deleted configuration object.
+"""The audit log (one row per created, changed or deleted configuration object), and the
+running totals of rows the retention step deleted (read by /metrics on every node).
 
-A new table only: safe to apply while processes of the previous release run (they write
-no audit rows, so changes made through them are missing from the log until they restart).
+New tables only: safe to apply while processes of the previous release run (they write no
+audit rows, so changes made through them are missing from the log until they restart).
 
 Revision ID: 0017
 Revises: 0011
@@ -42,7 +43,21 @@ def upgrade() -> None:
     op.create_index("ix_audit_entries_at_id", "audit_entries", ["at", "id"])
     op.create_index("ix_audit_entries_object", "audit_entries", ["object_type", "object_id", "at"])
     op.create_index("ix_audit_entries_actor", "audit_entries", ["actor_user_id", "at"])
+    counts = op.create_table(
+        "retention_counts",
+        sa.Column("kind", sa.String(length=32), nullable=False),
+        sa.Column("purged", sa.BigInteger(), nullable=False, server_default="0"),
+        sa.PrimaryKeyConstraint("kind", name=op.f("pk_retention_counts")),
+    )
+    op.bulk_insert(
+        counts,
+        [
+            {"kind": kind, "purged": 0}
+            for kind in ("incidents", "alerts", "timeline", "pages", "deliveries", "payload_log")
+        ],
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("retention_counts")
     op.drop_table("audit_entries")
