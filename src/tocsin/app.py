@@ -49,6 +49,7 @@ from tocsin.operations.models import ProcessKind
 from tocsin.operations.processes import ProcessHeartbeat
 from tocsin.quickreads import QuickReads
 from tocsin.realtime import api as realtime_api
+from tocsin.realtime.access import AnnounceAccessChanges
 from tocsin.realtime.fanout import PostgresFanOut
 from tocsin.realtime.hub import Hub
 from tocsin.schedules import api as schedules_api
@@ -282,6 +283,7 @@ def create_app(
     )
     # The lane sits inside the size limit: webhook bodies are limited like any other.
     app.add_middleware(WebhookLane)
+    app.add_middleware(AnnounceAccessChanges)  # stream sockets re-check after access changes
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
     app.add_middleware(RequestIdMiddleware)  # outermost: every answer carries the id
     _error_handlers(app)
