@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from tests.escalation.conftest import Scene, scene  # noqa: F401  (the fixture)
+from tests.escalation.conftest import Scene
 from tocsin.escalation.models import TargetType
 from tocsin.noise.expiry import end_silences_and_snoozes
 
