@@ -22,6 +22,7 @@ from tocsin.integrations.models import (
     Integration,
     IntegrationPayload,
 )
+from tocsin.noise.models import InhibitionRule, MaintenanceWindow, Silence
 from tocsin.notifications.models import ContactMethod, Delivery, DeliveryAttempt, NotificationRule
 from tocsin.operations.models import ProcessRow
 from tocsin.retention.models import RetentionCount
@@ -55,8 +56,10 @@ __all__ = [
     "Incident",
     "IncidentEscalation",
     "IncidentEvent",
+    "InhibitionRule",
     "Integration",
     "IntegrationPayload",
+    "MaintenanceWindow",
     "NotificationRule",
     "Page",
     "ProcessRow",
@@ -67,6 +70,7 @@ __all__ = [
     "ScheduleOverrideUser",
     "ScheduleParticipant",
     "Service",
+    "Silence",
     "Team",
     "TeamMember",
     "TeamTag",

@@ -51,6 +51,9 @@ AUDITED_TABLES = frozenset(
         "heartbeat_monitors",
         "contact_methods",
         "notification_rules",
+        "silences",
+        "inhibition_rules",
+        "maintenance_windows",
     }
 )
 # Columns whose value is never written down, only that it changed.

@@ -40,6 +40,9 @@ LABELS = {
     "heartbeat_monitors": "heartbeat monitor",
     "contact_methods": "contact method",
     "notification_rules": "notification rule",
+    "silences": "silence",
+    "inhibition_rules": "inhibition rule",
+    "maintenance_windows": "maintenance window",
 }
 
 

@@ -5,7 +5,7 @@ New tables only: safe to apply while processes of the previous release run (they
 audit rows, so changes made through them are missing from the log until they restart).
 
 Revision ID: 0017
-Revises: 0011
+Revises: 0018
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = "0017"
-down_revision = "0011"
+down_revision = "0018"
 branch_labels = None
 depends_on = None
 
