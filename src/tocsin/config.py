@@ -117,8 +117,11 @@ class Settings(BaseSettings):
     """Wait before the first retry; doubled for each further one."""
     notify_backoff_max_seconds: float = 900.0
     """Longest wait between retries."""
-    notify_batch_size: int = 20
-    """Notifications one worker claims at a time."""
+    notify_batch_size: int = 100
+    """Notifications one worker claims at a time (claimed, sent and recorded as one batch)."""
+    notify_channel_concurrency: int = 32
+    """Messages one worker has in flight at once over one kind of channel (email, webhook,
+    SMS...); the rest of a batch waits for a free lane. Connections are reused."""
     notify_burst: int = 3
     """Messages per contact method per window sent one by one; the rest of the window's
     are bundled into one."""
