@@ -18,7 +18,14 @@ from tocsin.ui import (
 from tocsin.ui.pages import HERE
 
 # Each area's page module; a new area adds its module here.
-PAGE_MODULES = (auth_pages, incident_pages, oncall_pages, schedule_pages, policy_pages, import_pages)
+PAGE_MODULES = (
+    auth_pages,
+    incident_pages,
+    oncall_pages,
+    schedule_pages,
+    policy_pages,
+    import_pages,
+)
 
 
 def install(app: FastAPI) -> None:
