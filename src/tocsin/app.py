@@ -43,6 +43,7 @@ from tocsin.integrations import events_api as integration_events_api
 from tocsin.integrations import heartbeat_api
 from tocsin.integrations.email_ingest import start_smtp_listener
 from tocsin.integrations.payload_log import PayloadLog
+from tocsin.noise import api as noise_api
 from tocsin.notifications import api as notifications_api
 from tocsin.operations.models import ProcessKind
 from tocsin.operations.processes import ProcessHeartbeat
@@ -320,6 +321,7 @@ def create_app(
         integration_events_api,
         heartbeat_api,
         worker_api,
+        noise_api,
     ):
         foreign = module is integration_events_api
         app.include_router(

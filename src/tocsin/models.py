@@ -21,6 +21,7 @@ from tocsin.integrations.models import (
     Integration,
     IntegrationPayload,
 )
+from tocsin.noise.models import InhibitionRule, MaintenanceWindow, Silence
 from tocsin.notifications.models import ContactMethod, Delivery, DeliveryAttempt, NotificationRule
 from tocsin.operations.models import ProcessRow
 from tocsin.schedules.models import (
@@ -52,8 +53,10 @@ __all__ = [
     "Incident",
     "IncidentEscalation",
     "IncidentEvent",
+    "InhibitionRule",
     "Integration",
     "IntegrationPayload",
+    "MaintenanceWindow",
     "NotificationRule",
     "Page",
     "ProcessRow",
@@ -63,6 +66,7 @@ __all__ = [
     "ScheduleOverrideUser",
     "ScheduleParticipant",
     "Service",
+    "Silence",
     "Team",
     "TeamMember",
     "TeamTag",
