@@ -10,6 +10,7 @@ from fastapi.staticfiles import StaticFiles
 from tocsin.ui import (
     audit_pages,
     auth_pages,
+    import_pages,
     incident_pages,
     oncall_pages,
     policy_pages,
@@ -24,6 +25,7 @@ PAGE_MODULES = (
     oncall_pages,
     schedule_pages,
     policy_pages,
+    import_pages,
     audit_pages,
 )
 
