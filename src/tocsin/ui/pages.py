@@ -126,6 +126,7 @@ NAVIGATION = (
     NavItem("Integrations", "/integrations"),
     NavItem("Heartbeats", "/heartbeats"),
     NavItem("Users", "/admin/users", admin_only=True),
+    NavItem("Import", "/admin/import", admin_only=True),
 )
 
 
