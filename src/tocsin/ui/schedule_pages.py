@@ -181,7 +181,7 @@ async def schedule_create(
     request: Request, viewer: SignedIn, session: DbSession, now: Now
 ) -> Response:
     data = await request.form()
-    form = {name: _text(data, name) for name in ("team_id", "name", "time_zone", "description")}
+    form = {name: text_of(data, name) for name in ("team_id", "name", "time_zone", "description")}
     errors: dict[str, str] = {}
     status = 422
     try:
@@ -283,7 +283,7 @@ def _blank_layer(now: datetime, zone: ZoneInfo) -> LayerForm:
     )
 
 
-def _text(data: FormData, name: str) -> str:
+def text_of(data: FormData, name: str) -> str:
     value = data.get(name)
     return value.strip() if isinstance(value, str) else ""
 
@@ -291,25 +291,25 @@ def _text(data: FormData, name: str) -> str:
 def _sent_layer(data: FormData, prefix: str, layer_id: uuid.UUID | None) -> LayerForm:
     rows = []
     count = min(
-        int(_text(data, "restriction_rows") or 0)
-        if _text(data, "restriction_rows").isdigit()
+        int(text_of(data, "restriction_rows") or 0)
+        if text_of(data, "restriction_rows").isdigit()
         else 0,
         60,
     )
     for index in range(count):
         days = [d for d in data.getlist(f"r{index}_days") if isinstance(d, str)]
-        start, end = _text(data, f"r{index}_start"), _text(data, f"r{index}_end")
+        start, end = text_of(data, f"r{index}_start"), text_of(data, f"r{index}_end")
         if start or end or days:
             rows.append(RestrictionForm(days, start, end))
     return LayerForm(
         prefix=prefix,
         layer_id=layer_id,
-        name=_text(data, "name"),
-        rotation=_text(data, "rotation"),
-        turn_length=_text(data, "turn_length"),
-        handoff=_text(data, "handoff"),
-        start=_text(data, "start"),
-        end=_text(data, "end"),
+        name=text_of(data, "name"),
+        rotation=text_of(data, "rotation"),
+        turn_length=text_of(data, "turn_length"),
+        handoff=text_of(data, "handoff"),
+        start=text_of(data, "start"),
+        end=text_of(data, "end"),
         participants=[
             p.strip() for p in data.getlist("participant") if isinstance(p, str) and p.strip()
         ],
@@ -317,7 +317,7 @@ def _sent_layer(data: FormData, prefix: str, layer_id: uuid.UUID | None) -> Laye
     )
 
 
-def _local_instant(text: str, zone: ZoneInfo) -> datetime | str | None:
+def local_instant(text: str, zone: ZoneInfo) -> datetime | str | None:
     """A `datetime-local` value read in `zone`, as UTC; the text itself when it is no date (the
     schema then names the field); None when empty."""
     if not text:
@@ -343,8 +343,8 @@ def _layer_body(form: LayerForm, zone: ZoneInfo) -> LayerIn:
             {"days": r.days or None, "start": r.start, "end": r.end} for r in form.restrictions
         ],
     }
-    start = _local_instant(form.start, zone)
-    end = _local_instant(form.end, zone)
+    start = local_instant(form.start, zone)
+    end = local_instant(form.end, zone)
     if start is not None:
         values["start"] = start
     if end is not None:
@@ -500,7 +500,7 @@ async def schedule_edit(
     """Name, description and time zone (ScheduleUpdate)."""
     schedule = await _writable(session, viewer, schedule_id)
     data = await request.form()
-    form = {name: _text(data, name) for name in ("name", "time_zone", "description")}
+    form = {name: text_of(data, name) for name in ("name", "time_zone", "description")}
     try:
         body = ScheduleUpdate.model_validate(form)
         await change_schedule(session, schedule, body.model_dump(exclude_unset=True), now=now)
@@ -649,11 +649,11 @@ def _override_values(
 ) -> tuple[dict[str, str], dict[str, Any]]:
     """The form as sent, and the API's OverrideIn body: the picked shift's times unless a
     start and an end were typed (read in the viewer's zone)."""
-    form = {name: _text(data, name) for name in ("shift", "user", "start", "end")}
+    form = {name: text_of(data, name) for name in ("shift", "user", "start", "end")}
     body: dict[str, Any] = {"user_ids": [form["user"]] if form["user"] else []}
     if form["start"] or form["end"]:
-        body["start"] = _local_instant(form["start"], viewer_zone)
-        body["end"] = _local_instant(form["end"], viewer_zone)
+        body["start"] = local_instant(form["start"], viewer_zone)
+        body["end"] = local_instant(form["end"], viewer_zone)
     elif form["shift"]:
         start, _, end = form["shift"].partition("/")
         body["start"], body["end"] = start, end
