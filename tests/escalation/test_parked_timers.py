@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -121,16 +122,20 @@ async def test_a_serialization_failure_is_retried_at_once_and_not_counted(
 ) -> None:
     incident = await scene.open_incident()
     scene.clock.advance(timedelta(minutes=5))
-    real_fire = escalation_step.fire_job
     conflicts = []
 
-    async def conflicting_once(*args: object, **kwargs: object) -> object:
-        if not conflicts:
-            conflicts.append(1)
-            raise DBAPIError("UPDATE ...", None, SerializationFailure())
-        return await real_fire(*args, **kwargs)  # type: ignore[arg-type]
+    def conflicting_once(real: Any) -> Any:
+        async def fire(*args: object, **kwargs: object) -> object:
+            if not conflicts:
+                conflicts.append(1)
+                raise DBAPIError("UPDATE ...", None, SerializationFailure())
+            return await real(*args, **kwargs)
 
-    monkeypatch.setattr(escalation_step, "fire_job", conflicting_once)
+        return fire
+
+    # Level timers are fired in batches (escalation/batch.py), one by one after a failure.
+    for name in ("fire_job", "fire_timers_together"):
+        monkeypatch.setattr(escalation_step, name, conflicting_once(getattr(escalation_step, name)))
     await scene.run_worker()
     assert conflicts == [1]
     assert [p.level for p in await scene.pages(incident)] == [1, 2], "fired on the retry"

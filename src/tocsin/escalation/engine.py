@@ -212,7 +212,7 @@ def timeline_of(
     return entries
 
 
-_MOVE_ESCALATION = (
+MOVE_ESCALATION = (
     update(IncidentEscalation)
     .where(IncidentEscalation.incident_id == bindparam("of_incident"))
     .values(
@@ -279,7 +279,7 @@ async def apply_advance(
         "repeat": position.repeat,
         "now": now,
     }
-    await conn.execute(_MOVE_ESCALATION, {**moved, "state": state, "seq": new_seq})
+    await conn.execute(MOVE_ESCALATION, {**moved, "state": state, "seq": new_seq})
     await conn.execute(MOVE_INCIDENT_PAGED if advance.paged else MOVE_INCIDENT, moved)
     entries = [*extra_entries, *timeline_of(advance, actor, policy_id=snapshot.policy_id)]
     await append_events(conn, incident_id, entries, now=now)

@@ -29,10 +29,10 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tocsin.db import read_only
+from tocsin.escalation.batch import BATCH_KINDS, BatchTimer, fire_timers_together
 from tocsin.escalation.engine import find_escalation, lock_incident, move_on, start_escalation
 from tocsin.escalation.models import EscalationJob, JobKind, JobOutcome
 from tocsin.escalation.plan import Position, Verdict, judge_timer
-from tocsin.escalation.start import StartTimer, start_escalations
 from tocsin.incidents.lifecycle import Action, apply_transition
 from tocsin.incidents.timeline import SYSTEM, EventKind, TimelineEntry, append_events
 from tocsin.realtime.events import StreamEvent
@@ -237,24 +237,31 @@ async def _fire(ctx: WorkerContext, job: ClaimedJob) -> None:
         metrics.TIMER_LATENESS.observe(max((now - job.scheduled_for).total_seconds(), 0.0))
 
 
-async def _start_together(ctx: WorkerContext, jobs: list[ClaimedJob]) -> list[ClaimedJob]:
-    """Fire the start timers of new incidents in one transaction (escalation/start.py);
+async def _fire_together(ctx: WorkerContext, jobs: list[ClaimedJob]) -> list[ClaimedJob]:
+    """Fire start and level timers in one transaction (escalation/batch.py);
     the timers left to fire one by one: all of them if the batch failed, so that one bad
     row costs only itself its lease."""
     if not jobs:
         return []
     now = ctx.clock.now()
-    try:
-        with span("escalation.start_batch", {"tocsin.batch_size": len(jobs)}):
-            async with ctx.engine.begin() as conn:
-                outcomes = await start_escalations(
-                    conn,
-                    [StartTimer(job.id, job.incident_id) for job in jobs],
-                    worker_id=ctx.worker_id,
-                    now=now,
-                )
-    except Exception:
-        log.exception("starting %d escalations together failed; one by one instead", len(jobs))
+    for retry in range(RETRIES_ON_CONFLICT + 1):
+        try:
+            with span("escalation.fire_batch", {"tocsin.batch_size": len(jobs)}):
+                async with ctx.engine.begin() as conn:
+                    outcomes = await fire_timers_together(
+                        conn,
+                        [BatchTimer(job.id, job.incident_id) for job in jobs],
+                        worker_id=ctx.worker_id,
+                        now=now,
+                    )
+            break
+        except Exception as exc:
+            if is_retryable_conflict(exc) and retry < RETRIES_ON_CONFLICT:
+                log.info("%d escalation timers: conflict in the database; retrying", len(jobs))
+                continue
+            log.exception("firing %d escalation timers together failed; one by one", len(jobs))
+            return jobs
+    else:  # pragma: no cover (the loop always breaks or returns)
         return jobs
     fired = [job for job in jobs if outcomes.get(job.id) == JobOutcome.FIRED]
     ctx.announce([(StreamEvent.INCIDENT_UPDATED, job.incident_id) for job in fired])
@@ -308,8 +315,8 @@ async def _park(ctx: WorkerContext, job: ClaimedJob, *, now: datetime, reason: s
 
 
 async def fire_due_escalations(ctx: WorkerContext) -> bool:
-    """Claim a batch of due timers and fire them (new incidents' starts together, the rest
-    one by one); True if any were claimed."""
+    """Claim a batch of due timers and fire them (starts and level timeouts together,
+    acknowledgement timeouts one by one); True if any were claimed."""
     claimed = await claim_due_jobs(
         ctx.engine,
         worker_id=ctx.worker_id,
@@ -317,10 +324,10 @@ async def fire_due_escalations(ctx: WorkerContext) -> bool:
         lease=ctx.lease,
         limit=CLAIM_BATCH,
     )
-    # A start timer claimed before was in a batch that never finished (its worker died):
-    # it goes one by one, where a timer that keeps failing is parked.
-    starts = [job for job in claimed if job.kind == JobKind.START and job.attempts == 1]
-    left = await _start_together(ctx, starts)
+    # A timer claimed before was in a batch that never finished (its worker died): it goes
+    # one by one, where a timer that keeps failing is parked.
+    starts = [job for job in claimed if job.kind in BATCH_KINDS and job.attempts == 1]
+    left = await _fire_together(ctx, starts)
     batched = {job.id for job in starts}
     claimed = [job for job in claimed if job.id not in batched] + left
     if ctx.engine.dialect.name == "postgresql":

@@ -1,4 +1,5 @@
-"""Starting the escalations of many new incidents at once: the worker's answer to a storm.
+"""Firing many escalation timers at once (new incidents' starts and level timeouts): the
+worker's answer to a storm.
 
 A new incident's start timer is due the moment the incident is stored. Fired one by one, each
 costs about twenty statements (lock, re-check, snapshot the policy, resolve the level, write
@@ -24,6 +25,7 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tocsin.escalation.engine import (
+    MOVE_ESCALATION,
     MOVE_INCIDENT,
     MOVE_INCIDENT_PAGED,
     NO_POLICY_NOTE,
@@ -40,7 +42,7 @@ from tocsin.escalation.models import (
     JobOutcome,
     Page,
 )
-from tocsin.escalation.plan import FIRST, Advance, Verdict, judge_timer, reach
+from tocsin.escalation.plan import FIRST, Advance, Position, Verdict, judge_timer, reach
 from tocsin.escalation.snapshot import PolicySnapshot, load_policy_snapshots
 from tocsin.escalation.targets import BatchResolver
 from tocsin.incidents.models import Incident
@@ -50,9 +52,26 @@ from tocsin.worker.wakeup import announce_work
 
 
 @dataclass(frozen=True)
-class StartTimer:
+class BatchTimer:
     job_id: uuid.UUID
     incident_id: uuid.UUID
+
+
+# The kinds fired here; an acknowledgement timeout reopens the incident through the
+# lifecycle, one by one (escalation/step.py).
+BATCH_KINDS = frozenset({JobKind.START, JobKind.LEVEL})
+
+
+@dataclass(frozen=True)
+class _Step:
+    """One incident's decided step, with what is needed to write it."""
+
+    timer: BatchTimer
+    snapshot: PolicySnapshot
+    advance: Advance
+    previous: Position
+    seq: int  # the seq before this step
+    fresh: bool  # no escalation row yet (a start)
 
 
 _LOCK_INCIDENTS = (
@@ -62,7 +81,13 @@ _LOCK_INCIDENTS = (
     .with_for_update()
 )
 _TIMERS_STILL_OURS = (
-    select(EscalationJob.id, EscalationJob.kind, EscalationJob.escalation_seq)
+    select(
+        EscalationJob.id,
+        EscalationJob.kind,
+        EscalationJob.escalation_seq,
+        EscalationJob.scheduled_level,
+        EscalationJob.scheduled_repeat,
+    )
     .where(
         EscalationJob.id.in_(bindparam("job_ids", expanding=True)),
         EscalationJob.completed.is_(False),
@@ -72,7 +97,7 @@ _TIMERS_STILL_OURS = (
     .order_by(EscalationJob.id)
     .with_for_update()
 )
-_STARTED = select(IncidentEscalation.incident_id).where(
+_ESCALATIONS = select(IncidentEscalation.__table__).where(
     IncidentEscalation.incident_id.in_(bindparam("incident_ids", expanding=True))
 )
 _COMPLETE_MANY = (
@@ -82,11 +107,12 @@ _COMPLETE_MANY = (
 )
 
 
-async def start_escalations(
-    conn: AsyncConnection, timers: list[StartTimer], *, worker_id: str, now: datetime
+async def fire_timers_together(
+    conn: AsyncConnection, timers: list[BatchTimer], *, worker_id: str, now: datetime
 ) -> dict[uuid.UUID, JobOutcome]:
-    """Fire these claimed start timers in the caller's transaction; the outcome of each that
-    was still ours to fire, by timer id (those missing were cancelled or taken meanwhile)."""
+    """Fire these claimed start and level timers in the caller's transaction; the outcome
+    of each that was still ours to fire, by timer id (those missing were cancelled or taken
+    meanwhile)."""
     if not timers:
         return {}
     incident_ids = sorted({t.incident_id for t in timers})
@@ -100,56 +126,74 @@ async def start_escalations(
             {"job_ids": sorted(t.job_id for t in timers), "worker_id": worker_id},
         )
     }
-    started = set((await conn.execute(_STARTED, {"incident_ids": incident_ids})).scalars())
+    escalations = {
+        row.incident_id: row
+        for row in await conn.execute(_ESCALATIONS, {"incident_ids": incident_ids})
+    }
 
     outcomes: dict[uuid.UUID, JobOutcome] = {}
-    to_start: list[tuple[StartTimer, Any]] = []
-    starting: set[uuid.UUID] = set()
+    decided: list[tuple[BatchTimer, Any, Any, Verdict]] = []
+    moving: set[uuid.UUID] = set()
     for timer in timers:
         row, incident = ours.get(timer.job_id), incidents.get(timer.incident_id)
         if row is None or incident is None:
             continue
+        escalation = escalations.get(timer.incident_id)
         verdict = judge_timer(
             kind=JobKind(row.kind),
             job_seq=row.escalation_seq,
             status=incident.status,
-            state=EscalationState.ESCALATING if timer.incident_id in started else None,
-            seq=None,
+            state=escalation.state if escalation is not None else None,
+            seq=escalation.seq if escalation is not None else None,
         )
-        if verdict == Verdict.START and timer.incident_id not in starting:
-            starting.add(timer.incident_id)
-            to_start.append((timer, incident))
+        # One step per incident per batch: a second timer of the same step is stale anyway.
+        if verdict in (Verdict.START, Verdict.ESCALATE) and timer.incident_id not in moving:
+            moving.add(timer.incident_id)
+            decided.append((timer, row, incident, verdict))
             outcomes[timer.job_id] = JobOutcome.FIRED
         else:
             outcomes[timer.job_id] = JobOutcome.STALE
 
     snapshots = await load_policy_snapshots(
-        conn, {i.escalation_policy_id for _, i in to_start if i.escalation_policy_id}
+        conn,
+        {
+            i.escalation_policy_id
+            for _, _, i, v in decided
+            if v == Verdict.START and i.escalation_policy_id
+        },
     )
     resolver = BatchResolver(conn, at=now)
-    await resolver.prefetch_users([s.level(FIRST.level) for s in snapshots.values()])
-    advances: list[tuple[StartTimer, Any, PolicySnapshot, Advance]] = []
+    steps: list[_Step] = []
     timeline: list[tuple[uuid.UUID, TimelineEntry]] = []
-    for timer, incident in to_start:
-        snapshot = snapshots.get(incident.escalation_policy_id)
-        if snapshot is None:
-            timeline.append(
-                (
-                    timer.incident_id,
-                    TimelineEntry(EventKind.NO_ESCALATION_POLICY, SYSTEM, note=NO_POLICY_NOTE),
-                )
-            )
-            continue
+    plans: list[tuple[BatchTimer, Any, PolicySnapshot, Position, Position, int, bool]] = []
+    for timer, row, incident, verdict in decided:
+        if verdict == Verdict.START:
+            snapshot = snapshots.get(incident.escalation_policy_id)
+            if snapshot is None:
+                entry = TimelineEntry(EventKind.NO_ESCALATION_POLICY, SYSTEM, note=NO_POLICY_NOTE)
+                timeline.append((timer.incident_id, entry))
+                continue
+            plans.append((timer, incident, snapshot, FIRST, FIRST, 0, True))
+        else:
+            esc = escalations[timer.incident_id]
+            snapshot = PolicySnapshot.from_json(esc.policy_id, esc.policy_snapshot)
+            start = Position(row.scheduled_level, row.scheduled_repeat)
+            previous = Position(esc.level, esc.repeat)
+            plans.append((timer, incident, snapshot, start, previous, esc.seq, False))
+    await resolver.prefetch_users(
+        [s.level(start.level) for _, _, s, start, _, _, _ in plans if start.level <= len(s.levels)]
+    )
+    for timer, incident, snapshot, start, previous, seq, fresh in plans:
         resolved = await resolve_for_reach(
-            conn, snapshot, FIRST, team_id=incident.team_id, at=now, resolver=resolver
+            conn, snapshot, start, team_id=incident.team_id, at=now, resolver=resolver
         )
-        advance = reach(snapshot, FIRST, resolved, now=now)
-        advances.append((timer, incident, snapshot, advance))
+        advance = reach(snapshot, start, resolved, now=now)
+        steps.append(_Step(timer, snapshot, advance, previous, seq, fresh))
         timeline.extend(
             (timer.incident_id, entry)
             for entry in timeline_of(advance, SYSTEM, policy_id=snapshot.policy_id)
         )
-    await _write_starts(conn, advances, now=now)
+    await _write_steps(conn, steps, now=now)
     await append_to_timelines(conn, timeline, now=now)
     if outcomes:
         await conn.execute(
@@ -162,53 +206,62 @@ async def start_escalations(
     return outcomes
 
 
-async def _write_starts(
-    conn: AsyncConnection,
-    advances: list[tuple[StartTimer, Any, PolicySnapshot, Advance]],
-    *,
-    now: datetime,
-) -> None:
-    """The rows `reach` decided for each started incident, one statement per kind of row.
-    The first step's seq is 1, as `apply_advance` makes it from a fresh escalation."""
-    if not advances:
+async def _write_steps(conn: AsyncConnection, steps: list[_Step], *, now: datetime) -> None:
+    """The rows `reach` decided for each incident, one statement per kind of row, as
+    `apply_advance` writes them for one: a start inserts its escalation row, a level
+    timeout moves it on; either way the step's seq is one more than before."""
+    if not steps:
         return
-    seq = 1
-    escalations: list[dict[str, Any]] = []
+    inserted: list[dict[str, Any]] = []
+    moved_escalations: list[dict[str, Any]] = []
     pages: list[dict[str, Any]] = []
     timers: list[dict[str, Any]] = []
     moved: list[dict[str, Any]] = []
     moved_paged: list[dict[str, Any]] = []
-    for timer, _incident, snapshot, advance in advances:
-        position = advance.paged or FIRST
-        escalations.append(
-            {
-                "incident_id": timer.incident_id,
-                "policy_id": snapshot.policy_id,
-                "policy_snapshot": snapshot.to_json(),
-                "state": EscalationState.EXHAUSTED
-                if advance.exhausted
-                else EscalationState.ESCALATING,
-                "level": position.level,
-                "repeat": position.repeat,
-                "seq": seq,
-                "updated_at": now,
-            }
-        )
+    for step in steps:
+        advance, incident_id = step.advance, step.timer.incident_id
+        seq = step.seq + 1
+        position = advance.paged or step.previous
+        state = EscalationState.EXHAUSTED if advance.exhausted else EscalationState.ESCALATING
+        if step.fresh:
+            inserted.append(
+                {
+                    "incident_id": incident_id,
+                    "policy_id": step.snapshot.policy_id,
+                    "policy_snapshot": step.snapshot.to_json(),
+                    "state": state,
+                    "level": position.level,
+                    "repeat": position.repeat,
+                    "seq": seq,
+                    "updated_at": now,
+                }
+            )
+        else:
+            moved_escalations.append(
+                {
+                    "of_incident": incident_id,
+                    "state": state,
+                    "level": position.level,
+                    "repeat": position.repeat,
+                    "seq": seq,
+                    "now": now,
+                }
+            )
         if advance.paged is not None:
             pages.extend(
                 page_rows(
-                    timer.incident_id,
+                    incident_id,
                     advance.recipients,
                     position=advance.paged,
                     seq=seq,
-                    job_id=timer.job_id,
+                    job_id=step.timer.job_id,
                     now=now,
                 )
             )
         if advance.timer_at is not None and advance.timer_target is not None:
             timers.append(
                 timer_row(
-                    timer.incident_id,
+                    incident_id,
                     level=advance.timer_target.level,
                     repeat=advance.timer_target.repeat,
                     at=advance.timer_at,
@@ -218,13 +271,16 @@ async def _write_starts(
             )
         (moved_paged if advance.paged else moved).append(
             {
-                "of_incident": timer.incident_id,
+                "of_incident": incident_id,
                 "level": position.level,
                 "repeat": position.repeat,
                 "now": now,
             }
         )
-    await conn.execute(insert(IncidentEscalation), escalations)
+    if inserted:
+        await conn.execute(insert(IncidentEscalation), inserted)
+    if moved_escalations:
+        await conn.execute(MOVE_ESCALATION, moved_escalations)
     if pages:
         await conn.execute(insert(Page), pages)
         await plan_deliveries(conn, [p["id"] for p in pages], now=now)
