@@ -7,11 +7,29 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 
-from tocsin.ui import auth_pages, incident_pages
+from tocsin.ui import (
+    admin_pages,
+    auth_pages,
+    heartbeat_pages,
+    incident_pages,
+    integration_pages,
+    profile_pages,
+    service_pages,
+    team_pages,
+)
 from tocsin.ui.pages import HERE
 
 # Each area's page module; a new area adds its module here.
-PAGE_MODULES = (auth_pages, incident_pages)
+PAGE_MODULES = (
+    auth_pages,
+    incident_pages,
+    service_pages,
+    team_pages,
+    integration_pages,
+    heartbeat_pages,
+    profile_pages,
+    admin_pages,
+)
 
 
 def install(app: FastAPI) -> None:

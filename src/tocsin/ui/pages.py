@@ -125,7 +125,7 @@ NAVIGATION = (
     NavItem("Teams", "/teams"),
     NavItem("Integrations", "/integrations"),
     NavItem("Heartbeats", "/heartbeats"),
-    NavItem("Users", "/admin/users", admin_only=True),
+    NavItem("Admin", "/admin/users", admin_only=True),
 )
 
 
