@@ -41,8 +41,11 @@ async def test_the_openapi_document_says_which_operations_need_an_api_key(
     scheme = document["components"]["securitySchemes"]["apiKey"]
     assert (scheme["type"], scheme["scheme"]) == ("http", "bearer")
     paths = document["paths"]
-    assert paths["/api/v1/incidents"]["get"]["security"] == [{"apiKey": []}]
-    assert paths["/api/v1/users"]["post"]["security"] == [{"apiKey": []}]
+    # The role list of the requirement (OpenAPI 3.1) is the API key scope needed.
+    assert paths["/api/v1/incidents"]["get"]["security"] == [{"apiKey": ["read"]}]
+    assert paths["/api/v1/users"]["post"]["security"] == [{"apiKey": ["full"]}]
+    acknowledge = paths["/api/v1/incidents/{incident_id}/acknowledge"]["post"]
+    assert acknowledge["x-required-scope"] == "respond"
     # Monitoring tools authenticate with the key in the URL; health needs nothing.
     assert "security" not in paths["/webhooks/{integration_key}"]["post"]
     assert "security" not in paths["/healthz"]["get"]

@@ -23,6 +23,7 @@ from tocsin.alerts.batcher import IngestBatcher
 from tocsin.alerts.ingest import IngestOutcome
 from tocsin.alerts.lane import WebhookLane
 from tocsin.auth import api as auth_api
+from tocsin.auth.scopes import describe_scopes
 from tocsin.catalog import api as catalog_api
 from tocsin.clock import Clock, SystemClock
 from tocsin.config import Settings
@@ -322,4 +323,18 @@ def create_app(
         )
     app.include_router(escalation_api.simulate_router, responses=ERROR_RESPONSES)
     ui.install(app)
+    _document_scopes(app)
     return app
+
+
+def _document_scopes(app: FastAPI) -> None:
+    """The OpenAPI document says which API key scope each operation needs."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            describe_scopes(generate())
+        assert app.openapi_schema is not None
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -148,6 +148,10 @@ class Settings(BaseSettings):
     """Failed logins from one client address within the window before further tries get 429."""
     login_failure_window_seconds: int = 900
     """The window over which failed logins are counted."""
+    timer_max_attempts: int = Field(default=5, ge=1)
+    """Tries of one escalation timer before it is parked: no longer retried, counted in
+    `/metrics` and `tocsin status`, and the incident's timeline says paging is stuck.
+    Serialization failures and deadlocks on PostgreSQL are retried at once and not counted."""
 
     @model_validator(mode="before")
     @classmethod

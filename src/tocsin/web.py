@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import InstrumentedAttribute
 
 from tocsin.auth.accounts import Principal, find_principal, find_principal_by_api_key
+from tocsin.auth.scopes import require_scope
 from tocsin.auth.sessions import SESSION_COOKIE, find_live_session
 from tocsin.clock import Clock
 from tocsin.config import Settings
@@ -57,6 +58,7 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     state = get_state(request)
     factory = state.read_sessions if request.method in ("GET", "HEAD") else state.sessions
     async with factory() as session:
+        session.info["request"] = request  # tocsin.audit finds the request's user through it
         yield session
         if session.in_transaction():
             await session.commit()
@@ -91,6 +93,9 @@ async def get_principal(
         principal = await find_principal(session, token, now=state.clock.now())
     if principal is None:
         raise Unauthorized("invalid, expired or revoked API key")
+    require_scope(request, principal)
+    # Whoever changes something in this request is named in the audit log (tocsin.audit).
+    request.state.principal = principal
     return principal
 
 
@@ -103,7 +108,7 @@ async def get_ws_principal(websocket: WebSocket) -> Principal | None:
         return await get_ws_cookie_principal(websocket)
     state: AppState = websocket.app.state.tocsin
     async with state.read_sessions() as session:
-        return await find_principal_by_api_key(session, token)
+        return await find_principal_by_api_key(session, token, now=state.clock.now())
 
 
 async def get_ws_cookie_principal(websocket: WebSocket) -> Principal | None:

@@ -23,7 +23,16 @@ async def test_a_user_creates_a_key_that_works_and_is_shown_once(
     response = await client.post(keys_url(cast.bob), headers=cast.bob.headers, json={"name": "ci"})
     assert response.status_code == 201, response.text
     issued = response.json()
-    assert set(issued) == {"id", "name", "prefix", "created_at", "key"}
+    assert set(issued) == {
+        "id",
+        "name",
+        "prefix",
+        "created_at",
+        "scope",
+        "team_id",
+        "expires_at",
+        "key",
+    }
     assert issued["name"] == "ci"
     assert issued["key"].startswith(issued["prefix"])
     me = await client.get("/api/v1/users/me", headers=bearer(issued["key"]))

@@ -530,6 +530,14 @@ async def test_a_database_of_the_previous_release_upgrades_with_its_data_usable(
         me = await client.get("/api/v1/users/me", headers={"Authorization": f"Bearer {ADMIN_KEY}"})
         assert me.status_code == 200, me.text
         assert me.json()["is_admin"] is True
+        # Keys made before scopes existed keep doing everything they did.
+        keys = await client.get(
+            f"/api/v1/users/{me.json()['id']}/api-keys",
+            headers={"Authorization": f"Bearer {ADMIN_KEY}"},
+        )
+        assert {(k["scope"], k["team_id"], k["expires_at"]) for k in keys.json()["items"]} == {
+            ("full", None, None)
+        }
 
         incident = (await client.get(f"/api/v1/incidents/{Ids.incident}", headers=bob)).json()
         assert (incident["title"], incident["status"], incident["alert_count"]) == (

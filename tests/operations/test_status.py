@@ -192,7 +192,8 @@ async def test_deliveries_that_failed_for_good_are_shown_as_parked(
         )
     await add_delivery(engine, world, status=DeliveryStatus.CANCELLED, due_at=now, updated_at=now)
     report = await status(engine, clock)
-    [parked] = report.parked
+    parked, timers = report.parked
+    assert (timers.kind, timers.count) == ("parked_timers", 0)
     assert (parked.kind, parked.count, parked.recent) == ("failed_deliveries", 3, 2)
     assert parked.newest_at == now - timedelta(minutes=1)
     assert backlog(report, DueKind.DELIVERIES) == (0, 0), "parked rows are not due work"

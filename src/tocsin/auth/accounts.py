@@ -7,11 +7,11 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tocsin.auth.models import ApiKey, User
+from tocsin.auth.models import ApiKey, KeyScope, User
 from tocsin.auth.secrets import display_prefix, hash_password, hash_token, new_token
 from tocsin.auth.sessions import find_live_session, is_session_key
 from tocsin.errors import Conflict, NotFound
@@ -21,12 +21,18 @@ API_KEY_PREFIX = "tk"
 
 @dataclass(frozen=True)
 class Principal:
-    """The user behind a request."""
+    """The user behind a request, as far as the credential lets them act."""
 
     user_id: uuid.UUID
+    # False for a key restricted to a team: administrator rights do not carry into it.
     is_admin: bool
     # The login session the request came with; None for an API key.
     session_id: uuid.UUID | None = None
+    # The API key the request came with; None for a login session.
+    api_key_id: uuid.UUID | None = None
+    scope: KeyScope = KeyScope.FULL
+    # A key restricted to one team acts only inside it (tocsin.auth.permissions).
+    team_id: uuid.UUID | None = None
 
 
 async def create_user(
@@ -66,7 +72,14 @@ async def find_user_by_email(session: AsyncSession, email: str) -> User | None:
 
 
 async def issue_api_key(
-    session: AsyncSession, *, user_id: uuid.UUID, now: datetime, name: str = ""
+    session: AsyncSession,
+    *,
+    user_id: uuid.UUID,
+    now: datetime,
+    name: str = "",
+    scope: KeyScope = KeyScope.FULL,
+    team_id: uuid.UUID | None = None,
+    expires_at: datetime | None = None,
 ) -> tuple[ApiKey, str]:
     """Create an API key for a user; returns the row and the key, which is never stored."""
     if await session.get(User, user_id) is None:
@@ -78,28 +91,40 @@ async def issue_api_key(
         key_hash=hash_token(token),
         prefix=display_prefix(token),
         created_at=now,
+        scope=scope,
+        team_id=team_id,
+        expires_at=expires_at,
     )
     session.add(key)
     await session.flush()
     return key, token
 
 
-async def find_principal_by_api_key(session: AsyncSession, token: str) -> Principal | None:
-    """The active user owning this unrevoked key, or None."""
+async def find_principal_by_api_key(
+    session: AsyncSession, token: str, *, now: datetime
+) -> Principal | None:
+    """The active user owning this unrevoked, unexpired key, narrowed to the key, or None."""
     row = (
         await session.execute(
-            select(User.id, User.is_admin)
+            select(User.id, User.is_admin, ApiKey.id.label("key_id"), ApiKey.scope, ApiKey.team_id)
             .join(ApiKey, ApiKey.user_id == User.id)
             .where(
                 ApiKey.key_hash == hash_token(token),
                 ApiKey.revoked_at.is_(None),
+                or_(ApiKey.expires_at.is_(None), ApiKey.expires_at > now),
                 User.is_active.is_(True),
             )
         )
     ).first()
     if row is None:
         return None
-    return Principal(user_id=row.id, is_admin=row.is_admin)
+    return Principal(
+        user_id=row.id,
+        is_admin=row.is_admin and row.team_id is None,
+        api_key_id=row.key_id,
+        scope=row.scope,
+        team_id=row.team_id,
+    )
 
 
 async def find_principal(session: AsyncSession, token: str, *, now: datetime) -> Principal | None:
@@ -110,7 +135,7 @@ async def find_principal(session: AsyncSession, token: str, *, now: datetime) ->
             return None
         login, user = found
         return Principal(user_id=user.id, is_admin=user.is_admin, session_id=login.id)
-    return await find_principal_by_api_key(session, token)
+    return await find_principal_by_api_key(session, token, now=now)
 
 
 async def count_users(session: AsyncSession) -> int:

@@ -8,7 +8,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 
-from tocsin.auth.accounts import issue_api_key
 from tocsin.auth.login import change_own_password, log_in, login_limits
 from tocsin.auth.models import User
 from tocsin.auth.permissions import require_admin
@@ -28,6 +27,7 @@ from tocsin.auth.users import (
     add_user,
     change_user,
     find_user,
+    make_api_key,
     refuse_fields_out_of_reach,
     require_self_or_admin,
     revoke_api_key,
@@ -122,11 +122,17 @@ async def create_api_key(
     user: TargetUser, body: ApiKeyCreate, session: DbSession, principal: CurrentUser, now: Now
 ) -> IssuedApiKey:
     """A new key for the user (self or admin). The key is in this answer only."""
-    require_self_or_admin(principal, user.id)
-    row, key = await issue_api_key(session, user_id=user.id, now=now, name=body.name)
+    row, key = await make_api_key(session, principal, user_id=user.id, body=body, now=now)
     await session.commit()
     return IssuedApiKey(
-        id=row.id, name=row.name, prefix=row.prefix, created_at=row.created_at, key=key
+        id=row.id,
+        name=row.name,
+        prefix=row.prefix,
+        created_at=row.created_at,
+        scope=row.scope,
+        team_id=row.team_id,
+        expires_at=row.expires_at,
+        key=key,
     )
 
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import enum
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, String, Uuid
+from sqlalchemy import Boolean, Enum, ForeignKey, Index, String, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
-from tocsin.db import Base, new_id
+from tocsin.db import Base, enum_values, new_id
 
 
 class User(Base):
@@ -25,8 +26,22 @@ class User(Base):
     updated_at: Mapped[datetime]
 
 
+class KeyScope(enum.StrEnum):
+    """What an API key may do: `read` only reads, `respond` also acts on incidents
+    (acknowledge, resolve, notes...), `full` may do whatever its user may."""
+
+    READ = "read"
+    RESPOND = "respond"
+    FULL = "full"
+
+    def covers(self, needed: KeyScope) -> bool:
+        order = (KeyScope.READ, KeyScope.RESPOND, KeyScope.FULL)
+        return order.index(self) >= order.index(needed)
+
+
 class ApiKey(Base):
-    """An API key; only its SHA-256 is kept, so a stolen database yields no usable key."""
+    """An API key; only its SHA-256 is kept, so a stolen database yields no usable key.
+    A key may be narrower than its user: a scope, one team, an expiry."""
 
     __tablename__ = "api_keys"
 
@@ -39,6 +54,15 @@ class ApiKey(Base):
     prefix: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    scope: Mapped[KeyScope] = mapped_column(
+        Enum(KeyScope, native_enum=False, length=16, values_callable=enum_values),
+        default=KeyScope.FULL,
+        server_default=KeyScope.FULL.value,
+    )
+    team_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("teams.id", ondelete="CASCADE"), nullable=True
+    )
+    expires_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
 
 class LoginSession(Base):

@@ -17,6 +17,9 @@ RESPONDER_ROLES = frozenset({TeamRole.MANAGER, TeamRole.RESPONDER})
 async def find_team_role(
     session: AsyncSession, principal: Principal, team_id: uuid.UUID
 ) -> TeamRole | None:
+    """The user's role in the team; None for a key restricted to another team."""
+    if principal.team_id is not None and principal.team_id != team_id:
+        return None
     result = await session.execute(
         select(TeamMember.role).where(
             TeamMember.team_id == team_id, TeamMember.user_id == principal.user_id
@@ -26,6 +29,10 @@ async def find_team_role(
 
 
 def require_admin(principal: Principal) -> None:
+    if principal.team_id is not None:
+        raise Forbidden(
+            "this API key is restricted to one team: administrator actions need another key"
+        )
     if not principal.is_admin:
         raise Forbidden("only an administrator may do this")
 
@@ -70,4 +77,7 @@ async def visible_team_ids(session: AsyncSession, principal: Principal) -> set[u
     result = await session.execute(
         select(TeamMember.team_id).where(TeamMember.user_id == principal.user_id)
     )
-    return set(result.scalars())
+    teams = set(result.scalars())
+    if principal.team_id is not None:
+        teams &= {principal.team_id}
+    return teams

@@ -10,12 +10,15 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     AfterValidator,
+    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
     StringConstraints,
     field_validator,
 )
+
+from tocsin.auth.models import KeyScope
 
 # Deliberately loose: one @, no spaces, a dot in the domain. Whether the address works is
 # something only sending to it can tell.
@@ -100,6 +103,19 @@ class ApiKeyCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: KeyName = ""
+    scope: KeyScope = Field(
+        default=KeyScope.FULL,
+        description="read: only reads; respond: reads and acts on incidents; full: all "
+        "its user may do",
+    )
+    team_id: uuid.UUID | None = Field(
+        default=None,
+        description="Restrict the key to this team (the user must belong to it); "
+        "administrator rights do not carry into a restricted key",
+    )
+    expires_at: AwareDatetime | None = Field(
+        default=None, description="After this time the key is refused (401)"
+    )
 
 
 class ApiKeyOut(BaseModel):
@@ -110,6 +126,9 @@ class ApiKeyOut(BaseModel):
     prefix: str = Field(description="The first characters of the key, to tell keys apart")
     created_at: datetime
     revoked_at: datetime | None
+    scope: KeyScope
+    team_id: uuid.UUID | None
+    expires_at: datetime | None
 
 
 class IssuedApiKey(BaseModel):
@@ -117,6 +136,9 @@ class IssuedApiKey(BaseModel):
     name: str
     prefix: str
     created_at: datetime
+    scope: KeyScope
+    team_id: uuid.UUID | None
+    expires_at: datetime | None
     key: str = Field(description="The key itself; shown this once and never again")
 
 

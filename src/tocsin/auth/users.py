@@ -12,12 +12,13 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tocsin.auth.accounts import Principal, create_user, find_user_by_email
+from tocsin.auth.accounts import Principal, create_user, find_user_by_email, issue_api_key
 from tocsin.auth.models import ApiKey, User
-from tocsin.auth.schemas import SELF_EDITABLE
+from tocsin.auth.schemas import SELF_EDITABLE, ApiKeyCreate
 from tocsin.auth.secrets import hash_password
 from tocsin.auth.sessions import revoke_sessions_of
-from tocsin.errors import Conflict, Forbidden, NotFound
+from tocsin.errors import Conflict, Forbidden, InvalidInput, NotFound
+from tocsin.teams.models import TeamMember
 from tocsin.web import cut_page, newest_first_page
 
 
@@ -96,6 +97,56 @@ async def change_user(
         setattr(user, name, value)
     user.updated_at = now
     await session.flush()
+
+
+def refuse_wider_key(principal: Principal, body: ApiKeyCreate) -> None:
+    """A key may not make a key that can do more than itself (a read key minting a full one)."""
+    if not principal.scope.covers(body.scope):
+        raise Forbidden(f"a key with scope {principal.scope.value!r} may not create a wider key")
+    if principal.team_id is not None and body.team_id != principal.team_id:
+        raise Forbidden("a key restricted to a team may only create keys for that team")
+
+
+async def require_key_team(
+    session: AsyncSession, *, user_id: uuid.UUID, team_id: uuid.UUID
+) -> None:
+    """A key restricted to a team: the team must exist and the user must belong to it."""
+    member = (
+        await session.execute(
+            select(TeamMember.role).where(
+                TeamMember.team_id == team_id, TeamMember.user_id == user_id
+            )
+        )
+    ).first()
+    if member is None:
+        raise InvalidInput(f"the user is not a member of team {team_id}", field="team_id")
+
+
+async def make_api_key(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    user_id: uuid.UUID,
+    body: ApiKeyCreate,
+    now: datetime,
+) -> tuple[ApiKey, str]:
+    """A new key for the user, made by the user themselves or an administrator, no wider than
+    the key asking for it; returns the row and the key, which is never stored."""
+    require_self_or_admin(principal, user_id)
+    refuse_wider_key(principal, body)
+    if body.team_id is not None:
+        await require_key_team(session, user_id=user_id, team_id=body.team_id)
+    if body.expires_at is not None and body.expires_at <= now:
+        raise InvalidInput("expires_at is in the past", field="expires_at")
+    return await issue_api_key(
+        session,
+        user_id=user_id,
+        now=now,
+        name=body.name,
+        scope=body.scope,
+        team_id=body.team_id,
+        expires_at=body.expires_at,
+    )
 
 
 async def revoke_api_key(

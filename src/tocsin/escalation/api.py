@@ -9,7 +9,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 from sqlalchemy import select
 
+from tocsin.auth.models import KeyScope
 from tocsin.auth.permissions import require_team_manager, require_team_reader, visible_team_ids
+from tocsin.auth.scopes import needs_scope
 from tocsin.escalation.models import EscalationPolicy
 from tocsin.escalation.policies import (
     PolicyNotFound,
@@ -141,7 +143,7 @@ async def delete_policy_route(
 simulate_router = APIRouter(prefix="/api/v1/simulate", tags=["simulate"])
 
 
-@simulate_router.post("", response_model=SimulationOut)
+@simulate_router.post("", response_model=SimulationOut, openapi_extra=needs_scope(KeyScope.READ))
 async def simulate_alert(
     body: SimulateIn, state: State, session: DbSession, principal: CurrentUser, now: Now
 ) -> SimulationOut:

@@ -94,6 +94,8 @@ class JobOutcome(enum.StrEnum):
     FIRED = "fired"
     # The incident had moved on (acknowledged, escalated by hand...) before the timer fired.
     STALE = "stale"
+    # Failed `timer_max_attempts` times: given up on and left for a person (never retried).
+    PARKED = "parked"
 
 
 class EscalationJob(Base):

@@ -8,6 +8,12 @@ worker after our lease ran out, is left alone. A worker that dies after claiming
 lease expire; one that dies while firing has its transaction rolled back. Either way the row is
 fired once, later, by someone else, and the pages' unique (incident, seq, user) makes a double
 page impossible even then.
+
+A timer that keeps failing is not retried forever: every claim counts an attempt, and after
+`timer_max_attempts` of them the timer is parked (completed with outcome `parked`), its
+incident's timeline says paging is stuck, and /metrics and `tocsin status` count it. A
+PostgreSQL serialization failure or deadlock is the database asking for a retry, so it is
+retried at once and never counts.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, bindparam, func, or_, select, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tocsin.db import read_only
@@ -26,7 +33,7 @@ from tocsin.escalation.engine import find_escalation, lock_incident, move_on, st
 from tocsin.escalation.models import EscalationJob, JobOutcome
 from tocsin.escalation.plan import Position, Verdict, judge_timer
 from tocsin.incidents.lifecycle import Action, apply_transition
-from tocsin.incidents.timeline import SYSTEM
+from tocsin.incidents.timeline import SYSTEM, EventKind, TimelineEntry, append_events
 from tocsin.realtime.events import StreamEvent
 from tocsin.telemetry.logs import log_context
 from tocsin.telemetry.tracing import span
@@ -41,6 +48,9 @@ CLAIM_BATCH = 50
 # PostgreSQL: timers of a batch fired at the same time by one worker, each on its own
 # connection (SQLite has one writer, so there they go one after another).
 FIRE_CONCURRENCY = 8
+# SQLSTATEs with which PostgreSQL asks the client to run the transaction again.
+_RETRY_SQLSTATES = frozenset({"40001", "40P01"})  # serialization_failure, deadlock_detected
+RETRIES_ON_CONFLICT = 3
 
 
 @dataclass(frozen=True)
@@ -48,6 +58,8 @@ class ClaimedJob:
     id: uuid.UUID
     incident_id: uuid.UUID
     scheduled_for: datetime
+    # Claims of this timer so far, this one included.
+    attempts: int = 1
 
 
 def _due(now: datetime) -> list[object]:
@@ -80,11 +92,16 @@ async def claim_due_jobs(
                     lease_until=now + lease,
                     attempts=EscalationJob.attempts + 1,
                 )
-                .returning(EscalationJob.id, EscalationJob.incident_id, EscalationJob.scheduled_for)
+                .returning(
+                    EscalationJob.id,
+                    EscalationJob.incident_id,
+                    EscalationJob.scheduled_for,
+                    EscalationJob.attempts,
+                )
             )
         ).all()
     return sorted(
-        (ClaimedJob(r.id, r.incident_id, r.scheduled_for) for r in rows),
+        (ClaimedJob(r.id, r.incident_id, r.scheduled_for, r.attempts) for r in rows),
         key=lambda job: job.scheduled_for,
     )
 
@@ -162,17 +179,48 @@ async def _fire_one(ctx: WorkerContext, job: ClaimedJob) -> None:
         await _fire(ctx, job)
 
 
+def is_retryable_conflict(exc: BaseException) -> bool:
+    """True for a PostgreSQL serialization failure or deadlock: run the transaction again."""
+    if not isinstance(exc, DBAPIError):
+        return False
+    for error in (exc.orig, getattr(exc.orig, "__cause__", None)):
+        if getattr(error, "sqlstate", None) in _RETRY_SQLSTATES:
+            return True
+    return False
+
+
 async def _fire(ctx: WorkerContext, job: ClaimedJob) -> None:
     now = ctx.clock.now()
-    try:
-        async with ctx.engine.begin() as conn:
-            outcome = await fire_job(conn, job, worker_id=ctx.worker_id, now=now)
-    except Exception:
-        # Its lease is still set, so the row waits out the lease before anyone retries:
-        # a timer that always fails cannot spin the loop.
-        metrics.FIRE_ERRORS.inc()
-        log.exception("firing escalation timer %s failed; retried after its lease", job.id)
+    limit = ctx.settings.timer_max_attempts
+    if job.attempts > limit:
+        # Claimed `limit` times before without ever completing: the workers holding it died
+        # (or were cut off) each time. Firing it again could kill this one too.
+        await _park(ctx, job, now=now, reason="its worker stopped while firing it")
         return
+    outcome: JobOutcome | None = None
+    for retry in range(RETRIES_ON_CONFLICT + 1):
+        try:
+            async with ctx.engine.begin() as conn:
+                outcome = await fire_job(conn, job, worker_id=ctx.worker_id, now=now)
+            break
+        except Exception as exc:
+            if is_retryable_conflict(exc) and retry < RETRIES_ON_CONFLICT:
+                log.info("escalation timer %s: conflict in the database; retrying", job.id)
+                continue
+            metrics.FIRE_ERRORS.inc()
+            if job.attempts >= limit:
+                log.exception("firing escalation timer %s failed %d times; parked", job.id, limit)
+                await _park(ctx, job, now=now, reason=f"{type(exc).__name__} on every try")
+                return
+            # Its lease is still set, so the row waits out the lease before anyone retries:
+            # a timer that always fails cannot spin the loop.
+            log.exception(
+                "firing escalation timer %s failed (try %d of %d); retried after its lease",
+                job.id,
+                job.attempts,
+                limit,
+            )
+            return
     if outcome == JobOutcome.FIRED:
         # Paged, escalated or reopened: the incident's level, timeline or status changed.
         ctx.announce([(StreamEvent.INCIDENT_UPDATED, job.incident_id)])
@@ -180,6 +228,47 @@ async def _fire(ctx: WorkerContext, job: ClaimedJob) -> None:
     if outcome is not None:
         metrics.TIMERS_FIRED.labels(outcome=outcome.value).inc()
         metrics.TIMER_LATENESS.observe(max((now - job.scheduled_for).total_seconds(), 0.0))
+
+
+_PARK = (
+    update(EscalationJob)
+    .where(
+        EscalationJob.id == bindparam("job_id"),
+        EscalationJob.completed.is_(False),
+        EscalationJob.cancelled_at.is_(None),
+        EscalationJob.claimed_by == bindparam("worker_id"),
+    )
+    .values(completed=True, executed_at=bindparam("now"), outcome=JobOutcome.PARKED)
+)
+
+
+async def _park(ctx: WorkerContext, job: ClaimedJob, *, now: datetime, reason: str) -> None:
+    """Give up on a timer that keeps failing, and say so on its incident's timeline."""
+    try:
+        async with ctx.engine.begin() as conn:
+            parked = await conn.execute(
+                _PARK, {"job_id": job.id, "worker_id": ctx.worker_id, "now": now}
+            )
+            if not parked.rowcount:
+                return  # cancelled or taken over meanwhile: not ours to park
+            # This claim counts as a try only when it was one (not when parked unfired).
+            tries = min(job.attempts, ctx.settings.timer_max_attempts)
+            entry = TimelineEntry(
+                EventKind.PAGING_STUCK,
+                SYSTEM,
+                note=(
+                    f"Paging is stuck: an escalation timer failed {tries} times ({reason}) "
+                    "and was parked; nobody more is paged for this incident until someone "
+                    "acts on it"
+                ),
+                data={"job_id": str(job.id), "attempts": tries},
+            )
+            await append_events(conn, job.incident_id, [entry], now=now)
+    except Exception:
+        log.exception("parking escalation timer %s failed; it is retried after its lease", job.id)
+        return
+    metrics.TIMERS_PARKED_HERE.inc()
+    ctx.announce([(StreamEvent.INCIDENT_UPDATED, job.incident_id)])
 
 
 async def fire_due_escalations(ctx: WorkerContext) -> bool:
@@ -216,7 +305,8 @@ async def release_claims(engine: AsyncEngine, *, worker_id: str) -> int:
         result = await conn.execute(
             update(EscalationJob)
             .where(and_(EscalationJob.claimed_by == worker_id, EscalationJob.completed.is_(False)))
-            .values(claimed_by=None, lease_until=None)
+            # Given back untried: that claim was no failed attempt.
+            .values(claimed_by=None, lease_until=None, attempts=EscalationJob.attempts - 1)
         )
     return result.rowcount or 0
 

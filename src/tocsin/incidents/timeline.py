@@ -37,6 +37,8 @@ class EventKind(enum.StrEnum):
     NOTIFICATION_FAILED = "notification_failed"
     # A person's note: context, never a state change.
     NOTE = "note"
+    # An escalation timer failed again and again and was parked: nobody is being paged.
+    PAGING_STUCK = "paging_stuck"
 
 
 @dataclass(frozen=True)

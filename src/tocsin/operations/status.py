@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, func, inspect, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tocsin.escalation.models import EscalationJob
+from tocsin.escalation.models import EscalationJob, JobOutcome
 from tocsin.integrations.heartbeat_models import HeartbeatMonitor, HeartbeatState
 from tocsin.notifications.models import Delivery, DeliveryStatus
 from tocsin.operations.processes import ProcessSeen, list_processes
@@ -186,7 +186,7 @@ async def due_work(conn: AsyncConnection, *, now: datetime) -> list[Backlog]:
 
 async def parked_rows(conn: AsyncConnection, *, now: datetime) -> list[Parked]:
     """Rows given up on: deliveries that failed for good (a permanent error, or out of
-    attempts)."""
+    attempts) and escalation timers that kept failing (paging is stuck)."""
     failed = Delivery.status == DeliveryStatus.FAILED
     count, recent, newest = (
         await conn.execute(
@@ -197,7 +197,19 @@ async def parked_rows(conn: AsyncConnection, *, now: datetime) -> list[Parked]:
             ).where(failed)
         )
     ).one()
-    return [Parked("failed_deliveries", count=count, recent=recent, newest_at=newest)]
+    timers, timers_recent, timers_newest = (
+        await conn.execute(
+            select(
+                func.count(),
+                func.count().filter(EscalationJob.executed_at >= now - RECENT),
+                func.max(EscalationJob.executed_at),
+            ).where(EscalationJob.outcome == JobOutcome.PARKED)
+        )
+    ).one()
+    return [
+        Parked("failed_deliveries", count=count, recent=recent, newest_at=newest),
+        Parked("parked_timers", count=timers, recent=timers_recent, newest_at=timers_newest),
+    ]
 
 
 async def schema_revision(conn: AsyncConnection) -> str | None:

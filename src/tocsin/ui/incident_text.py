@@ -30,6 +30,7 @@ _PLAIN = {
     EventKind.NOTIFICATION_RETRYING: "Notification failed, retrying",
     EventKind.NOTIFICATION_FAILED: "Notification failed",
     EventKind.NOTE: "Note",
+    EventKind.PAGING_STUCK: "Paging is stuck: an escalation timer kept failing",
 }
 
 

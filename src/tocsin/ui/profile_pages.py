@@ -15,12 +15,13 @@ from fastapi.responses import RedirectResponse
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tocsin.auth.accounts import issue_api_key
+from tocsin.auth.models import KeyScope
 from tocsin.auth.schemas import ApiKeyCreate, UserUpdate
 from tocsin.auth.users import (
     change_user,
     find_user,
     list_api_keys,
+    make_api_key,
     refuse_fields_out_of_reach,
     revoke_api_key,
 )
@@ -54,6 +55,11 @@ KINDS = [
 ]
 URGENCIES = [(u.value, u.value.capitalize()) for u in Urgency]
 ZONES = sorted(available_timezones())
+SCOPES = [
+    (KeyScope.FULL.value, "Full: everything you may do"),
+    (KeyScope.RESPOND.value, "Respond: read and act on incidents"),
+    (KeyScope.READ.value, "Read only"),
+]
 DONE = {
     "saved": "Your settings are saved.",
     "method-added": "Contact method added: a code is on its way to it. Enter it below.",
@@ -97,6 +103,7 @@ async def _profile_page(
             "calendar_token": token,
             "kinds": KINDS,
             "zones": ZONES,
+            "scopes": SCOPES,
             "urgencies": URGENCIES,
             "done": DONE.get(done, ""),
             "errors": refused.errors if refused else {},
@@ -349,15 +356,17 @@ async def api_key_create(
     session: DbSession,
     now: Now,
     key_name: Annotated[str, Form()] = "",
+    scope: Annotated[str, Form()] = KeyScope.FULL.value,
 ) -> Response:
     """As POST /api/v1/users/{me}/api-keys: the key is in this answer only."""
+    form = {"key_name": key_name, "scope": scope}
     try:
-        body = ApiKeyCreate(name=key_name)
-        row, key = await issue_api_key(session, user_id=viewer.user_id, now=now, name=body.name)
-    except (ValidationError, TocsinError) as exc:
-        return await _refused(
-            request, viewer, session, exc, {"key_name": key_name}, {"name": "key_name"}
+        body = ApiKeyCreate.model_validate({"name": key_name, "scope": scope})
+        row, key = await make_api_key(
+            session, viewer.principal, user_id=viewer.user_id, body=body, now=now
         )
+    except (ValidationError, TocsinError) as exc:
+        return await _refused(request, viewer, session, exc, form, {"name": "key_name"})
     await session.commit()
     return await _profile_page(
         request, viewer, session, shown_once={"api_key": key, "api_key_name": row.name}

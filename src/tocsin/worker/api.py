@@ -6,7 +6,7 @@ from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import func, select
 
-from tocsin.escalation.models import EscalationJob
+from tocsin.escalation.models import EscalationJob, JobOutcome
 from tocsin.web import Now, State
 from tocsin.worker import metrics
 
@@ -15,7 +15,7 @@ router = APIRouter(tags=["worker"])
 
 @router.get("/metrics", response_class=Response)
 async def prometheus_metrics(state: State, now: Now) -> Response:
-    """Prometheus text format: pending and overdue timers, timers fired, their lateness, and
+    """Prometheus text format: pending, overdue and parked timers, timers fired, their lateness, and
     worker errors. Unauthenticated, like /healthz: it carries counts, never content."""
     pending = (EscalationJob.completed.is_(False), EscalationJob.cancelled_at.is_(None))
     async with state.read_engine.connect() as conn:
@@ -29,6 +29,14 @@ async def prometheus_metrics(state: State, now: Now) -> Response:
                 .where(*pending, EscalationJob.scheduled_for <= now)
             )
         ).scalar_one()
+        parked = (
+            await conn.execute(
+                select(func.count())
+                .select_from(EscalationJob)
+                .where(EscalationJob.outcome == JobOutcome.PARKED)
+            )
+        ).scalar_one()
     metrics.TIMERS_PENDING.set(total)
+    metrics.TIMERS_PARKED.set(parked)
     metrics.TIMERS_OVERDUE.set(overdue)
     return Response(generate_latest(metrics.REGISTRY), media_type=CONTENT_TYPE_LATEST)

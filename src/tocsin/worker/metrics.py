@@ -32,6 +32,17 @@ FIRE_ERRORS = Counter(
     "Claimed escalation timers whose firing failed; they are retried after their lease",
     registry=REGISTRY,
 )
+TIMERS_PARKED_HERE = Counter(
+    "tocsin_escalation_timers_parked_by_worker",
+    "Escalation timers this process parked after they failed tocsin's timer_max_attempts times",
+    registry=REGISTRY,
+)
+TIMERS_PARKED = Gauge(
+    "tocsin_escalation_timers_parked",
+    "Escalation timers parked after failing again and again (all workers), as of the last "
+    "scrape: paging is stuck for their incidents until a person acts",
+    registry=REGISTRY,
+)
 STEP_TIMEOUTS = Counter(
     "tocsin_worker_step_timeouts",
     "Worker steps cut off by the per-step timeout",
