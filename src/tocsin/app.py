@@ -20,7 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from tocsin import __version__, ui
 from tocsin.alerts import api as alerts_api
 from tocsin.alerts.batcher import IngestBatcher
-from tocsin.alerts.ingest import IngestOutcome
+from tocsin.alerts.ingest import SubmissionOutcome
 from tocsin.alerts.lane import WebhookLane
 from tocsin.auth import api as auth_api
 from tocsin.auth.scopes import describe_scopes
@@ -48,6 +48,7 @@ from tocsin.operations.models import ProcessKind
 from tocsin.operations.processes import ProcessHeartbeat
 from tocsin.quickreads import QuickReads
 from tocsin.realtime import api as realtime_api
+from tocsin.realtime.access import AnnounceAccessChanges
 from tocsin.realtime.fanout import PostgresFanOut
 from tocsin.realtime.hub import Hub
 from tocsin.schedules import api as schedules_api
@@ -199,7 +200,7 @@ def create_app(
             hub.fan_out = fan_out
             await fan_out.start()
 
-        def on_committed(outcomes: list[IngestOutcome]) -> None:
+        def on_committed(outcomes: list[SubmissionOutcome]) -> None:
             hub.announce(event for outcome in outcomes for event in outcome.events)
 
         # SQLite: the committer and the worker run their transactions inline (tocsin.db).
@@ -281,6 +282,7 @@ def create_app(
     )
     # The lane sits inside the size limit: webhook bodies are limited like any other.
     app.add_middleware(WebhookLane)
+    app.add_middleware(AnnounceAccessChanges)  # stream sockets re-check after access changes
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
     app.add_middleware(RequestIdMiddleware)  # outermost: every answer carries the id
     _error_handlers(app)

@@ -415,6 +415,13 @@ def cmd_api_keys_create(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def add_import_command(commands: Any) -> None:
+    """`tocsin import pagerduty|opsgenie|grafana-oncall ...` (tocsin/importers/command.py)."""
+    from tocsin.importers.command import add_parser
+
+    add_parser(commands)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tocsin", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -521,6 +528,8 @@ def build_parser() -> argparse.ArgumentParser:
     create_key.add_argument("--email", required=True)
     create_key.add_argument("--name", default="cli")
     create_key.set_defaults(handler=cmd_api_keys_create)
+
+    add_import_command(commands)
     return parser
 
 

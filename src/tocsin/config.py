@@ -152,6 +152,10 @@ class Settings(BaseSettings):
     """Tries of one escalation timer before it is parked: no longer retried, counted in
     `/metrics` and `tocsin status`, and the incident's timeline says paging is stuck.
     Serialization failures and deadlocks on PostgreSQL are retried at once and not counted."""
+    stream_recheck_seconds: float = Field(default=60.0, gt=0)
+    """How often an open `/api/v1/stream` socket checks its credential and teams again, even
+    without a change being announced (revocations announced in any process are acted on at
+    once)."""
 
     @model_validator(mode="before")
     @classmethod

@@ -11,6 +11,7 @@ from tocsin.escalation.models import (
     IncidentEscalation,
     Page,
 )
+from tocsin.importers.models import ImportRecord
 from tocsin.incidents.models import Incident, IncidentEvent
 from tocsin.integrations.email_models import EmailThread
 from tocsin.integrations.heartbeat_models import HeartbeatMonitor
@@ -46,6 +47,7 @@ __all__ = [
     "EscalationLevel",
     "EscalationPolicy",
     "HeartbeatMonitor",
+    "ImportRecord",
     "InboundDelivery",
     "Incident",
     "IncidentEscalation",

@@ -18,9 +18,8 @@ from sqlalchemy import Select, and_, or_
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import InstrumentedAttribute
 
-from tocsin.auth.accounts import Principal, find_principal, find_principal_by_api_key
+from tocsin.auth.accounts import Principal, find_principal
 from tocsin.auth.scopes import require_scope
-from tocsin.auth.sessions import SESSION_COOKIE, find_live_session
 from tocsin.clock import Clock
 from tocsin.config import Settings
 from tocsin.errors import InvalidInput, Unauthorized
@@ -97,34 +96,6 @@ async def get_principal(
     # Whoever changes something in this request is named in the audit log (tocsin.audit).
     request.state.principal = principal
     return principal
-
-
-async def get_ws_principal(websocket: WebSocket) -> Principal | None:
-    """A WebSocket's user, from the Authorization header or (for browsers) ?token=."""
-    token = bearer_token(websocket.headers.get("authorization")) or websocket.query_params.get(
-        "token"
-    )
-    if not token:
-        return await get_ws_cookie_principal(websocket)
-    state: AppState = websocket.app.state.tocsin
-    async with state.read_sessions() as session:
-        return await find_principal_by_api_key(session, token, now=state.clock.now())
-
-
-async def get_ws_cookie_principal(websocket: WebSocket) -> Principal | None:
-    """A browser's user, from the web UI's session cookie, only when the page that opens the
-    socket is one of ours: a cookie goes along with any site's WebSocket request, so the
-    Origin header is what stops another site from reading a signed-in user's stream."""
-    key = websocket.cookies.get(SESSION_COOKIE)
-    state: AppState = websocket.app.state.tocsin
-    if not key or not is_own_origin(websocket.headers.get("origin"), websocket, state.settings):
-        return None
-    async with state.read_sessions() as session:
-        found = await find_live_session(session, key, now=state.clock.now())
-    if found is None:
-        return None
-    login, user = found
-    return Principal(user_id=user.id, is_admin=user.is_admin, session_id=login.id)
 
 
 def _origin_of(url: str) -> str:

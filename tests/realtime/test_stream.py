@@ -91,18 +91,6 @@ async def test_an_admin_sees_every_team(live_server: LiveServer, world: World) -
         assert (await next_message(ws))["type"] == "incident.created"
 
 
-async def test_a_browser_may_pass_the_key_as_a_query_parameter(
-    live_server: LiveServer, world: World
-) -> None:
-    url = f"{live_server.ws_url}/api/v1/stream?token={world.cast.bob.key}"
-    async with (
-        websockets.connect(url, open_timeout=5) as ws,
-        httpx.AsyncClient(base_url=live_server.base_url) as http,
-    ):
-        await http.post(world.integration.url, json=ALERT)
-        assert (await next_message(ws))["type"] == "incident.created"
-
-
 @pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer tk_wrong"}])
 async def test_a_connection_without_a_valid_key_is_refused(
     live_server: LiveServer, world: World, headers: dict[str, str]

@@ -1,8 +1,9 @@
 """Group commit for ingest: concurrent requests share one transaction and one fsync.
 
 Every request is still answered only after the transaction holding its own rows has
-committed, so a 202 always means durable. If a shared transaction fails, each of its requests
-is retried alone, so one bad alert cannot fail its neighbours.
+committed, so a 202 always means durable. If a shared transaction fails, each of its
+submissions is retried alone, so one bad payload cannot fail its neighbours, and a payload
+that fails alone leaves nothing stored.
 
 SQLite allows one writer, so it gets one committer; PostgreSQL gets several, which overlap
 their round trips. Identical alerts in one batch are handled in order inside it, and across
@@ -19,13 +20,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tocsin.alerts.ingest import (
-    BatchRaceLost,
-    IngestOutcome,
-    PreparedAlert,
-    commit_alert,
-    commit_batch,
-)
+from tocsin.alerts.ingest import Submission, SubmissionOutcome, commit_batch
 from tocsin.clock import Clock
 from tocsin.telemetry.tracing import span
 
@@ -33,13 +28,13 @@ log = logging.getLogger(__name__)
 
 # Called after each commit with what was stored; must return quickly (it runs on the
 # committer's path), e.g. by handing work to another task.
-OnCommitted = Callable[[list[IngestOutcome]], None]
+OnCommitted = Callable[[list[SubmissionOutcome]], None]
 
 
 @dataclass
 class _Pending:
-    prepared: PreparedAlert
-    future: asyncio.Future[IngestOutcome]
+    submission: Submission
+    future: asyncio.Future[SubmissionOutcome]
 
 
 class IngestBatcher:
@@ -77,12 +72,13 @@ class IngestBatcher:
             if not pending.future.done():
                 pending.future.set_exception(RuntimeError("server shutting down"))
 
-    async def submit(self, prepared: PreparedAlert) -> IngestOutcome:
-        """Queue the alert and wait until it is committed (or failed)."""
+    async def submit(self, submission: Submission) -> SubmissionOutcome:
+        """Queue what one payload became and wait until it is committed as one unit (or
+        failed, with nothing of it stored)."""
         if not self._tasks:
             raise RuntimeError("ingest batcher is not running")
-        future: asyncio.Future[IngestOutcome] = asyncio.get_running_loop().create_future()
-        await self._queue.put(_Pending(prepared, future))
+        future: asyncio.Future[SubmissionOutcome] = asyncio.get_running_loop().create_future()
+        await self._queue.put(_Pending(submission, future))
         return await future
 
     def _take_batch(self, first: _Pending) -> list[_Pending]:
@@ -101,13 +97,14 @@ class IngestBatcher:
                     if not pending.future.done():
                         pending.future.set_exception(RuntimeError("server shutting down"))
                 raise
-            except BatchRaceLost as exc:
-                log.info("%s; storing a batch of %d alerts one by one", exc, len(batch))
-                for pending in batch:
-                    await self._commit_alone(pending)
-            except Exception:
-                log.exception(
-                    "committing a batch of %d alerts failed; retrying one by one", len(batch)
+            except Exception as exc:
+                if len(batch) == 1:
+                    self._fail(batch[0], exc)
+                    continue
+                log.info(
+                    "committing a batch of %d payloads failed; retrying one by one",
+                    len(batch),
+                    exc_info=True,
                 )
                 for pending in batch:
                     await self._commit_alone(pending)
@@ -116,7 +113,7 @@ class IngestBatcher:
         now = self._clock.now()
         with span("ingest.commit", {"tocsin.batch_size": len(batch)}):
             async with self._engine.begin() as conn:
-                outcomes = await commit_batch(conn, [p.prepared for p in batch], now=now)
+                outcomes = await commit_batch(conn, [p.submission for p in batch], now=now)
         for pending, outcome in zip(batch, outcomes, strict=True):
             if not pending.future.done():
                 pending.future.set_result(outcome)
@@ -124,18 +121,18 @@ class IngestBatcher:
 
     async def _commit_alone(self, pending: _Pending) -> None:
         try:
-            async with self._engine.begin() as conn:
-                outcome = await commit_alert(conn, pending.prepared, now=self._clock.now())
+            await self._commit_together([pending])
+        except asyncio.CancelledError:
+            raise
         except Exception as exc:
-            log.exception("storing an alert failed")
-            if not pending.future.done():
-                pending.future.set_exception(exc)
-            return
-        if not pending.future.done():
-            pending.future.set_result(outcome)
-        self._announce([outcome])
+            self._fail(pending, exc)
 
-    def _announce(self, outcomes: list[IngestOutcome]) -> None:
+    def _fail(self, pending: _Pending, exc: Exception) -> None:
+        log.error("storing a payload failed", exc_info=exc)
+        if not pending.future.done():
+            pending.future.set_exception(exc)
+
+    def _announce(self, outcomes: list[SubmissionOutcome]) -> None:
         if self._on_committed is None:
             return
         try:

@@ -1,11 +1,16 @@
-"""The ingest pipeline: normalised alert -> route -> dedup -> incident, timeline, start timer.
+"""The ingest pipeline: a payload's alerts and signals -> route -> dedup -> incident, timeline,
+start timer, stored as one unit.
+
+Every caller hands over a `Submission` (what one payload became: its alerts, its acknowledge
+and resolve signals, and whatever else it must store with them); a single alert is a
+submission of one, and a submission is stored in one transaction or not at all.
 
 It runs in two parts so that SQLite's single writer is held as briefly as possible:
 `prepare` does the reads (routing) on any connection, concurrently with other requests;
-`commit_batch` does the writes of every request in a batch inside the one transaction the
-batcher shares between them, with a handful of statements per batch rather than per alert.
-Paging is not done here: a new incident gets a start timer due at once, and the worker pages
-level 1 in its own transaction (DESIGN.md's pipeline), so ingest stays short.
+`commit_batch` does the writes of every submission in a batch inside the one transaction the
+batcher shares between them, with a handful of statements per run of firing alerts rather than
+per alert. Paging is not done here: a new incident gets a start timer due at once, and the
+worker pages level 1 in its own transaction (DESIGN.md's pipeline), so ingest stays short.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -25,16 +31,13 @@ from tocsin.alerts.normalised import NormalisedAlert, fingerprint
 from tocsin.escalation.engine import NO_POLICY_NOTE
 from tocsin.escalation.jobs import schedule_starts
 from tocsin.incidents.dedup import (
-    deduplicate_and_open,
+    Demand,
     find_active_incidents,
-    find_dedup_incidents,
-    join_incident,
-    joins_existing,
-    open_incidents,
-    stop_absorbing,
+    place,
+    transition_active,
 )
-from tocsin.incidents.lifecycle import Action, IllegalTransition, apply_transition
-from tocsin.incidents.models import Incident, IncidentStatus
+from tocsin.incidents.lifecycle import Action
+from tocsin.incidents.models import Incident
 from tocsin.incidents.timeline import (
     Actor,
     EventKind,
@@ -47,6 +50,8 @@ from tocsin.realtime.events import StreamEvent
 from tocsin.routing.route import Route, route_alert
 
 log = logging.getLogger(__name__)
+
+Event = tuple[StreamEvent, uuid.UUID]
 
 
 @dataclass(frozen=True)
@@ -63,7 +68,50 @@ class IngestOutcome:
     incident_id: uuid.UUID | None
     deduplicated: bool
     # What the stream should announce once the transaction is committed.
-    events: tuple[tuple[StreamEvent, uuid.UUID], ...] = ()
+    events: tuple[Event, ...] = ()
+
+
+@dataclass(frozen=True)
+class SignalIn:
+    """Acknowledge or resolve whatever is active under a fingerprint (PagerDuty and Opsgenie
+    events by dedup key)."""
+
+    action: Action
+    fingerprint: str
+    note: str
+
+
+# More rows a payload stores in the submission's transaction (change events, the delivery id
+# its sender retries with); returns the incidents it touched. It may run twice (a failed
+# shared transaction is retried alone), so it must not keep state of its own between runs.
+Extra = Callable[[AsyncConnection, datetime], Awaitable[list[uuid.UUID]]]
+
+
+@dataclass(frozen=True)
+class Submission:
+    """What one payload became, stored as one unit: its alerts in order, then its signals,
+    then `extra`."""
+
+    integration: IntegrationInfo
+    alerts: tuple[PreparedAlert, ...] = ()
+    signals: tuple[SignalIn, ...] = ()
+    extra: Extra | None = None
+
+
+@dataclass(frozen=True)
+class SubmissionOutcome:
+    alerts: tuple[IngestOutcome, ...] = ()
+    # For each signal, the incidents it changed.
+    signals: tuple[tuple[uuid.UUID, ...], ...] = ()
+    extra: tuple[uuid.UUID, ...] = ()
+
+    @property
+    def events(self) -> tuple[Event, ...]:
+        """What the stream should announce once the transaction is committed."""
+        touched = [i for changed in self.signals for i in changed] + list(self.extra)
+        return tuple(e for a in self.alerts for e in a.events) + tuple(
+            (StreamEvent.INCIDENT_UPDATED, i) for i in touched
+        )
 
 
 async def prepare(
@@ -104,47 +152,22 @@ def _alert_row(
     }
 
 
-async def _insert_alert(
-    conn: AsyncConnection,
-    prepared: PreparedAlert,
-    *,
-    incident_id: uuid.UUID | None,
-    routed: bool,
-    now: datetime,
-) -> uuid.UUID:
-    alert_id = uuid.uuid4()
-    row = _alert_row(prepared, alert_id, incident_id=incident_id, routed=routed, now=now)
-    await conn.execute(insert(Alert), [row])
-    return alert_id
-
-
-def _incident_row(
-    prepared: PreparedAlert, route: Route, incident_id: uuid.UUID, alerts: int, now: datetime
-) -> dict[str, Any]:
+def _opening(prepared: PreparedAlert, route: Route) -> dict[str, Any]:
+    """The columns of the incident this alert would open."""
     alert = prepared.alert
     return {
-        "id": incident_id,
-        "integration_id": prepared.integration.id,
-        "fingerprint": prepared.fingerprint,
-        "dedup_open": True,
         "title": alert.title,
         "description": alert.description,
-        "status": IncidentStatus.OPEN,
         "priority": alert.severity,
         "team_id": route.team_id,
         "escalation_policy_id": route.escalation_policy_id,
         "service_id": route.service_id,
-        "current_level": 0,
-        "current_repeat": 0,
-        "alert_count": alerts,
-        "created_at": now,
-        "updated_at": now,
     }
 
 
 @dataclass(frozen=True)
 class _Placed:
-    """Where dedup put one alert of a batch."""
+    """Where dedup put one firing alert of a batch."""
 
     prepared: PreparedAlert
     incident_id: uuid.UUID | None  # None: unrouted
@@ -228,80 +251,50 @@ async def _store_placed(
                 events=((StreamEvent.INCIDENT_CREATED, incident_id),),
             )
         )
-    await conn.execute(insert(Alert), alert_rows)
+    if alert_rows:
+        await conn.execute(insert(Alert), alert_rows)
     await append_to_timelines(conn, entries, now=now)
     await schedule_starts(conn, starts, now=now)
     return outcomes
 
 
-class BatchRaceLost(RuntimeError):
-    """An identical alert committed elsewhere changed an incident this batch counted on;
-    the batch is rolled back and its alerts are stored one by one instead."""
-
-
 async def _commit_firing_run(
     conn: AsyncConnection, run: list[PreparedAlert], *, now: datetime
 ) -> list[IngestOutcome]:
-    """Deduplicate and store firing alerts together: one query finds the incidents already
-    absorbing their fingerprints, one statement opens the new ones."""
+    """Deduplicate and store firing alerts together: dedup places every fingerprint of the run
+    at once, and the first alert of a fingerprint that opens an incident is its creator."""
     if not run:
         return []
-    keys = {(p.integration.id, p.fingerprint) for p in run if p.route is not None}
-    absorbing = await find_dedup_incidents(conn, keys)
-    target: dict[tuple[uuid.UUID, str], uuid.UUID] = {}
-    counts: Counter[uuid.UUID] = Counter()
-    opening: dict[uuid.UUID, PreparedAlert] = {}
-    expired: list[uuid.UUID] = []
-    placed: list[_Placed] = []
-    for prepared in run:
-        route = prepared.route
-        if route is None:
+    counts: Counter[tuple[uuid.UUID, str]] = Counter()
+    first: dict[tuple[uuid.UUID, str], int] = {}
+    for n, prepared in enumerate(run):
+        if prepared.route is not None:
+            key = (prepared.integration.id, prepared.fingerprint)
+            counts[key] += 1
+            first.setdefault(key, n)
+    demands = []
+    for key, n in first.items():
+        prepared = run[n]
+        assert prepared.route is not None
+        demands.append(
+            Demand(
+                integration_id=key[0],
+                fingerprint=key[1],
+                window=timedelta(minutes=prepared.integration.dedup_window_minutes),
+                alerts=counts[key],
+                opening=_opening(prepared, prepared.route),
+            )
+        )
+    outcomes = await place(conn, demands, now=now)
+    placed = []
+    for n, prepared in enumerate(run):
+        if prepared.route is None:
             placed.append(_Placed(prepared, None))
             continue
         key = (prepared.integration.id, prepared.fingerprint)
-        incident_id = target.get(key)
-        created = False
-        if incident_id is None:
-            found = absorbing.get(key)
-            window = timedelta(minutes=prepared.integration.dedup_window_minutes)
-            if found is not None and joins_existing(found[1], now=now, window=window):
-                incident_id = found[0]
-            else:
-                if found is not None:
-                    expired.append(found[0])
-                incident_id = uuid.uuid4()
-                opening[incident_id] = prepared
-                created = True
-            target[key] = incident_id
-        counts[incident_id] += 1
-        placed.append(_Placed(prepared, incident_id, created))
-    await stop_absorbing(conn, expired)
-    rows = []
-    for incident_id, prepared in opening.items():
-        assert prepared.route is not None
-        rows.append(_incident_row(prepared, prepared.route, incident_id, counts[incident_id], now))
-    if await open_incidents(conn, rows) != set(opening):
-        raise BatchRaceLost("an identical alert opened an incident at the same moment")
-    for incident_id, count in counts.items():
-        if incident_id not in opening and not await join_incident(conn, incident_id, count, now):
-            raise BatchRaceLost("an incident stopped taking alerts at the same moment")
+        outcome = outcomes[key]
+        placed.append(_Placed(prepared, outcome.incident_id, outcome.created and first[key] == n))
     return await _store_placed(conn, placed, now=now)
-
-
-async def _commit_firing(
-    conn: AsyncConnection, prepared: PreparedAlert, route: Route, now: datetime
-) -> IngestOutcome:
-    """One firing alert, retrying its dedup until it has joined or opened an incident."""
-    outcome = await deduplicate_and_open(
-        conn,
-        integration=prepared.integration,
-        alert=prepared.alert,
-        fingerprint=prepared.fingerprint,
-        route=route,
-        now=now,
-    )
-    placed = _Placed(prepared, outcome.incident_id, outcome.created)
-    return (await _store_placed(conn, [placed], now=now))[0]
 
 
 async def _commit_resolved(
@@ -310,9 +303,9 @@ async def _commit_resolved(
     integration = prepared.integration
     incident_ids = await find_active_incidents(conn, integration.id, prepared.fingerprint)
     target = incident_ids[0] if incident_ids else None
-    alert_id = await _insert_alert(
-        conn, prepared, incident_id=target, routed=target is not None, now=now
-    )
+    alert_id = uuid.uuid4()
+    row = _alert_row(prepared, alert_id, incident_id=target, routed=target is not None, now=now)
+    await conn.execute(insert(Alert), [row])
     if target is None:
         return IngestOutcome(alert_id, None, deduplicated=False)
     await conn.execute(
@@ -327,52 +320,91 @@ async def _commit_resolved(
         [TimelineEntry(EventKind.ALERT_ADDED, actor, data={"alert_id": str(alert_id)})],
         now=now,
     )
-    events: list[tuple[StreamEvent, uuid.UUID]] = [(StreamEvent.ALERT_ADDED, target)]
+    events: list[Event] = [(StreamEvent.ALERT_ADDED, target)]
     if integration.auto_resolve:
-        # The problem is gone: every active incident of this fingerprint goes, including an
-        # older one left open when a later alert fell outside the dedup window.
-        for incident_id in incident_ids:
-            try:
-                await apply_transition(
-                    conn,
-                    incident_id,
-                    Action.RESOLVE,
-                    actor=actor,
-                    now=now,
-                    note="resolved by the monitoring tool",
-                )
-            except IllegalTransition:
-                continue  # resolved by someone else a moment ago: nothing left to do
-            events.append((StreamEvent.INCIDENT_UPDATED, incident_id))
+        # The problem is gone: every active incident of this fingerprint goes.
+        changed = await transition_active(
+            conn,
+            incident_ids,
+            Action.RESOLVE,
+            actor=actor,
+            note="resolved by the monitoring tool",
+            now=now,
+        )
+        events += [(StreamEvent.INCIDENT_UPDATED, i) for i in changed]
     return IngestOutcome(alert_id, target, deduplicated=True, events=tuple(events))
+
+
+async def _apply_signal(
+    conn: AsyncConnection, integration: IntegrationInfo, signal: SignalIn, now: datetime
+) -> tuple[uuid.UUID, ...]:
+    incident_ids = await find_active_incidents(conn, integration.id, signal.fingerprint)
+    changed = await transition_active(
+        conn,
+        incident_ids,
+        signal.action,
+        actor=Actor.integration(integration.id),
+        note=signal.note,
+        now=now,
+    )
+    return tuple(changed)
+
+
+async def commit_batch(
+    conn: AsyncConnection, batch: list[Submission], *, now: datetime
+) -> list[SubmissionOutcome]:
+    """Store submissions in order, in the caller's transaction. Consecutive firing alerts
+    (across submissions too) are deduplicated and stored together; a resolved alert, a signal
+    or an extra is applied where it falls, so a firing-then-resolved pair in one batch ends
+    resolved. The caller commits, or rolls back everything on an exception."""
+    alerts: list[list[IngestOutcome | None]] = [[None] * len(s.alerts) for s in batch]
+    signals: list[list[tuple[uuid.UUID, ...]]] = [[] for _ in batch]
+    extras: list[list[uuid.UUID]] = [[] for _ in batch]
+    run: list[PreparedAlert] = []
+    run_slots: list[tuple[int, int]] = []
+
+    async def flush() -> None:
+        for (s, a), outcome in zip(
+            run_slots, await _commit_firing_run(conn, run, now=now), strict=True
+        ):
+            alerts[s][a] = outcome
+        run.clear()
+        run_slots.clear()
+
+    for s, submission in enumerate(batch):
+        for a, prepared in enumerate(submission.alerts):
+            if prepared.alert.status != AlertStatus.RESOLVED:
+                run.append(prepared)
+                run_slots.append((s, a))
+                continue
+            await flush()
+            alerts[s][a] = await _commit_resolved(conn, prepared, now)
+        if submission.signals or submission.extra is not None:
+            await flush()
+        for signal in submission.signals:
+            signals[s].append(await _apply_signal(conn, submission.integration, signal, now))
+        if submission.extra is not None:
+            extras[s] = await submission.extra(conn, now)
+    await flush()
+    outcomes = []
+    for s in range(len(batch)):
+        stored = tuple(a for a in alerts[s] if a is not None)
+        outcomes.append(SubmissionOutcome(stored, tuple(signals[s]), tuple(extras[s])))
+    return outcomes
+
+
+async def commit_submission(
+    conn: AsyncConnection, submission: Submission, *, now: datetime
+) -> SubmissionOutcome:
+    """Store one submission in the caller's transaction (a batch of one)."""
+    return (await commit_batch(conn, [submission], now=now))[0]
 
 
 async def commit_alert(
     conn: AsyncConnection, prepared: PreparedAlert, *, now: datetime
 ) -> IngestOutcome:
-    """Store one alert and everything it causes; the caller commits."""
-    if prepared.alert.status == AlertStatus.RESOLVED:
-        return await _commit_resolved(conn, prepared, now)
-    if prepared.route is None:
-        return (await _store_placed(conn, [_Placed(prepared, None)], now=now))[0]
-    return await _commit_firing(conn, prepared, prepared.route, now)
-
-
-async def commit_batch(
-    conn: AsyncConnection, batch: list[PreparedAlert], *, now: datetime
-) -> list[IngestOutcome]:
-    """Store alerts in order, in the caller's transaction, with a handful of statements per
-    run of firing alerts (a resolved alert is stored on its own where it falls, so a
-    firing-then-resolved pair in one batch ends resolved). Raises BatchRaceLost when a
-    concurrent transaction got in the way: store the alerts one by one then."""
-    outcomes: list[IngestOutcome] = []
-    run: list[PreparedAlert] = []
-    for prepared in batch:
-        if prepared.alert.status != AlertStatus.RESOLVED:
-            run.append(prepared)
-            continue
-        outcomes += await _commit_firing_run(conn, run, now=now)
-        run = []
-        outcomes.append(await _commit_resolved(conn, prepared, now))
-    outcomes += await _commit_firing_run(conn, run, now=now)
-    return outcomes
+    """Store one alert and everything it causes in the caller's transaction."""
+    outcome = await commit_submission(
+        conn, Submission(prepared.integration, alerts=(prepared,)), now=now
+    )
+    return outcome.alerts[0]

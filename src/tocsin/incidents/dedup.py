@@ -1,5 +1,9 @@
 """Deduplication: an alert joins the incident already open for its fingerprint, or opens one.
 
+There is one implementation, batch-shaped: `place` takes every (integration, fingerprint)
+of a batch that needs an incident, with how many alerts it brings, and answers which incident
+each joined or opened; a single alert is a batch of one.
+
 The partial unique index uq_incidents_dedup_open allows one incident per (integration,
 fingerprint) with dedup_open set. Opening is INSERT ... ON CONFLICT DO NOTHING on that index,
 so when two identical alerts race, the database lets exactly one insert win and the other
@@ -9,6 +13,7 @@ finds nothing inserted, looks again and joins the winner.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -17,15 +22,16 @@ from sqlalchemy import bindparam, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tocsin.alerts.normalised import NormalisedAlert
+from tocsin.incidents.lifecycle import Action, IllegalTransition, apply_transition
 from tocsin.incidents.models import Incident, IncidentStatus
-from tocsin.integrations.lookup import IntegrationInfo
-from tocsin.routing.route import Route
+from tocsin.incidents.timeline import Actor
 
 # Two rounds are enough: a lost race means the winner is committed (PostgreSQL waits for it
 # before answering ON CONFLICT) and visible to the next look. A third is slack for a winner
 # that was resolved in between.
 _ATTEMPTS = 3
+
+DedupKey = tuple[uuid.UUID, str]  # (integration, fingerprint)
 
 
 @dataclass(frozen=True)
@@ -34,41 +40,24 @@ class DedupOutcome:
     created: bool
 
 
+@dataclass(frozen=True)
+class Demand:
+    """The alerts of one (integration, fingerprint) in a batch that need an incident."""
+
+    integration_id: uuid.UUID
+    fingerprint: str
+    window: timedelta
+    alerts: int
+    # The incident's columns should it have to open one (title, priority, team, policy...).
+    opening: Mapping[str, Any]
+
+    @property
+    def key(self) -> DedupKey:
+        return (self.integration_id, self.fingerprint)
+
+
 class DedupRaceLost(RuntimeError):
     """Could not open or join an incident after several rounds; retrying the request is safe."""
-
-
-_FIND_DEDUP_OPEN = select(Incident.id, Incident.created_at)
-
-
-async def find_dedup_incident(
-    conn: AsyncConnection, integration_id: uuid.UUID, fingerprint: str
-) -> tuple[uuid.UUID, datetime] | None:
-    """The incident currently absorbing alerts of this fingerprint: (id, created_at)."""
-    row = (
-        await conn.execute(
-            _FIND_DEDUP_OPEN.where(
-                Incident.integration_id == integration_id,
-                Incident.fingerprint == fingerprint,
-                Incident.dedup_open.is_(True),
-            )
-        )
-    ).first()
-    return None if row is None else (row.id, row.created_at)
-
-
-async def _join(conn: AsyncConnection, incident_id: uuid.UUID, now: datetime) -> bool:
-    """Count one more alert on the incident if it still takes alerts."""
-    result = await conn.execute(
-        update(Incident)
-        .where(Incident.id == incident_id, Incident.dedup_open.is_(True))
-        .values(alert_count=Incident.alert_count + 1, updated_at=now)
-    )
-    return result.rowcount == 1
-
-
-async def _stop_absorbing(conn: AsyncConnection, incident_id: uuid.UUID) -> None:
-    await conn.execute(update(Incident).where(Incident.id == incident_id).values(dedup_open=False))
 
 
 def joins_existing(created_at: datetime, *, now: datetime, window: timedelta) -> bool:
@@ -77,56 +66,20 @@ def joins_existing(created_at: datetime, *, now: datetime, window: timedelta) ->
     return created_at > now - window
 
 
-def _insert_incident(dialect: str) -> Any:
-    if dialect == "postgresql":
-        return postgresql.insert(Incident).values(number=func.nextval("incident_number_seq"))
-    # SQLite has a single writer, so max + 1 inside the insert cannot collide.
-    next_number = select(func.coalesce(func.max(Incident.number), 0) + 1).scalar_subquery()
-    return sqlite.insert(Incident).values(number=next_number)
-
-
-async def _open_incident(
-    conn: AsyncConnection,
-    *,
-    integration: IntegrationInfo,
-    alert: NormalisedAlert,
-    fingerprint: str,
-    route: Route,
-    now: datetime,
-) -> uuid.UUID | None:
-    """Insert a new incident; None when another one for this fingerprint won the race."""
-    incident_id = uuid.uuid4()
-    stmt = (
-        _insert_incident(conn.dialect.name)
-        .values(
-            id=incident_id,
-            integration_id=integration.id,
-            fingerprint=fingerprint,
-            dedup_open=True,
-            title=alert.title,
-            description=alert.description,
-            status=IncidentStatus.OPEN,
-            priority=alert.severity,
-            team_id=route.team_id,
-            escalation_policy_id=route.escalation_policy_id,
-            service_id=route.service_id,
-            current_level=0,
-            current_repeat=0,
-            alert_count=1,
-            created_at=now,
-            updated_at=now,
-        )
-        .on_conflict_do_nothing(
-            index_elements=["integration_id", "fingerprint"], index_where=text("dedup_open")
-        )
-        .returning(Incident.id)
-    )
-    return (await conn.execute(stmt)).scalar_one_or_none()
+# Built once (expanding parameters), so a batch does not rebuild and re-key it.
+_FIND_DEDUP_OPEN_MANY = select(
+    Incident.id, Incident.created_at, Incident.integration_id, Incident.fingerprint
+).where(
+    Incident.fingerprint.in_(bindparam("fingerprints", expanding=True)),
+    Incident.integration_id.in_(bindparam("integrations", expanding=True)),
+    Incident.dedup_open.is_(True),
+)
+_LAST_NUMBER = select(func.coalesce(func.max(Incident.number), 0))
 
 
 async def find_dedup_incidents(
-    conn: AsyncConnection, keys: set[tuple[uuid.UUID, str]]
-) -> dict[tuple[uuid.UUID, str], tuple[uuid.UUID, datetime]]:
+    conn: AsyncConnection, keys: set[DedupKey]
+) -> dict[DedupKey, tuple[uuid.UUID, datetime]]:
     """For each (integration, fingerprint), the incident absorbing its alerts: one query."""
     if not keys:
         return {}
@@ -145,20 +98,15 @@ async def find_dedup_incidents(
     return found
 
 
-# Built once (expanding parameters), so a batch does not rebuild and re-key it.
-_FIND_DEDUP_OPEN_MANY = select(
-    Incident.id, Incident.created_at, Incident.integration_id, Incident.fingerprint
-).where(
-    Incident.fingerprint.in_(bindparam("fingerprints", expanding=True)),
-    Incident.integration_id.in_(bindparam("integrations", expanding=True)),
-    Incident.dedup_open.is_(True),
-)
-_LAST_NUMBER = select(func.coalesce(func.max(Incident.number), 0))
+async def find_dedup_incident(
+    conn: AsyncConnection, integration_id: uuid.UUID, fingerprint: str
+) -> tuple[uuid.UUID, datetime] | None:
+    """The incident currently absorbing alerts of this fingerprint: (id, created_at)."""
+    key = (integration_id, fingerprint)
+    return (await find_dedup_incidents(conn, {key})).get(key)
 
 
-async def join_incident(
-    conn: AsyncConnection, incident_id: uuid.UUID, alerts: int, now: datetime
-) -> bool:
+async def _join(conn: AsyncConnection, incident_id: uuid.UUID, alerts: int, now: datetime) -> bool:
     """Count `alerts` more alerts on the incident, if it still takes alerts."""
     result = await conn.execute(
         update(Incident)
@@ -168,7 +116,7 @@ async def join_incident(
     return result.rowcount == 1
 
 
-async def stop_absorbing(conn: AsyncConnection, incident_ids: list[uuid.UUID]) -> None:
+async def _stop_absorbing(conn: AsyncConnection, incident_ids: list[uuid.UUID]) -> None:
     """These incidents are past their dedup window: they stay as they are but take no more
     alerts."""
     if incident_ids:
@@ -177,7 +125,23 @@ async def stop_absorbing(conn: AsyncConnection, incident_ids: list[uuid.UUID]) -
         )
 
 
-async def open_incidents(conn: AsyncConnection, rows: list[dict[str, Any]]) -> set[uuid.UUID]:
+def _incident_row(demand: Demand, incident_id: uuid.UUID, now: datetime) -> dict[str, Any]:
+    return {
+        **demand.opening,
+        "id": incident_id,
+        "integration_id": demand.integration_id,
+        "fingerprint": demand.fingerprint,
+        "dedup_open": True,
+        "status": IncidentStatus.OPEN,
+        "current_level": 0,
+        "current_repeat": 0,
+        "alert_count": demand.alerts,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+async def _open(conn: AsyncConnection, rows: list[dict[str, Any]]) -> set[uuid.UUID]:
     """Insert new incidents (distinct fingerprints) in one statement; the ids of those
     inserted. One missing lost the race to an incident another transaction opened for the
     same fingerprint."""
@@ -197,38 +161,42 @@ async def open_incidents(conn: AsyncConnection, rows: list[dict[str, Any]]) -> s
     return set((await conn.execute(stmt, rows)).scalars())
 
 
-async def deduplicate_and_open(
-    conn: AsyncConnection,
-    *,
-    integration: IntegrationInfo,
-    alert: NormalisedAlert,
-    fingerprint: str,
-    route: Route,
-    now: datetime,
-) -> DedupOutcome:
-    """Join the incident open for this fingerprint within the dedup window, or open one."""
-    window = timedelta(minutes=integration.dedup_window_minutes)
+async def place(
+    conn: AsyncConnection, demands: list[Demand], *, now: datetime
+) -> dict[DedupKey, DedupOutcome]:
+    """Join each demand's alerts to the incident open for its fingerprint within its window,
+    or open one: a few statements for the whole batch. Raises DedupRaceLost when the
+    fingerprints kept changing under us."""
+    pending = {demand.key: demand for demand in demands}
+    placed: dict[DedupKey, DedupOutcome] = {}
     for _ in range(_ATTEMPTS):
-        existing = await find_dedup_incident(conn, integration.id, fingerprint)
-        if existing is not None:
-            incident_id, created_at = existing
-            if joins_existing(created_at, now=now, window=window):
-                if await _join(conn, incident_id, now):
-                    return DedupOutcome(incident_id, created=False)
-                continue  # resolved between our read and our update: look again
-            # Past the window the old incident stays as it is but takes no more alerts.
-            await _stop_absorbing(conn, incident_id)
-        opened = await _open_incident(
-            conn,
-            integration=integration,
-            alert=alert,
-            fingerprint=fingerprint,
-            route=route,
-            now=now,
-        )
-        if opened is not None:
-            return DedupOutcome(opened, created=True)
-    raise DedupRaceLost(f"fingerprint {fingerprint!r} kept changing under us")
+        absorbing = await find_dedup_incidents(conn, set(pending))
+        expired: list[uuid.UUID] = []
+        opening: dict[uuid.UUID, Demand] = {}
+        joining: dict[DedupKey, uuid.UUID] = {}
+        for key, demand in pending.items():
+            found = absorbing.get(key)
+            if found is not None and joins_existing(found[1], now=now, window=demand.window):
+                joining[key] = found[0]
+                continue
+            if found is not None:
+                expired.append(found[0])
+            opening[uuid.uuid4()] = demand
+        await _stop_absorbing(conn, expired)
+        inserted = await _open(conn, [_incident_row(d, i, now) for i, d in opening.items()])
+        for incident_id, demand in opening.items():
+            if incident_id in inserted:
+                placed[demand.key] = DedupOutcome(incident_id, created=True)
+                del pending[demand.key]
+        # In id order, so two batches joining the same incidents lock them in one order.
+        for key, incident_id in sorted(joining.items(), key=lambda item: item[1]):
+            if await _join(conn, incident_id, pending[key].alerts, now):
+                placed[key] = DedupOutcome(incident_id, created=False)
+                del pending[key]
+            # else: resolved between our read and our update; look again
+        if not pending:
+            return placed
+    raise DedupRaceLost(f"fingerprints {sorted(f for _, f in pending)!r} kept changing under us")
 
 
 async def find_active_incidents(
@@ -245,3 +213,25 @@ async def find_active_incidents(
         .order_by(Incident.created_at.desc())
     )
     return list(result.scalars())
+
+
+async def transition_active(
+    conn: AsyncConnection,
+    incident_ids: list[uuid.UUID],
+    action: Action,
+    *,
+    actor: Actor,
+    note: str,
+    now: datetime,
+) -> list[uuid.UUID]:
+    """Acknowledge or resolve every one of these incidents (a fingerprint's active ones,
+    including an older one left open when a later alert fell outside the dedup window);
+    the ids of those it changed."""
+    changed = []
+    for incident_id in incident_ids:
+        try:
+            await apply_transition(conn, incident_id, action, actor=actor, now=now, note=note)
+        except IllegalTransition:
+            continue  # already there (or resolved by someone else a moment ago)
+        changed.append(incident_id)
+    return changed

@@ -21,7 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tocsin.alerts.ingest import prepare
+from tocsin.alerts.ingest import Submission, prepare
 from tocsin.config import Settings
 from tocsin.integrations.email_message import (
     EmailRules,
@@ -160,7 +160,9 @@ class AlertMailHandler:
         alert = alert_from_email(parsed, dedup_key=dedup_key, rules=self._rules, recipient=address)
         async with state.read_engine.connect() as conn:
             prepared = await prepare(conn, integration, alert)
-        outcome = await state.batcher.submit(prepared)
+        outcome = (await state.batcher.submit(Submission(integration, alerts=(prepared,)))).alerts[
+            0
+        ]
         log.info(
             "mail to integration %s stored as alert %s (incident %s)",
             integration.id,

@@ -19,7 +19,13 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tocsin.alerts.ingest import IngestOutcome, prepare
+from tocsin.alerts.ingest import (
+    IngestOutcome,
+    PreparedAlert,
+    Submission,
+    SubmissionOutcome,
+    prepare,
+)
 from tocsin.alerts.models import Alert, AlertStatus
 from tocsin.alerts.normalised import NormalisedAlert, fingerprint
 from tocsin.incidents.lifecycle import ACTIVE_STATUSES
@@ -38,9 +44,8 @@ from tocsin.integrations.lookup import IntegrationInfo
 from tocsin.integrations.models import InboundDelivery
 from tocsin.integrations.payload_log import MAX_BODY_CHARS, PayloadEntry, PayloadLog
 from tocsin.integrations.ratelimit import RateLimiter
-from tocsin.integrations.signals import apply_signal
+from tocsin.integrations.signals import signal_for_pipeline
 from tocsin.integrations.templates import apply_templates
-from tocsin.realtime.events import StreamEvent
 from tocsin.telemetry.logs import bind_integration_id, log_context
 from tocsin.web import AppState
 
@@ -200,7 +205,10 @@ async def _store(
             if await _seen_delivery(conn, integration.id, mapped.delivery_id):
                 return Received(duplicate_delivery=True, reply=mapped.reply)
     payload = _parsed_body(inbound.body) if integration.templates and mapped.alerts else None
-    results: list[AlertResult] = []
+    # Each alert is either a repeat of one already stored (answered from it) or goes into the
+    # one submission that stores the whole payload in one transaction.
+    slots: list[AlertResult | NormalisedAlert] = []
+    prepared: list[PreparedAlert] = []
     problems: list[dict[str, str]] = []
     for item in mapped.alerts:
         rendered = apply_templates(integration.templates, item.alert, payload)
@@ -212,45 +220,60 @@ async def _store(
             if item.repeat != Repeat.RECORD:
                 found = await find_repeat(conn, integration.id, alert, item.repeat)
             if found is not None:
-                results.append(found)
+                slots.append(found)
                 continue
-            prepared = await prepare(conn, integration, alert)
-        outcome = await state.batcher.submit(prepared)
-        _log_outcome(outcome)
+            prepared.append(await prepare(conn, integration, alert))
+        slots.append(alert)
+    change_ids: list[uuid.UUID] = []
+
+    async def extra(conn: AsyncConnection, now: datetime) -> list[uuid.UUID]:
+        change_ids.clear()  # a failed shared transaction is retried alone
+        touched: list[uuid.UUID] = []
+        for notice in mapped.changes:
+            change_id, noted = await record_change(
+                conn,
+                integration_id=integration.id,
+                service_id=integration.default_service_id,
+                notice=notice,
+                now=now,
+            )
+            change_ids.append(change_id)
+            touched.extend(noted)
+        if mapped.delivery_id:
+            await _remember_delivery(conn, integration.id, mapped.delivery_id, now)
+        return touched
+
+    source = integration.type.value
+    submission = Submission(
+        integration,
+        alerts=tuple(prepared),
+        signals=tuple(signal_for_pipeline(s, source=source) for s in mapped.signals),
+        extra=extra if mapped.changes or mapped.delivery_id else None,
+    )
+    outcome = SubmissionOutcome()
+    if prepared or submission.signals or submission.extra is not None:
+        outcome = await state.batcher.submit(submission)
+    stored = iter(outcome.alerts)
+    results: list[AlertResult] = []
+    for slot in slots:
+        if isinstance(slot, AlertResult):
+            results.append(slot)
+            continue
+        alert_outcome = next(stored)
+        _log_outcome(alert_outcome)
         results.append(
             AlertResult(
-                outcome.alert_id,
-                outcome.incident_id,
-                outcome.deduplicated,
-                alert.status,
-                alert.dedup_key,
+                alert_outcome.alert_id,
+                alert_outcome.incident_id,
+                alert_outcome.deduplicated,
+                slot.status,
+                slot.dedup_key,
             )
         )
-    signal_results: list[SignalResult] = []
-    change_ids: list[uuid.UUID] = []
-    touched: list[uuid.UUID] = []
-    if mapped.signals or mapped.changes or mapped.delivery_id:
-        now = state.clock.now()
-        async with state.engine.begin() as conn:
-            for signal in mapped.signals:
-                changed = await apply_signal(
-                    conn, integration.id, signal, source=integration.type.value, now=now
-                )
-                signal_results.append(SignalResult(signal, changed))
-                touched.extend(changed)
-            for notice in mapped.changes:
-                change_id, noted = await record_change(
-                    conn,
-                    integration_id=integration.id,
-                    service_id=integration.default_service_id,
-                    notice=notice,
-                    now=now,
-                )
-                change_ids.append(change_id)
-                touched.extend(noted)
-            if mapped.delivery_id:
-                await _remember_delivery(conn, integration.id, mapped.delivery_id, now)
-        state.hub.announce((StreamEvent.INCIDENT_UPDATED, i) for i in touched)
+    signal_results = [
+        SignalResult(signal, list(changed))
+        for signal, changed in zip(mapped.signals, outcome.signals, strict=True)
+    ]
     return Received(
         alerts=results,
         signals=signal_results,
