@@ -98,6 +98,7 @@ async def test_a_keyboard_user_sees_where_the_focus_is(
     await page.goto(f"/teams/{ui_server.world.cast.payments}")
     await page.get_by_label("Tag key").focus()
     await page.keyboard.press("Tab")  # onto the next field, by keyboard
+    await expect(page.get_by_label("Tag value")).to_be_focused()
     outline = await page.evaluate(
         "getComputedStyle(document.activeElement).outlineStyle + ' ' +"
         " getComputedStyle(document.activeElement).outlineWidth"
