@@ -12,6 +12,10 @@
     python bench/notify.py --database-url postgresql+asyncpg://postgres@127.0.0.1:5432/bench
     python bench/notify.py --only latency --database-url postgresql+asyncpg://... \
         --separate-workers 1      # API and worker in two processes, as in production
+    python bench/notify.py --find-capacity \
+        --postgres-url postgresql+asyncpg://postgres@127.0.0.1:5432/bench
+        # the highest rate with first-delivery p99 < 2 s: SQLite one serve, PostgreSQL one
+        # serve, PostgreSQL serve --no-worker + 2 workers (PostgreSQL ones only with the URL)
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import sys
 import tempfile
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -195,6 +200,24 @@ async def throughput(url: str, receiver: Receiver, *, count: int, workers: int) 
     )
 
 
+@dataclass(frozen=True)
+class LatencyResult:
+    incidents: int
+    errors: int
+    missing: int
+    p50: float | None
+    p99: float | None
+
+    def within(self, limit: float) -> bool:
+        return (
+            self.incidents > 0
+            and self.errors == 0
+            and self.missing == 0
+            and self.p99 is not None
+            and self.p99 < limit
+        )
+
+
 async def latency(
     url: str,
     receiver: Receiver,
@@ -203,7 +226,8 @@ async def latency(
     seconds: float,
     users: int,
     separate_workers: int = 0,
-) -> None:
+    wait_seconds: float = 60.0,
+) -> LatencyResult:
     engine = create_engine(url)
     now = datetime.now(UTC)
     people = [
@@ -318,7 +342,7 @@ async def latency(
                 await asyncio.sleep(max(0.0, start + n / rate - time.monotonic()))
                 tasks.append(asyncio.create_task(one(n)))
             await asyncio.gather(*tasks)
-            deadline = time.monotonic() + 60
+            deadline = time.monotonic() + wait_seconds
             while time.monotonic() < deadline and not set(sent_at) <= set(  # noqa: ASYNC110
                 receiver.first_seen
             ):
@@ -341,6 +365,86 @@ async def latency(
             f"incident created -> first delivery: p50 {statistics.median(latencies) * 1000:.0f} ms"
             f", p99 {pct(latencies, 0.99) * 1000:.0f} ms, max {max(latencies) * 1000:.0f} ms"
         )
+    return LatencyResult(
+        len(sent_at),
+        errors,
+        missing,
+        statistics.median(latencies) if latencies else None,
+        pct(latencies, 0.99) if latencies else None,
+    )
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown CPU"
+
+
+def machine_load() -> str:
+    try:
+        return "load average " + " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "load unknown"
+
+
+async def one_latency_run(
+    url: str, *, rate: float, seconds: float, users: int, separate_workers: int
+) -> LatencyResult:
+    """A fresh database, a fresh receiver, one latency run."""
+    if url.startswith("postgresql"):
+        await reset_postgres(url)
+    await asyncio.to_thread(upgrade, url)
+    receiver = Receiver()
+    server = await receiver.start()
+    try:
+        return await latency(
+            url,
+            receiver,
+            rate=rate,
+            seconds=seconds,
+            users=users,
+            separate_workers=separate_workers,
+            wait_seconds=15,
+        )
+    finally:
+        server.should_exit = True
+        await asyncio.sleep(0.2)
+
+
+async def find_capacity(
+    args: argparse.Namespace, tmp: str, rates: list[float], limit: float = 2.0
+) -> None:
+    """For each setup, raise the rate step by step until first-delivery p99 reaches `limit`
+    (or an incident is not delivered, or ingest fails); print the highest rate that held."""
+    setups: list[tuple[str, str | None, int]] = [("SQLite, one serve", None, 0)]
+    if args.postgres_url:
+        setups += [
+            ("PostgreSQL, one serve", args.postgres_url, 0),
+            ("PostgreSQL, serve --no-worker + 2 workers", args.postgres_url, 2),
+        ]
+    print(f"CPU: {cpu_model()}, {os.cpu_count()} cores; {machine_load()} at start")
+    summary = []
+    for name, pg_url, workers in setups:
+        best: float | None = None
+        for step, rate in enumerate(rates):
+            url = pg_url or f"sqlite+aiosqlite:///{tmp}/capacity-{step}.db"
+            print(f"--- {name}: {rate:g}/s ({machine_load()})", flush=True)
+            result = await one_latency_run(
+                url, rate=rate, seconds=args.seconds, users=args.users, separate_workers=workers
+            )
+            if not result.within(limit):
+                break
+            best = rate
+        summary.append((name, best))
+    print(f"\ncapacity (first delivery p99 < {limit:g} s, {args.seconds:g} s per step):")
+    print(f"CPU: {cpu_model()}, {os.cpu_count()} cores; {machine_load()} at the end")
+    for name, best in summary:
+        shown = f"{best:g} incidents/s" if best is not None else f"below {rates[0]:g}/s"
+        print(f"  {name}: {shown}")
 
 
 async def main() -> None:
@@ -358,8 +462,25 @@ async def main() -> None:
         default=0,
         help="part 2: run `serve --no-worker` and this many `tocsin worker` processes",
     )
+    parser.add_argument(
+        "--find-capacity",
+        action="store_true",
+        help="step the rate up (see --rates) and print the highest with first-delivery p99 < 2 s",
+    )
+    parser.add_argument(
+        "--rates",
+        default="50,100,150,200,250,300,350,400,500,600",
+        help="--find-capacity: the rates tried, in order (incidents/s)",
+    )
+    parser.add_argument(
+        "--postgres-url", help="--find-capacity: also measure PostgreSQL on this database"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
+        if args.find_capacity:
+            rates = [float(r) for r in args.rates.split(",") if r.strip()]
+            await find_capacity(args, tmp, rates)
+            return
         for part in [args.only] if args.only else ["throughput", "latency"]:
             url = args.database_url or f"sqlite+aiosqlite:///{tmp}/{part}.db"
             if url.startswith("postgresql"):

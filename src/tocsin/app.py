@@ -53,6 +53,7 @@ from tocsin.realtime.fanout import PostgresFanOut
 from tocsin.realtime.hub import Hub
 from tocsin.schedules import api as schedules_api
 from tocsin.teams import api as teams_api
+from tocsin.telemetry.logs import install_redaction
 from tocsin.telemetry.requests import RequestIdMiddleware
 from tocsin.telemetry.tracing import start_tracing, stop_tracing
 from tocsin.web import ERROR_RESPONSES, FOREIGN_ERROR_RESPONSES, AppState
@@ -169,6 +170,7 @@ def create_app(
     work) runs in this process for the app's lifetime."""
     settings = settings or Settings()
     clock = clock or SystemClock()
+    install_redaction()  # uvicorn's lines too, however the server was started
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -163,7 +163,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
             port=settings.port,
             log_level=settings.log_level.lower(),
             log_config=None,  # our handlers (tocsin.telemetry.logs), text or JSON
-            access_log=False,
+            access_log=settings.access_log,
         )
         return 0
     app = create_app(settings, run_worker=not args.no_worker)
@@ -173,7 +173,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         port=settings.port,
         log_level=settings.log_level.lower(),
         log_config=None,
-        access_log=False,
+        access_log=settings.access_log,
     )
     return 0
 

@@ -117,8 +117,11 @@ class Settings(BaseSettings):
     """Wait before the first retry; doubled for each further one."""
     notify_backoff_max_seconds: float = 900.0
     """Longest wait between retries."""
-    notify_batch_size: int = 20
-    """Notifications one worker claims at a time."""
+    notify_batch_size: int = 100
+    """Notifications one worker claims at a time (claimed, sent and recorded as one batch)."""
+    notify_channel_concurrency: int = 32
+    """Messages one worker has in flight at once over one kind of channel (email, webhook,
+    SMS...); the rest of a batch waits for a free lane. Connections are reused."""
     notify_burst: int = 3
     """Messages per contact method per window sent one by one; the rest of the window's
     are bundled into one."""
@@ -152,6 +155,10 @@ class Settings(BaseSettings):
     """Tries of one escalation timer before it is parked: no longer retried, counted in
     `/metrics` and `tocsin status`, and the incident's timeline says paging is stuck.
     Serialization failures and deadlocks on PostgreSQL are retried at once and not counted."""
+    access_log: bool = False
+    """Write uvicorn's access log: one line per HTTP request and WebSocket handshake. Keys
+    in paths and query strings (`/webhooks/ik_…`, `?token=`) are redacted, like in every
+    other log line."""
     stream_recheck_seconds: float = Field(default=60.0, gt=0)
     """How often an open `/api/v1/stream` socket checks its credential and teams again, even
     without a change being announced (revocations announced in any process are acted on at

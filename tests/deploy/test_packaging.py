@@ -85,7 +85,7 @@ def test_the_image_s_wheel_installs_into_a_fresh_environment_upgrades_and_serves
     server, base_url = start_serving(tocsin, env)
     try:
         for path in ("/healthz", "/readyz", "/api/v1/openapi.json"):
-            assert httpx.get(base_url + path).status_code == 200, path
+            assert httpx.get(base_url + path, timeout=60).status_code == 200, path
     finally:
         server.terminate()
         _, errors = server.communicate(timeout=60)

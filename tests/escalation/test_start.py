@@ -78,3 +78,25 @@ async def test_a_policy_emptied_before_the_start_is_said_on_the_timeline(scene: 
     assert await scene.kinds(incident) == ["created", "no_escalation_policy"]
     scene.clock.advance(timedelta(hours=1))
     assert await scene.pending_timers(incident) == 0
+
+
+async def test_a_storm_of_new_incidents_is_started_together_each_paged_once(
+    scene: Scene,
+) -> None:
+    incidents = [await post_alert(scene, f"Storm {n}") for n in range(12)]
+    # One was acknowledged and one resolved before the worker got to their start timers.
+    assert (await scene.act(incidents[3], "acknowledge", scene.cast.bob)).status_code == 200
+    assert (await scene.act(incidents[7], "resolve", scene.cast.bob)).status_code == 200
+
+    await scene.run_worker()
+    await scene.run_worker()
+    for n, incident in enumerate(incidents):
+        if n in (3, 7):
+            assert await scene.pages(incident) == []
+            assert await scene.pending_timers(incident) == 0
+        else:
+            assert who(scene, await scene.pages(incident)) == [("bob", 1, 0)]
+            assert await scene.kinds(incident) == ["created", "paged", "escalation_scheduled"]
+    await scene.advance(minutes=5)
+    assert who(scene, await scene.pages(incidents[0])) == [("bob", 1, 0), ("alice", 2, 0)]
+    assert await scene.pages(incidents[3]) == []

@@ -7,10 +7,9 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
-from sqlalchemy import select
 
 from tocsin.auth.models import KeyScope
-from tocsin.auth.permissions import require_team_manager, require_team_reader, visible_team_ids
+from tocsin.auth.permissions import require_team_manager, require_team_reader
 from tocsin.auth.scopes import needs_scope
 from tocsin.escalation.models import EscalationPolicy
 from tocsin.escalation.policies import (
@@ -19,6 +18,7 @@ from tocsin.escalation.policies import (
     create_policy,
     delete_policy,
     find_policy,
+    list_visible_policies,
     load_levels,
 )
 from tocsin.escalation.schemas import (
@@ -28,7 +28,7 @@ from tocsin.escalation.schemas import (
     SimulateIn,
     SimulationOut,
 )
-from tocsin.escalation.simulate import simulate
+from tocsin.escalation.simulate import simulate_as
 from tocsin.web import (
     CurrentUser,
     Cursor,
@@ -37,8 +37,6 @@ from tocsin.web import (
     Now,
     Page,
     State,
-    cut_page,
-    newest_first_page,
 )
 
 router = APIRouter(prefix="/api/v1/escalation-policies", tags=["escalation policies"])
@@ -66,21 +64,9 @@ async def list_policies(
     cursor: Cursor = None,
 ) -> Page[PolicyOut]:
     """Policies of the teams the caller belongs to (all of them for admins), newest first."""
-    stmt = select(EscalationPolicy)
-    visible = await visible_team_ids(session, principal)
-    if visible is not None:
-        stmt = stmt.where(EscalationPolicy.team_id.in_(visible))
-    if team_id is not None:
-        stmt = stmt.where(EscalationPolicy.team_id == team_id)
-    paged = newest_first_page(
-        stmt,
-        created=EscalationPolicy.created_at,
-        row_id=EscalationPolicy.id,
-        limit=limit,
-        cursor=cursor,
+    page, next_cursor = await list_visible_policies(
+        session, principal, team_id=team_id, limit=limit, cursor=cursor
     )
-    rows = list((await session.execute(paged)).scalars())
-    page, next_cursor = cut_page(rows, limit, lambda p: (p.created_at, p.id))
     levels = await load_levels(session, [p.id for p in page])
     return Page[PolicyOut](
         items=[PolicyOut.of(p, levels[p.id]) for p in page], next_cursor=next_cursor
@@ -152,17 +138,14 @@ async def simulate_alert(
     cycle, if nobody acknowledged. Nothing is stored and nothing is sent (an SNS subscription
     is not confirmed, its signature not fetched). Members of the routed team (or admins) see
     the plan; an open incident it would join is named only if the caller may see it."""
-    visible = await visible_team_ids(session, principal)
     async with state.read_engine.connect() as conn:
-        result = await simulate(
+        result = await simulate_as(
+            session,
             conn,
+            principal,
             integration_id=body.integration_id,
             payload=body.payload,
             at=body.at or now,
             settings=state.settings,
-            visible_teams=visible,
         )
-    for alert in result.alerts:
-        if alert.route is not None:
-            await require_team_reader(session, principal, alert.route.team_id)
     return SimulationOut.of(result)

@@ -12,6 +12,7 @@ import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -26,7 +27,7 @@ from tocsin.escalation.models import (
 )
 from tocsin.escalation.plan import FIRST, Advance, Position, reach
 from tocsin.escalation.snapshot import PolicySnapshot, load_policy_snapshot
-from tocsin.escalation.targets import Recipient, Resolution, resolve_level
+from tocsin.escalation.targets import BatchResolver, Recipient, Resolution, resolve_level
 from tocsin.incidents.models import Incident, IncidentStatus
 from tocsin.incidents.timeline import Actor, EventKind, TimelineEntry, append_events
 from tocsin.notifications.dispatch import plan_deliveries
@@ -52,9 +53,12 @@ async def resolve_for_reach(
     *,
     team_id: uuid.UUID,
     at: datetime,
+    resolver: BatchResolver | None = None,
 ) -> dict[int, Resolution]:
     """The recipients of the levels `reach` will look at from `start`, in its order, stopping
-    at the first level with someone: levels beyond it cost no queries."""
+    at the first level with someone: levels beyond it cost no queries. A shared `resolver`
+    resolves each target once across many incidents."""
+    resolver = resolver or BatchResolver(conn, at=at)
     resolved: dict[int, Resolution] = {}
     position = start
     while True:
@@ -62,7 +66,7 @@ async def resolve_for_reach(
             position = Position(1, position.repeat + 1)
         if position.repeat >= snapshot.repeat_count or position.level in resolved:
             return resolved
-        answer = await resolve_level(conn, snapshot.level(position.level), team_id=team_id, at=at)
+        answer = await resolver.resolve(snapshot.level(position.level), team_id=team_id)
         resolved[position.level] = answer
         if answer.recipients:
             return resolved
@@ -122,33 +126,44 @@ async def write_pages(
     now: datetime,
 ) -> list[uuid.UUID]:
     """One page per recipient, handed to notifications in this same transaction."""
-    page_ids = [uuid.uuid4() for _ in recipients]
-    await conn.execute(
-        insert(Page),
-        [
-            {
-                "id": page_id,
-                "incident_id": incident_id,
-                "user_id": r.user_id,
-                "job_id": job_id,
-                "level_number": position.level if position else None,
-                "repeat": position.repeat if position else 0,
-                "escalation_seq": seq,
-                "via": r.via,
-                "schedule_id": r.schedule_id,
-                "layer_id": r.layer_id,
-                "override_id": r.override_id,
-                "created_at": now,
-            }
-            for page_id, r in zip(page_ids, recipients, strict=True)
-        ],
-    )
+    rows = page_rows(incident_id, recipients, position=position, seq=seq, job_id=job_id, now=now)
+    await conn.execute(insert(Page), rows)
+    page_ids = [row["id"] for row in rows]
     # plan_deliveries announces the deliveries it writes due now; nothing else here is due.
     await plan_deliveries(conn, page_ids, now=now)
     return page_ids
 
 
-def _timeline_of(
+def page_rows(
+    incident_id: uuid.UUID,
+    recipients: tuple[Recipient, ...],
+    *,
+    position: Position | None,
+    seq: int,
+    job_id: uuid.UUID | None,
+    now: datetime,
+) -> list[dict[str, Any]]:
+    """The column values of one page per recipient."""
+    return [
+        {
+            "id": uuid.uuid4(),
+            "incident_id": incident_id,
+            "user_id": r.user_id,
+            "job_id": job_id,
+            "level_number": position.level if position else None,
+            "repeat": position.repeat if position else 0,
+            "escalation_seq": seq,
+            "via": r.via,
+            "schedule_id": r.schedule_id,
+            "layer_id": r.layer_id,
+            "override_id": r.override_id,
+            "created_at": now,
+        }
+        for r in recipients
+    ]
+
+
+def timeline_of(
     advance: Advance, actor: Actor, *, policy_id: uuid.UUID | None
 ) -> list[TimelineEntry]:
     entries = [
@@ -208,7 +223,7 @@ _MOVE_ESCALATION = (
         updated_at=bindparam("now"),
     )
 )
-_MOVE_INCIDENT = (
+MOVE_INCIDENT = (
     update(Incident)
     .where(Incident.id == bindparam("of_incident"))
     .values(
@@ -217,7 +232,7 @@ _MOVE_INCIDENT = (
         updated_at=bindparam("now"),
     )
 )
-_MOVE_INCIDENT_PAGED = _MOVE_INCIDENT.values(last_escalated_at=bindparam("now"))
+MOVE_INCIDENT_PAGED = MOVE_INCIDENT.values(last_escalated_at=bindparam("now"))
 
 
 async def apply_advance(
@@ -265,8 +280,8 @@ async def apply_advance(
         "now": now,
     }
     await conn.execute(_MOVE_ESCALATION, {**moved, "state": state, "seq": new_seq})
-    await conn.execute(_MOVE_INCIDENT_PAGED if advance.paged else _MOVE_INCIDENT, moved)
-    entries = [*extra_entries, *_timeline_of(advance, actor, policy_id=snapshot.policy_id)]
+    await conn.execute(MOVE_INCIDENT_PAGED if advance.paged else MOVE_INCIDENT, moved)
+    entries = [*extra_entries, *timeline_of(advance, actor, policy_id=snapshot.policy_id)]
     await append_events(conn, incident_id, entries, now=now)
     return new_seq
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import insert, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -27,24 +28,37 @@ async def schedule_level(
     kind: JobKind = JobKind.LEVEL,
 ) -> uuid.UUID:
     """A timer due at `at`, valid while the incident's escalation seq is still `seq`."""
-    job_id = uuid.uuid4()
-    await conn.execute(
-        insert(EscalationJob).values(
-            id=job_id,
-            incident_id=incident_id,
-            scheduled_level=level,
-            scheduled_repeat=repeat,
-            scheduled_for=at,
-            completed=False,
-            created_at=now,
-            kind=kind,
-            escalation_seq=seq,
-            attempts=0,
-        )
-    )
+    row = timer_row(incident_id, level=level, repeat=repeat, at=at, now=now, seq=seq, kind=kind)
+    await conn.execute(insert(EscalationJob).values(**row))
     if at <= now:
         await announce_work(conn)
+    job_id: uuid.UUID = row["id"]
     return job_id
+
+
+def timer_row(
+    incident_id: uuid.UUID,
+    *,
+    level: int,
+    repeat: int,
+    at: datetime,
+    now: datetime,
+    seq: int = 0,
+    kind: JobKind = JobKind.LEVEL,
+) -> dict[str, Any]:
+    """The column values of a new pending timer."""
+    return {
+        "id": uuid.uuid4(),
+        "incident_id": incident_id,
+        "scheduled_level": level,
+        "scheduled_repeat": repeat,
+        "scheduled_for": at,
+        "completed": False,
+        "created_at": now,
+        "kind": kind,
+        "escalation_seq": seq,
+        "attempts": 0,
+    }
 
 
 async def schedule_starts(

@@ -13,13 +13,16 @@ from typing import Any
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tocsin.auth.accounts import Principal
 from tocsin.auth.models import User
+from tocsin.auth.permissions import visible_team_ids
 from tocsin.catalog.models import Service
 from tocsin.errors import Conflict, InvalidInput, NotFound
 from tocsin.escalation.models import EscalationLevel, EscalationPolicy, TargetType
 from tocsin.incidents.models import Incident, IncidentStatus
 from tocsin.schedules.store import schedule_belongs_to_team
 from tocsin.teams.models import Team, TeamMember
+from tocsin.web import cut_page, newest_first_page
 
 UNFINISHED = (IncidentStatus.OPEN, IncidentStatus.ACKNOWLEDGED)
 
@@ -134,6 +137,33 @@ def _level_rows(policy_id: uuid.UUID, levels: Sequence[LevelSpec]) -> list[Escal
 
 async def find_policy(session: AsyncSession, policy_id: uuid.UUID) -> EscalationPolicy | None:
     return await session.get(EscalationPolicy, policy_id)
+
+
+async def list_visible_policies(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    team_id: uuid.UUID | None = None,
+    limit: int,
+    cursor: str | None = None,
+) -> tuple[list[EscalationPolicy], str | None]:
+    """Policies of the teams the caller belongs to (all of them for admins), newest first,
+    and the cursor of the next page (None on the last)."""
+    stmt = select(EscalationPolicy)
+    visible = await visible_team_ids(session, principal)
+    if visible is not None:
+        stmt = stmt.where(EscalationPolicy.team_id.in_(visible))
+    if team_id is not None:
+        stmt = stmt.where(EscalationPolicy.team_id == team_id)
+    paged = newest_first_page(
+        stmt,
+        created=EscalationPolicy.created_at,
+        row_id=EscalationPolicy.id,
+        limit=limit,
+        cursor=cursor,
+    )
+    rows = list((await session.execute(paged)).scalars())
+    return cut_page(rows, limit, lambda p: (p.created_at, p.id))
 
 
 async def load_levels(

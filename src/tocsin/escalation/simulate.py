@@ -16,10 +16,12 @@ from datetime import datetime, timedelta
 import orjson
 from pydantic import ValidationError
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from tocsin.alerts.ingest import prepare
 from tocsin.alerts.models import AlertStatus
+from tocsin.auth.accounts import Principal
+from tocsin.auth.permissions import require_team_reader, visible_team_ids
 from tocsin.config import Settings
 from tocsin.errors import InvalidInput
 from tocsin.escalation.engine import resolve_for_reach
@@ -161,6 +163,33 @@ async def simulate(
             )
         )
     return Simulation(at=at, alerts=tuple(results), ignored=tuple(mapped.ignored))
+
+
+async def simulate_as(
+    session: AsyncSession,
+    conn: AsyncConnection,
+    principal: Principal,
+    *,
+    integration_id: uuid.UUID,
+    payload: object,
+    at: datetime,
+    settings: Settings,
+) -> Simulation:
+    """`simulate` as `principal` may see it: Forbidden unless they may read every team the
+    payload routes to; an open incident of another team is not named."""
+    visible = await visible_team_ids(session, principal)
+    result = await simulate(
+        conn,
+        integration_id=integration_id,
+        payload=payload,
+        at=at,
+        settings=settings,
+        visible_teams=visible,
+    )
+    for alert in result.alerts:
+        if alert.route is not None:
+            await require_team_reader(session, principal, alert.route.team_id)
+    return result
 
 
 async def _team_of(conn: AsyncConnection, incident_id: uuid.UUID) -> uuid.UUID | None:

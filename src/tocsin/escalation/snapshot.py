@@ -110,3 +110,49 @@ async def load_policy_snapshot(
             for index, row in enumerate(rows, start=1)
         ),
     )
+
+
+_POLICIES_WITH_LEVELS = (
+    select(
+        EscalationPolicy.id,
+        EscalationPolicy.name,
+        EscalationPolicy.repeat_count,
+        EscalationPolicy.ack_timeout_minutes,
+        EscalationLevel.target_type,
+        EscalationLevel.target_id,
+        EscalationLevel.timeout_minutes,
+    )
+    .join(EscalationLevel, EscalationLevel.policy_id == EscalationPolicy.id)
+    .where(EscalationPolicy.id.in_(bindparam("policy_ids", expanding=True)))
+    .order_by(EscalationPolicy.id, EscalationLevel.level_number)
+)
+
+
+async def load_policy_snapshots(
+    conn: AsyncConnection, policy_ids: set[uuid.UUID]
+) -> dict[uuid.UUID, PolicySnapshot]:
+    """Several policies with their levels in one query; one with no levels is left out."""
+    if not policy_ids:
+        return {}
+    rows = (await conn.execute(_POLICIES_WITH_LEVELS, {"policy_ids": sorted(policy_ids)})).all()
+    by_policy: dict[uuid.UUID, list[Any]] = {}
+    for row in rows:
+        by_policy.setdefault(row.id, []).append(row)
+    return {
+        policy_id: PolicySnapshot(
+            policy_id=policy_id,
+            name=levels[0].name,
+            repeat_count=levels[0].repeat_count,
+            ack_timeout_minutes=levels[0].ack_timeout_minutes,
+            levels=tuple(
+                LevelSnapshot(
+                    number=index,
+                    target_type=row.target_type,
+                    target_id=row.target_id,
+                    timeout_minutes=row.timeout_minutes,
+                )
+                for index, row in enumerate(levels, start=1)
+            ),
+        )
+        for policy_id, levels in by_policy.items()
+    }

@@ -30,8 +30,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tocsin.db import read_only
 from tocsin.escalation.engine import find_escalation, lock_incident, move_on, start_escalation
-from tocsin.escalation.models import EscalationJob, JobOutcome
+from tocsin.escalation.models import EscalationJob, JobKind, JobOutcome
 from tocsin.escalation.plan import Position, Verdict, judge_timer
+from tocsin.escalation.start import StartTimer, start_escalations
 from tocsin.incidents.lifecycle import Action, apply_transition
 from tocsin.incidents.timeline import SYSTEM, EventKind, TimelineEntry, append_events
 from tocsin.realtime.events import StreamEvent
@@ -43,8 +44,9 @@ from tocsin.worker.context import WorkerContext
 log = logging.getLogger(__name__)
 
 # Rows claimed per round trip; small enough that a lease never runs out while the batch is
-# worked through, large enough to keep up with a burst.
-CLAIM_BATCH = 50
+# worked through (and, on SQLite, that one batch of starts holds the event loop for tens of
+# milliseconds, not seconds), large enough to keep up with a storm.
+CLAIM_BATCH = 100
 # PostgreSQL: timers of a batch fired at the same time by one worker, each on its own
 # connection (SQLite has one writer, so there they go one after another).
 FIRE_CONCURRENCY = 8
@@ -60,6 +62,7 @@ class ClaimedJob:
     scheduled_for: datetime
     # Claims of this timer so far, this one included.
     attempts: int = 1
+    kind: JobKind = JobKind.LEVEL
 
 
 def _due(now: datetime) -> list[object]:
@@ -97,11 +100,15 @@ async def claim_due_jobs(
                     EscalationJob.incident_id,
                     EscalationJob.scheduled_for,
                     EscalationJob.attempts,
+                    EscalationJob.kind,
                 )
             )
         ).all()
     return sorted(
-        (ClaimedJob(r.id, r.incident_id, r.scheduled_for, r.attempts) for r in rows),
+        (
+            ClaimedJob(r.id, r.incident_id, r.scheduled_for, r.attempts, JobKind(r.kind))
+            for r in rows
+        ),
         key=lambda job: job.scheduled_for,
     )
 
@@ -230,6 +237,35 @@ async def _fire(ctx: WorkerContext, job: ClaimedJob) -> None:
         metrics.TIMER_LATENESS.observe(max((now - job.scheduled_for).total_seconds(), 0.0))
 
 
+async def _start_together(ctx: WorkerContext, jobs: list[ClaimedJob]) -> list[ClaimedJob]:
+    """Fire the start timers of new incidents in one transaction (escalation/start.py);
+    the timers left to fire one by one: all of them if the batch failed, so that one bad
+    row costs only itself its lease."""
+    if not jobs:
+        return []
+    now = ctx.clock.now()
+    try:
+        with span("escalation.start_batch", {"tocsin.batch_size": len(jobs)}):
+            async with ctx.engine.begin() as conn:
+                outcomes = await start_escalations(
+                    conn,
+                    [StartTimer(job.id, job.incident_id) for job in jobs],
+                    worker_id=ctx.worker_id,
+                    now=now,
+                )
+    except Exception:
+        log.exception("starting %d escalations together failed; one by one instead", len(jobs))
+        return jobs
+    fired = [job for job in jobs if outcomes.get(job.id) == JobOutcome.FIRED]
+    ctx.announce([(StreamEvent.INCIDENT_UPDATED, job.incident_id) for job in fired])
+    for job in jobs:
+        outcome = outcomes.get(job.id)
+        if outcome is not None:
+            metrics.TIMERS_FIRED.labels(outcome=outcome.value).inc()
+            metrics.TIMER_LATENESS.observe(max((now - job.scheduled_for).total_seconds(), 0.0))
+    return []
+
+
 _PARK = (
     update(EscalationJob)
     .where(
@@ -272,7 +308,8 @@ async def _park(ctx: WorkerContext, job: ClaimedJob, *, now: datetime, reason: s
 
 
 async def fire_due_escalations(ctx: WorkerContext) -> bool:
-    """Claim a batch of due timers and fire each; True if any were claimed."""
+    """Claim a batch of due timers and fire them (new incidents' starts together, the rest
+    one by one); True if any were claimed."""
     claimed = await claim_due_jobs(
         ctx.engine,
         worker_id=ctx.worker_id,
@@ -280,6 +317,12 @@ async def fire_due_escalations(ctx: WorkerContext) -> bool:
         lease=ctx.lease,
         limit=CLAIM_BATCH,
     )
+    # A start timer claimed before was in a batch that never finished (its worker died):
+    # it goes one by one, where a timer that keeps failing is parked.
+    starts = [job for job in claimed if job.kind == JobKind.START and job.attempts == 1]
+    left = await _start_together(ctx, starts)
+    batched = {job.id for job in starts}
+    claimed = [job for job in claimed if job.id not in batched] + left
     if ctx.engine.dialect.name == "postgresql":
         # Each timer is a chain of round trips: fire several at once, each in its own
         # transaction (two of the same incident wait for each other on its row lock).
@@ -290,13 +333,13 @@ async def fire_due_escalations(ctx: WorkerContext) -> bool:
                 await _fire_one(ctx, job)
 
         await asyncio.gather(*(in_lane(job) for job in claimed))
-        return bool(claimed)
+        return bool(claimed or starts)
     for job in claimed:
         await _fire_one(ctx, job)
         # Let requests in between timers: on SQLite the transactions run inline and would
         # otherwise hold the event loop for a whole batch (tocsin.db.InlineEngine).
         await asyncio.sleep(0)
-    return bool(claimed)
+    return bool(claimed or starts)
 
 
 async def release_claims(engine: AsyncEngine, *, worker_id: str) -> int:

@@ -119,7 +119,9 @@ async def run_import(
     sessions: async_sessionmaker[AsyncSession], export: Export, options: ImportOptions
 ) -> Report:
     """Write `export` (or, without `options.apply`, work out and roll back what it would write)."""
-    report = Report(export.source, options.apply, lossy=list(export.lossy))
+    report = Report(
+        export.source, options.apply, lossy=list(export.lossy), notes=list(export.notes)
+    )
     for item in export.skipped:
         report.add(item.kind, item.name, Action.SKIP, item.reason)
     steps: list[Callable[[_Run], Awaitable[None]]] = [

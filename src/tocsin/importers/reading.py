@@ -9,7 +9,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from tocsin.importers import pagerduty
+from tocsin.importers import grafana_oncall, opsgenie, pagerduty
 from tocsin.importers.convert import BadExport
 from tocsin.importers.source import Export, Source
 
@@ -46,6 +46,26 @@ def fetch(
             progress=progress,
             backoff_seconds=connection.backoff_seconds,
         )
+    if source is Source.GRAFANA_ONCALL:
+        return grafana_oncall.fetch(
+            connection.token,
+            since=since,
+            until=until,
+            base_url=connection.base_url,
+            ca_file=connection.ca_file,
+            progress=progress,
+            backoff_seconds=connection.backoff_seconds,
+        )
+    if source is Source.OPSGENIE:
+        return opsgenie.fetch(
+            connection.token,
+            since=since,
+            until=until,
+            base_url=connection.base_url,
+            ca_file=connection.ca_file,
+            progress=progress,
+            backoff_seconds=connection.backoff_seconds,
+        )
     raise BadExport(f"no reader for {source.value}")
 
 
@@ -56,6 +76,10 @@ def convert(source: Source, raw: dict[str, Any]) -> Export:
         raise BadExport(f"this export comes from {declared!r}, not {source.value!r}")
     if source is Source.PAGERDUTY:
         return pagerduty.convert(raw)
+    if source is Source.OPSGENIE:
+        return opsgenie.convert(raw)
+    if source is Source.GRAFANA_ONCALL:
+        return grafana_oncall.convert(raw)
     raise BadExport(f"no converter for {source.value}")
 
 

@@ -196,5 +196,7 @@ class Export:
     lossy: list[Lossy] = field(default_factory=list)
     # Things not imported at all: (kind, name, reason).
     skipped: list[Lossy] = field(default_factory=list)
+    # Things the reader should know that are not losses (a schedule kept in UTC, say).
+    notes: list[str] = field(default_factory=list)
     # schedule source id -> the source's rendered final schedule, when it was fetched.
     rendered: dict[str, list[RenderedShift]] = field(default_factory=dict)

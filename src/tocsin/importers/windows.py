@@ -29,10 +29,7 @@ def restrictions_from_spans(spans: list[tuple[int, int]]) -> tuple[Restriction, 
     Spans may wrap past Sunday midnight. None means the spans cover the whole week (no
     restriction at all); an empty tuple cannot happen for a non-empty span list.
     """
-    covered = bytearray(MINUTES_PER_WEEK)
-    for start, length in spans:
-        for minute in range(start, start + min(length, MINUTES_PER_WEEK)):
-            covered[minute % MINUTES_PER_WEEK] = 1
+    covered = covered_minutes(spans)
     if all(covered):
         return None
     windows: list[Restriction] = []
@@ -48,6 +45,20 @@ def restrictions_from_spans(spans: list[tuple[int, int]]) -> tuple[Restriction, 
                 minute += 1
             windows.extend(_day_windows(_DAYS[day], run_start, minute))
     return tuple(windows)
+
+
+def covered_minutes(spans: list[tuple[int, int]]) -> bytearray:
+    """One byte per minute of the week: 1 where a [start, start + length) span covers it."""
+    covered = bytearray(MINUTES_PER_WEEK)
+    for start, length in spans:
+        for minute in range(start, start + min(length, MINUTES_PER_WEEK)):
+            covered[minute % MINUTES_PER_WEEK] = 1
+    return covered
+
+
+def overlap(first: bytearray, second: bytearray) -> bool:
+    """Whether two weeks of covered minutes share a minute."""
+    return any(a and b for a, b in zip(first, second, strict=True))
 
 
 def _day_windows(day: Weekday, start: int, end: int) -> list[Restriction]:

@@ -23,13 +23,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tocsin.catalog.models import Service
 from tocsin.config import Settings
 from tocsin.incidents.models import Incident
-from tocsin.incidents.timeline import SYSTEM, EventKind, TimelineEntry, append_events
+from tocsin.incidents.timeline import SYSTEM, EventKind, TimelineEntry, append_to_timelines
 from tocsin.notifications.channels import ChannelError, OutgoingMessage, Recipient
 from tocsin.notifications.channels.registry import (
     UnknownChannel,
@@ -380,51 +380,77 @@ async def _send(
     return Outcome(send, name, AttemptStatus.SENT, provider_id, None, now, now)
 
 
+# Recording a batch: one statement per kind of outcome, run with a row of parameters per
+# delivery (executemany), each still conditional on our lease.
+_MINE = (Delivery.id == bindparam("d_id"), Delivery.lease_owner == bindparam("d_owner"))
+_RELEASED: dict[str, Any] = {
+    "lease_owner": None,
+    "lease_expires_at": None,
+    "channel": bindparam("d_channel"),
+    "updated_at": bindparam("d_now"),
+}
+_RECORD_SENT = (
+    update(Delivery)
+    .where(*_MINE)
+    .values(
+        **_RELEASED,
+        status=DeliveryStatus.SENT,
+        sent_at=bindparam("d_now"),
+        provider_id=bindparam("d_provider"),
+        last_error=None,
+        bundled_into_id=bindparam("d_leader"),
+        bundle_size=bindparam("d_size"),
+    )
+)
+# The code of a verification has done its job once sent.
+_RECORD_SENT_FORGET = _RECORD_SENT.values(payload={})
+_RECORD_RETRY = (
+    update(Delivery)
+    .where(*_MINE, Delivery.status == DeliveryStatus.PENDING)
+    .values(**_RELEASED, last_error=bindparam("d_error"), due_at=bindparam("d_due"))
+)
+_RECORD_FAILED = (
+    update(Delivery)
+    .where(*_MINE, Delivery.status == DeliveryStatus.PENDING)
+    .values(**_RELEASED, status=DeliveryStatus.FAILED, last_error=bindparam("d_error"))
+)
+
+
 async def _record(
     conn: AsyncConnection, ctx: WorkerContext, outcomes: list[Outcome], now: datetime
 ) -> None:
     attempts: list[dict[str, Any]] = []
-    timeline: dict[uuid.UUID, list[TimelineEntry]] = defaultdict(list)
+    timeline: list[tuple[uuid.UUID, TimelineEntry]] = []
+    updates: dict[Any, list[dict[str, Any]]] = defaultdict(list)
     for outcome in outcomes:
         leader = outcome.send.rows[0]
         for row in outcome.send.rows:
-            mine = and_(Delivery.id == row.id, Delivery.lease_owner == ctx.worker_id)
-            common: dict[str, Any] = {
-                "lease_owner": None,
-                "lease_expires_at": None,
-                "channel": outcome.channel,
-                "updated_at": now,
+            params: dict[str, Any] = {
+                "d_id": row.id,
+                "d_owner": ctx.worker_id,
+                "d_channel": outcome.channel,
+                "d_now": now,
             }
             if outcome.status == AttemptStatus.SENT:
-                values = {
-                    **common,
-                    "status": DeliveryStatus.SENT,
-                    "sent_at": now,
-                    "provider_id": outcome.provider_id,
-                    "last_error": None,
-                    "bundled_into_id": leader.id if row is not leader else None,
-                    "bundle_size": len(outcome.send.rows) if row is leader else 1,
-                }
-                if row.kind == DeliveryKind.VERIFICATION:
-                    values["payload"] = {}  # the code has done its job
                 # Sent even if the incident was acknowledged meanwhile: it did go out.
-                await conn.execute(update(Delivery).where(mine).values(**values))
+                statement = (
+                    _RECORD_SENT_FORGET if row.kind == DeliveryKind.VERIFICATION else _RECORD_SENT
+                )
+                params |= {
+                    "d_provider": outcome.provider_id,
+                    "d_leader": leader.id if row is not leader else None,
+                    "d_size": len(outcome.send.rows) if row is leader else 1,
+                }
             elif outcome.status == AttemptStatus.RETRYING:
-                await conn.execute(
-                    update(Delivery)
-                    .where(mine, Delivery.status == DeliveryStatus.PENDING)
-                    .values(
-                        **common,
-                        last_error=outcome.error,
-                        due_at=now + backoff(row.attempts, ctx.settings),
-                    )
-                )
+                statement = _RECORD_RETRY
+                params |= {
+                    "d_error": outcome.error,
+                    "d_due": now + backoff(row.attempts, ctx.settings),
+                }
             else:
-                await conn.execute(
-                    update(Delivery)
-                    .where(mine, Delivery.status == DeliveryStatus.PENDING)
-                    .values(**common, status=DeliveryStatus.FAILED, last_error=outcome.error)
-                )
+                statement = _RECORD_FAILED
+                params["d_error"] = outcome.error
+            updates[statement].append(params)
             attempts.append(
                 {
                     "id": uuid.uuid4(),
@@ -440,11 +466,12 @@ async def _record(
                 }
             )
             if row.incident_id is not None:
-                timeline[row.incident_id].append(_timeline_entry(row, outcome))
+                timeline.append((row.incident_id, _timeline_entry(row, outcome)))
+    for statement, rows in updates.items():
+        await conn.execute(statement, rows)
     if attempts:
         await conn.execute(insert(DeliveryAttempt), attempts)
-    for incident_id, entries in timeline.items():
-        await append_events(conn, incident_id, entries, now=now)
+    await append_to_timelines(conn, timeline, now=now)
 
 
 _EVENT_FOR = {
@@ -502,7 +529,17 @@ async def send_due_deliveries(ctx: WorkerContext) -> bool:
                     updated_at=now,
                 )
             )
-    outcomes = await asyncio.gather(*(_attempt(send, ctx.settings, secrets, now) for send in sends))
+    # A bounded number in flight per kind of channel: a storm's batch does not open a
+    # hundred SMTP sessions at once, and one slow channel does not hold up the others.
+    lanes: dict[ContactKind, asyncio.Semaphore] = defaultdict(
+        lambda: asyncio.Semaphore(max(1, ctx.settings.notify_channel_concurrency))
+    )
+
+    async def in_lane(send: Send) -> Outcome:
+        async with lanes[send.rows[0].contact_kind]:
+            return await _attempt(send, ctx.settings, secrets, now)
+
+    outcomes = await asyncio.gather(*(in_lane(send) for send in sends))
     finished = ctx.clock.now()
     async with ctx.engine.begin() as conn:
         await _record(

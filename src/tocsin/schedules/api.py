@@ -14,7 +14,6 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import AfterValidator, AwareDatetime
-from sqlalchemy import select
 
 from tocsin.auth.accounts import Principal
 from tocsin.auth.models import User
@@ -43,6 +42,7 @@ from tocsin.schedules.editing import (
     list_overrides,
     replace_layer,
 )
+from tocsin.schedules.listing import list_visible_schedules
 from tocsin.schedules.models import Schedule
 from tocsin.schedules.oncall import OnCall, who_is_on_call
 from tocsin.schedules.schemas import (
@@ -84,8 +84,6 @@ from tocsin.web import (
     Now,
     Page,
     State,
-    cut_page,
-    newest_first_page,
 )
 
 router = APIRouter(tags=["schedules"])
@@ -175,17 +173,9 @@ async def list_schedules(
     cursor: Cursor = None,
 ) -> Page[ScheduleOut]:
     """Schedules of the teams the caller belongs to (all of them for admins), newest first."""
-    stmt = select(Schedule)
-    visible = await visible_team_ids(session, principal)
-    if visible is not None:
-        stmt = stmt.where(Schedule.team_id.in_(visible))
-    if team_id is not None:
-        stmt = stmt.where(Schedule.team_id == team_id)
-    paged = newest_first_page(
-        stmt, created=Schedule.created_at, row_id=Schedule.id, limit=limit, cursor=cursor
+    page, next_cursor = await list_visible_schedules(
+        session, principal, team_id=team_id, limit=limit, cursor=cursor
     )
-    rows = list((await session.execute(paged)).scalars())
-    page, next_cursor = cut_page(rows, limit, lambda s: (s.created_at, s.id))
     return Page[ScheduleOut](
         items=[await _schedule_out(session, schedule) for schedule in page],
         next_cursor=next_cursor,

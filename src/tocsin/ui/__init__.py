@@ -13,7 +13,10 @@ from tocsin.ui import (
     heartbeat_pages,
     incident_pages,
     integration_pages,
+    oncall_pages,
+    policy_pages,
     profile_pages,
+    schedule_pages,
     service_pages,
     team_pages,
 )
@@ -23,6 +26,9 @@ from tocsin.ui.pages import HERE
 PAGE_MODULES = (
     auth_pages,
     incident_pages,
+    oncall_pages,
+    schedule_pages,
+    policy_pages,
     service_pages,
     team_pages,
     integration_pages,

@@ -120,7 +120,7 @@ NAVIGATION = (
     NavItem("Incidents", "/incidents"),
     NavItem("On call", "/oncall"),
     NavItem("Schedules", "/schedules"),
-    NavItem("Escalation", "/escalation-policies"),
+    NavItem("Policies", "/policies"),
     NavItem("Services", "/services"),
     NavItem("Teams", "/teams"),
     NavItem("Integrations", "/integrations"),

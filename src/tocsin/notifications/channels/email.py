@@ -6,6 +6,8 @@ import asyncio
 import functools
 import hashlib
 import socket
+import time
+import weakref
 from email import policy
 from email.message import EmailMessage
 from email.utils import formatdate, parseaddr
@@ -50,19 +52,7 @@ class EmailChannel:
         raw, message_id = await asyncio.to_thread(self._wire_form, recipient, message)
         s = self.settings
         try:
-            await aiosmtplib.send(
-                raw,
-                sender=parseaddr(s.smtp_from)[1],
-                recipients=[recipient.address],
-                local_hostname=await _ehlo_name(),
-                hostname=s.smtp_host,
-                port=s.smtp_port,
-                username=s.smtp_username or None,
-                password=s.smtp_password or None,
-                use_tls=s.smtp_tls,
-                start_tls=s.smtp_starttls,
-                timeout=s.notify_timeout_seconds,
-            )
+            await _sessions().send(s, raw, recipient.address)
         except aiosmtplib.SMTPRecipientsRefused as exc:
             raise ChannelError("SMTP server refused the recipient", permanent=True) from exc
         except aiosmtplib.SMTPResponseException as exc:
@@ -73,6 +63,92 @@ class EmailChannel:
         except (aiosmtplib.SMTPException, OSError) as exc:
             raise ChannelError(f"SMTP server unreachable: {exc}") from exc
         return message_id
+
+
+# An idle session is dropped after this long: servers close quiet connections themselves
+# (Postfix after 300 s), and a fresh one costs less than finding out the old one died.
+SESSION_IDLE_SECONDS = 30.0
+SESSIONS_KEPT = 8
+
+_Key = tuple[str, int, str, bool, bool]
+
+
+class SmtpSessions:
+    """SMTP connections kept open and reused for the next message to the same server: a
+    session costs a TCP (and maybe TLS) handshake, EHLO and AUTH, several times the cost of
+    one message. One set per event loop; each session sends one message at a time."""
+
+    def __init__(self) -> None:
+        self._idle: dict[_Key, list[tuple[float, aiosmtplib.SMTP]]] = {}
+
+    async def _connect(self, s: Settings) -> aiosmtplib.SMTP:
+        smtp = aiosmtplib.SMTP(
+            hostname=s.smtp_host,
+            port=s.smtp_port,
+            local_hostname=await _ehlo_name(),
+            use_tls=s.smtp_tls,
+            start_tls=s.smtp_starttls,
+            timeout=s.notify_timeout_seconds,
+        )
+        await smtp.connect()
+        if s.smtp_username:
+            await smtp.login(s.smtp_username, s.smtp_password)
+        return smtp
+
+    def _take(self, key: _Key) -> aiosmtplib.SMTP | None:
+        idle = self._idle.get(key, [])
+        now = time.monotonic()
+        while idle:
+            since, smtp = idle.pop()
+            if now - since < SESSION_IDLE_SECONDS and smtp.is_connected:
+                return smtp
+            smtp.close()
+        return None
+
+    def _give_back(self, key: _Key, smtp: aiosmtplib.SMTP) -> None:
+        idle = self._idle.setdefault(key, [])
+        if len(idle) >= SESSIONS_KEPT or not smtp.is_connected:
+            smtp.close()
+            return
+        idle.append((time.monotonic(), smtp))
+
+    async def send(self, s: Settings, raw: bytes, to: str) -> None:
+        """Send one message, on an idle session to the server if there is one. A reused
+        session that turns out closed is replaced once, before anything was accepted."""
+        key = (s.smtp_host, s.smtp_port, s.smtp_username, s.smtp_tls, s.smtp_starttls)
+        sender = parseaddr(s.smtp_from)[1]
+        smtp = self._take(key)
+        if smtp is not None:
+            try:
+                await smtp.sendmail(sender, [to], raw)
+            except (aiosmtplib.SMTPServerDisconnected, ConnectionError):
+                smtp.close()  # it went away while idle: try once on a fresh session
+            except BaseException:
+                smtp.close()
+                raise
+            else:
+                self._give_back(key, smtp)
+                return
+        smtp = await self._connect(s)
+        try:
+            await smtp.sendmail(sender, [to], raw)
+        except BaseException:
+            smtp.close()
+            raise
+        self._give_back(key, smtp)
+
+
+_by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, SmtpSessions] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _sessions() -> SmtpSessions:
+    loop = asyncio.get_running_loop()
+    found = _by_loop.get(loop)
+    if found is None:
+        found = _by_loop[loop] = SmtpSessions()
+    return found
 
 
 @functools.cache
