@@ -22,6 +22,7 @@ from tocsin.alerts import api as alerts_api
 from tocsin.alerts.batcher import IngestBatcher
 from tocsin.alerts.ingest import SubmissionOutcome
 from tocsin.alerts.lane import WebhookLane
+from tocsin.audit import api as audit_api
 from tocsin.auth import api as auth_api
 from tocsin.auth.scopes import describe_scopes
 from tocsin.catalog import api as catalog_api
@@ -43,6 +44,7 @@ from tocsin.integrations import events_api as integration_events_api
 from tocsin.integrations import heartbeat_api
 from tocsin.integrations.email_ingest import start_smtp_listener
 from tocsin.integrations.payload_log import PayloadLog
+from tocsin.noise import api as noise_api
 from tocsin.notifications import api as notifications_api
 from tocsin.operations.models import ProcessKind
 from tocsin.operations.processes import ProcessHeartbeat
@@ -320,6 +322,8 @@ def create_app(
         integration_events_api,
         heartbeat_api,
         worker_api,
+        noise_api,
+        audit_api,
     ):
         foreign = module is integration_events_api
         app.include_router(

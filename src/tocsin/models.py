@@ -1,6 +1,7 @@
 """Imports every domain's tables so Base.metadata is complete (Alembic, tests)."""
 
 from tocsin.alerts.models import Alert
+from tocsin.audit.models import AuditEntry
 from tocsin.auth.models import ApiKey, User
 from tocsin.catalog.models import Service
 from tocsin.db import Base
@@ -21,8 +22,10 @@ from tocsin.integrations.models import (
     Integration,
     IntegrationPayload,
 )
+from tocsin.noise.models import InhibitionRule, MaintenanceWindow, Silence
 from tocsin.notifications.models import ContactMethod, Delivery, DeliveryAttempt, NotificationRule
 from tocsin.operations.models import ProcessRow
+from tocsin.retention.models import RetentionCount
 from tocsin.schedules.models import (
     CalendarToken,
     Schedule,
@@ -36,6 +39,7 @@ from tocsin.teams.models import Team, TeamMember, TeamTag
 __all__ = [
     "Alert",
     "ApiKey",
+    "AuditEntry",
     "Base",
     "CalendarToken",
     "ChangeEvent",
@@ -52,17 +56,21 @@ __all__ = [
     "Incident",
     "IncidentEscalation",
     "IncidentEvent",
+    "InhibitionRule",
     "Integration",
     "IntegrationPayload",
+    "MaintenanceWindow",
     "NotificationRule",
     "Page",
     "ProcessRow",
+    "RetentionCount",
     "Schedule",
     "ScheduleLayer",
     "ScheduleOverride",
     "ScheduleOverrideUser",
     "ScheduleParticipant",
     "Service",
+    "Silence",
     "Team",
     "TeamMember",
     "TeamTag",

@@ -46,6 +46,16 @@ from tocsin.incidents.timeline import (
     append_to_timelines,
 )
 from tocsin.integrations.lookup import IntegrationInfo
+from tocsin.noise.decide import (
+    Candidate,
+    Source,
+    Suppression,
+    find_sources,
+    load_noise,
+    suppression_for,
+    wants_sources,
+)
+from tocsin.noise.matchers import labels_of
 from tocsin.realtime.events import StreamEvent
 from tocsin.routing.route import Route, route_alert
 
@@ -69,6 +79,8 @@ class IngestOutcome:
     deduplicated: bool
     # What the stream should announce once the transaction is committed.
     events: tuple[Event, ...] = ()
+    # Why it opened no incident (maintenance, silence, inhibition), if it was suppressed.
+    suppressed: Suppression | None = None
 
 
 @dataclass(frozen=True)
@@ -131,9 +143,13 @@ def _alert_row(
     incident_id: uuid.UUID | None,
     routed: bool,
     now: datetime,
+    suppressed: Suppression | None = None,
 ) -> dict[str, Any]:
     alert = prepared.alert
     return {
+        "suppressed_kind": suppressed.kind.value if suppressed else None,
+        "suppressed_by": suppressed.id if suppressed else None,
+        "suppression_reason": suppressed.reason[:1024] if suppressed else None,
         "id": alert_id,
         "integration_id": prepared.integration.id,
         "incident_id": incident_id,
@@ -170,8 +186,9 @@ class _Placed:
     """Where dedup put one firing alert of a batch."""
 
     prepared: PreparedAlert
-    incident_id: uuid.UUID | None  # None: unrouted
+    incident_id: uuid.UUID | None  # None: unrouted or suppressed
     created: bool = False  # this alert opened the incident
+    suppressed: Suppression | None = None
 
 
 async def _store_placed(
@@ -190,9 +207,20 @@ async def _store_placed(
         route = prepared.route
         alert_rows.append(
             _alert_row(
-                prepared, alert_id, incident_id=incident_id, routed=route is not None, now=now
+                prepared,
+                alert_id,
+                incident_id=incident_id,
+                routed=route is not None,
+                now=now,
+                suppressed=item.suppressed,
             )
         )
+        if item.suppressed is not None:
+            log.info("alert %s suppressed: %s", alert_id, item.suppressed.reason)
+            outcomes.append(
+                IngestOutcome(alert_id, None, deduplicated=False, suppressed=item.suppressed)
+            )
+            continue
         if incident_id is None or route is None:
             log.info("alert %s matched no route; stored as unrouted", alert_id)
             outcomes.append(IngestOutcome(alert_id, None, deduplicated=False))
@@ -265,10 +293,11 @@ async def _commit_firing_run(
     at once, and the first alert of a fingerprint that opens an incident is its creator."""
     if not run:
         return []
+    suppressed = await decide_noise(conn, run, now=now)
     counts: Counter[tuple[uuid.UUID, str]] = Counter()
     first: dict[tuple[uuid.UUID, str], int] = {}
     for n, prepared in enumerate(run):
-        if prepared.route is not None:
+        if prepared.route is not None and suppressed[n] is None:
             key = (prepared.integration.id, prepared.fingerprint)
             counts[key] += 1
             first.setdefault(key, n)
@@ -288,13 +317,55 @@ async def _commit_firing_run(
     outcomes = await place(conn, demands, now=now)
     placed = []
     for n, prepared in enumerate(run):
-        if prepared.route is None:
-            placed.append(_Placed(prepared, None))
+        if prepared.route is None or suppressed[n] is not None:
+            placed.append(_Placed(prepared, None, suppressed=suppressed[n]))
             continue
         key = (prepared.integration.id, prepared.fingerprint)
         outcome = outcomes[key]
         placed.append(_Placed(prepared, outcome.incident_id, outcome.created and first[key] == n))
     return await _store_placed(conn, placed, now=now)
+
+
+def _labels(prepared: PreparedAlert, service_name: str) -> dict[str, str]:
+    alert = prepared.alert
+    return labels_of(
+        tags=alert.tags,
+        title=alert.title,
+        source=alert.source,
+        severity=alert.severity.value,
+        service=service_name,
+    )
+
+
+async def decide_noise(
+    conn: AsyncConnection, run: list[PreparedAlert], *, now: datetime
+) -> list[Suppression | None]:
+    """For each alert of a firing run, why it opens no incident (maintenance, silence or
+    inhibition, in that order), or None. Earlier alerts of the run count as firing sources
+    for inhibition, as do the alerts of open and acknowledged incidents."""
+    service_ids = {p.route.service_id for p in run if p.route and p.route.service_id}
+    noise = await load_noise(conn, service_ids=service_ids, now=now)
+    decided: list[Suppression | None] = [None] * len(run)
+    if noise.empty:
+        return decided
+    candidates: list[Candidate | None] = []
+    for prepared in run:
+        route = prepared.route
+        if route is None:
+            candidates.append(None)
+            continue
+        name = noise.service_names.get(route.service_id, "") if route.service_id else ""
+        candidates.append(Candidate(_labels(prepared, name), route.team_id, route.service_id))
+    routed = [c for c in candidates if c is not None]
+    sources: list[Source] = []
+    if noise.inhibitions:
+        teams = wants_sources(noise, routed)
+        sources = await find_sources(conn, teams)
+        sources += [Source(c.labels, c.team_id) for c in routed]
+    for n, candidate in enumerate(candidates):
+        if candidate is not None:
+            decided[n] = suppression_for(candidate, noise, sources, at=now)
+    return decided
 
 
 async def _commit_resolved(

@@ -31,6 +31,7 @@ class Alert(Base):
     __table_args__ = (
         Index("ix_alerts_routed_received", "routed", "received_at"),
         Index("ix_alerts_integration_fingerprint", "integration_id", "fingerprint"),
+        Index("ix_alerts_suppressed_by", "suppressed_by"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
@@ -56,3 +57,8 @@ class Alert(Base):
     details: Mapped[dict[str, Any]]
     routed: Mapped[bool] = mapped_column(Boolean)
     received_at: Mapped[datetime]
+    # Why a firing alert opened no incident (noise/decide.py): "maintenance", "silence" or
+    # "inhibition", the window's, silence's or rule's id, and a sentence for people.
+    suppressed_kind: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    suppressed_by: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
+    suppression_reason: Mapped[str | None] = mapped_column(String(1024), nullable=True)

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 
 from tocsin.alerts.models import AlertStatus, Severity
 from tocsin.alerts.normalised import NormalisedAlert
+from tocsin.noise.schemas import SuppressionOut
 
 TagKey = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 TagValue = Annotated[str, StringConstraints(max_length=500)]
@@ -85,6 +86,11 @@ class IngestAccepted(BaseModel):
     alert_id: uuid.UUID
     incident_id: uuid.UUID | None
     deduplicated: bool
+    suppressed: SuppressionOut | None = Field(
+        default=None,
+        description="Present when the alert opened no incident because of a maintenance "
+        "window, a silence or an inhibition rule: which one, and why",
+    )
 
 
 class AlertOut(BaseModel):
@@ -105,3 +111,10 @@ class AlertOut(BaseModel):
     details: dict[str, Any]
     routed: bool
     received_at: datetime
+    suppressed_kind: str | None = Field(
+        default=None, description="Why it opened no incident: maintenance, silence or inhibition"
+    )
+    suppressed_by: uuid.UUID | None = Field(
+        default=None, description="The maintenance window's, silence's or inhibition rule's id"
+    )
+    suppression_reason: str | None = None

@@ -21,6 +21,7 @@ from pydantic import (
 from tocsin.escalation.models import EscalationLevel, EscalationPolicy, TargetType
 from tocsin.escalation.policies import LevelSpec
 from tocsin.escalation.simulate import Simulation
+from tocsin.noise.schemas import SuppressionOut
 
 MAX_LEVELS = 20
 # A level waits at most a week before handing on; longer is a typo, not a policy.
@@ -220,6 +221,11 @@ class AlertSimulationOut(BaseModel):
     )
     policy_name: str | None
     plan: list[PlanStepOut] = Field(description="Assuming nobody acknowledges")
+    suppressed: SuppressionOut | None = Field(
+        default=None,
+        description="It would open no incident: the maintenance window, silence or "
+        "inhibition rule that would suppress it, and why (then the plan is empty)",
+    )
 
 
 class SimulationOut(BaseModel):
@@ -247,6 +253,11 @@ class SimulationOut(BaseModel):
                     else None,
                     joins_incident_id=a.joins_incident_id,
                     joins_hidden_incident=a.joins_hidden_incident,
+                    suppressed=SuppressionOut(
+                        kind=a.suppressed.kind.value, id=a.suppressed.id, reason=a.suppressed.reason
+                    )
+                    if a.suppressed
+                    else None,
                     policy_name=a.policy.name if a.policy else None,
                     plan=[
                         PlanStepOut(

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from tocsin.alerts.ingest import prepare
+from tocsin.alerts.ingest import decide_noise, prepare
 from tocsin.alerts.models import AlertStatus
 from tocsin.auth.accounts import Principal
 from tocsin.auth.permissions import require_team_reader, visible_team_ids
@@ -33,6 +33,7 @@ from tocsin.incidents.models import Incident
 from tocsin.integrations.adapters.base import Inbound, PayloadForbidden, PayloadRejected
 from tocsin.integrations.adapters.registry import adapter_for
 from tocsin.integrations.lookup import find_integration
+from tocsin.noise.decide import Suppression
 from tocsin.routing.route import Route
 
 
@@ -58,6 +59,8 @@ class AlertSimulation:
     plan: tuple[PlanStep, ...]
     # It would join an open incident of a team the caller may not see: not named.
     joins_hidden_incident: bool = False
+    # It would open no incident: the maintenance window, silence or inhibition rule, and why.
+    suppressed: Suppression | None = None
 
 
 @dataclass(frozen=True)
@@ -137,7 +140,10 @@ async def simulate(
         hidden = False
         snapshot: PolicySnapshot | None = None
         plan: tuple[PlanStep, ...] = ()
+        suppressed = None
         if prepared.route is not None:
+            suppressed = (await decide_noise(conn, [prepared], now=at))[0]
+        if prepared.route is not None and suppressed is None:
             existing = await find_dedup_incident(conn, integration.id, prepared.fingerprint)
             window = timedelta(minutes=integration.dedup_window_minutes)
             if existing is not None and joins_existing(existing[1], now=at, window=window):
@@ -160,6 +166,7 @@ async def simulate(
                 policy=snapshot,
                 plan=plan,
                 joins_hidden_incident=hidden,
+                suppressed=suppressed,
             )
         )
     return Simulation(at=at, alerts=tuple(results), ignored=tuple(mapped.ignored))

@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from tocsin.audit.recorder import Actor, act_as
 from tocsin.auth.accounts import create_user, find_user_by_email
 from tocsin.auth.models import User
 from tocsin.catalog.models import Service, ServiceStatus
@@ -132,6 +133,7 @@ async def run_import(
         _import_services,
     ]
     async with sessions() as session:
+        act_as(session, Actor(user_id=None, via="cli", via_id=None, now=lambda: options.now))
         run = _Run(session, export, options, report)
         for step in steps:
             await step(run)
@@ -367,7 +369,7 @@ async def _ensure_members(
             user = await run.session.get(User, user_id)
             team = await run.session.get(Team, team_id)
             run.report.notes.append(
-                f"{user.email if user else user_id} joins team "
+                f"{user.email if user else user_id} is added to team "
                 f"{team.name if team else team_id!r} as responder: {why}"
             )
 
@@ -687,7 +689,7 @@ async def _import_service(run: _Run, service: ServiceIn) -> None:
                     integration.name,
                     integration.type.value,
                     None,
-                    "a new URL is printed with --apply",
+                    "its new URL is shown once applied",
                 )
             )
 

@@ -95,6 +95,8 @@ class Incident(Base):
     resolved_at: Mapped[datetime | None] = mapped_column(nullable=True)
     closed_at: Mapped[datetime | None] = mapped_column(nullable=True)
     last_escalated_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # Acknowledged and snoozed: the worker returns it to open (and paging) at this instant.
+    snoozed_until: Mapped[datetime | None] = mapped_column(nullable=True)
 
 
 class ActorType(enum.StrEnum):

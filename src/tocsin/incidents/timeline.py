@@ -39,6 +39,8 @@ class EventKind(enum.StrEnum):
     NOTE = "note"
     # An escalation timer failed again and again and was parked: nobody is being paged.
     PAGING_STUCK = "paging_stuck"
+    # An acknowledged incident put aside until a time (noise/snooze.py); it pages again then.
+    SNOOZED = "snoozed"
 
 
 @dataclass(frozen=True)

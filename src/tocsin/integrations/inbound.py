@@ -46,6 +46,7 @@ from tocsin.integrations.payload_log import MAX_BODY_CHARS, PayloadEntry, Payloa
 from tocsin.integrations.ratelimit import RateLimiter
 from tocsin.integrations.signals import signal_for_pipeline
 from tocsin.integrations.templates import apply_templates
+from tocsin.noise.decide import Suppression
 from tocsin.telemetry.logs import bind_integration_id, log_context
 from tocsin.web import AppState
 
@@ -66,6 +67,7 @@ class AlertResult:
     dedup_key: str | None
     # True when this was a repeat of an alert already stored, and nothing new was stored.
     repeat: bool = False
+    suppressed: Suppression | None = None
 
 
 @dataclass(frozen=True)
@@ -268,6 +270,7 @@ async def _store(
                 alert_outcome.deduplicated,
                 slot.status,
                 slot.dedup_key,
+                suppressed=alert_outcome.suppressed,
             )
         )
     signal_results = [
@@ -305,6 +308,7 @@ def describe(received: Received) -> dict[str, Any]:
                 "dedup_key": a.dedup_key,
                 "deduplicated": a.deduplicated,
                 "repeat": a.repeat,
+                "suppressed": a.suppressed.reason if a.suppressed else None,
             }
             for a in received.alerts
         ],

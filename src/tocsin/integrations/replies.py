@@ -19,6 +19,8 @@ from tocsin.integrations.lookup import IntegrationInfo
 from tocsin.integrations.models import IntegrationType
 from tocsin.integrations.ratelimit import RateLimited
 from tocsin.integrations.schemas import InboundAccepted, InboundAlert
+from tocsin.noise.decide import Suppression
+from tocsin.noise.schemas import SuppressionOut
 from tocsin.web import AppState
 
 
@@ -128,6 +130,7 @@ def accepted(received: Received) -> InboundAccepted:
                 deduplicated=a.deduplicated,
                 status=a.status,
                 repeat=a.repeat,
+                suppressed=suppression_out(a.suppressed),
             )
             for a in received.alerts
         ],
@@ -188,7 +191,26 @@ async def answer_webhook(
     if kind == IntegrationType.GENERIC and len(received.alerts) == 1:
         only = received.alerts[0]
         body = IngestAccepted(
-            alert_id=only.alert_id, incident_id=only.incident_id, deduplicated=only.deduplicated
+            alert_id=only.alert_id,
+            incident_id=only.incident_id,
+            deduplicated=only.deduplicated,
+            suppressed=suppression_out(only.suppressed),
         )
-        return JSONResponse(body.model_dump(mode="json"), status_code=202)
-    return JSONResponse(accepted(received).model_dump(mode="json"), status_code=202)
+        return JSONResponse(_without_empty_suppression(body.model_dump(mode="json")), 202)
+    answer = accepted(received).model_dump(mode="json")
+    for alert in answer["alerts"]:
+        _without_empty_suppression(alert)
+    return JSONResponse(answer, status_code=202)
+
+
+def suppression_out(suppressed: Suppression | None) -> SuppressionOut | None:
+    if suppressed is None:
+        return None
+    return SuppressionOut(kind=suppressed.kind.value, id=suppressed.id, reason=suppressed.reason)
+
+
+def _without_empty_suppression(body: dict[str, Any]) -> dict[str, Any]:
+    """`suppressed` is said only when there is something to say."""
+    if body.get("suppressed", 0) is None:
+        del body["suppressed"]
+    return body

@@ -21,6 +21,7 @@ from tocsin.integrations.adapters import adapter_for
 from tocsin.integrations.adapters.base import NoOptions
 from tocsin.integrations.models import IntegrationType
 from tocsin.integrations.templates import MAX_TEMPLATE, InvalidTemplate, check_template
+from tocsin.noise.schemas import SuppressionOut
 
 MAX_DEDUP_WINDOW_MINUTES = 7 * 24 * 60
 
@@ -183,6 +184,9 @@ class InboundAlert(BaseModel):
     deduplicated: bool
     status: AlertStatus
     repeat: bool = Field(description="A resend of an alert already stored: nothing was added")
+    suppressed: SuppressionOut | None = Field(
+        default=None, description="Why it opened no incident (maintenance, silence, inhibition)"
+    )
 
 
 class InboundAccepted(BaseModel):

@@ -9,8 +9,10 @@ from fastapi.staticfiles import StaticFiles
 
 from tocsin.ui import (
     admin_pages,
+    audit_pages,
     auth_pages,
     heartbeat_pages,
+    import_pages,
     incident_pages,
     integration_pages,
     oncall_pages,
@@ -35,6 +37,8 @@ PAGE_MODULES = (
     heartbeat_pages,
     profile_pages,
     admin_pages,
+    import_pages,
+    audit_pages,
 )
 
 

@@ -1,0 +1,2 @@
+"""Noise control: silences, inhibition, maintenance windows and snooze, applied by the
+ingest pipeline between routing and dedup."""

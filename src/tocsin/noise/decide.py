@@ -1,0 +1,277 @@
+"""Which alerts of a batch open no incident, and why: maintenance, then silences, then
+inhibition (grouping and dedup come after, in the pipeline).
+
+`load_noise` reads what is in force for a batch in a few queries; `suppression_for` is the
+pure decision for one alert. A suppressed alert is still stored, with its reason.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import bindparam, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tocsin.alerts.models import Alert, AlertStatus
+from tocsin.catalog.models import Service
+from tocsin.incidents.models import Incident, IncidentStatus
+from tocsin.noise.maintenance import WindowRule, first_on
+from tocsin.noise.matchers import Matcher, from_stored, labels_of, matches_all, tag_label
+from tocsin.noise.models import InhibitionRule, MaintenanceWindow, Silence
+
+
+class SuppressionKind(enum.StrEnum):
+    MAINTENANCE = "maintenance"
+    SILENCE = "silence"
+    INHIBITION = "inhibition"
+
+
+@dataclass(frozen=True)
+class Suppression:
+    """Why an alert opened no incident: which window, silence or rule."""
+
+    kind: SuppressionKind
+    id: uuid.UUID
+    reason: str
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A firing, routed alert as the noise rules see it."""
+
+    labels: Mapping[str, str]
+    team_id: uuid.UUID
+    service_id: uuid.UUID | None
+
+
+@dataclass(frozen=True)
+class SilenceRule:
+    id: uuid.UUID
+    team_id: uuid.UUID | None
+    matchers: tuple[Matcher, ...]
+    comment: str
+
+
+@dataclass(frozen=True)
+class Inhibition:
+    id: uuid.UUID
+    team_id: uuid.UUID | None
+    name: str
+    source: tuple[Matcher, ...]
+    target: tuple[Matcher, ...]
+    equal: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Source:
+    """A firing alert that may inhibit others."""
+
+    labels: Mapping[str, str]
+    team_id: uuid.UUID
+
+
+@dataclass
+class NoiseInForce:
+    """What is in force for one batch."""
+
+    silences: list[SilenceRule] = field(default_factory=list)
+    windows: dict[uuid.UUID, list[WindowRule]] = field(default_factory=dict)
+    inhibitions: list[Inhibition] = field(default_factory=list)
+    service_names: dict[uuid.UUID, str] = field(default_factory=dict)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.silences or self.windows or self.inhibitions)
+
+
+def _in_scope(rule_team: uuid.UUID | None, team_id: uuid.UUID) -> bool:
+    return rule_team is None or rule_team == team_id
+
+
+def _equal_on(rule: Inhibition, a: Mapping[str, str], b: Mapping[str, str]) -> bool:
+    # A label missing on both sides counts as equal (both empty), as in Alertmanager.
+    return all(a.get(tag_label(n), "") == b.get(tag_label(n), "") for n in rule.equal)
+
+
+def inhibited_by(rule: Inhibition, target: Candidate, sources: Iterable[Source]) -> bool:
+    """Whether a firing source alert inhibits `target` under this rule. An alert matching both
+    sides is only inhibited by sources that do not also match the target side (so two
+    alerts that each match both sides do not silence each other), as in Alertmanager."""
+    if not _in_scope(rule.team_id, target.team_id) or not matches_all(rule.target, target.labels):
+        return False
+    two_sided = matches_all(rule.source, target.labels)
+    for source in sources:
+        if source.labels is target.labels or not _in_scope(rule.team_id, source.team_id):
+            continue
+        if not matches_all(rule.source, source.labels) or not _equal_on(
+            rule, source.labels, target.labels
+        ):
+            continue
+        if two_sided and matches_all(rule.target, source.labels):
+            continue
+        return True
+    return False
+
+
+def suppression_for(
+    candidate: Candidate, noise: NoiseInForce, sources: Sequence[Source], *, at: datetime
+) -> Suppression | None:
+    """The first reason, in order maintenance -> silence -> inhibition, for this alert to open
+    no incident; None if it goes on to grouping and dedup."""
+    if candidate.service_id is not None:
+        window = first_on(noise.windows.get(candidate.service_id, ()), at)
+        if window is not None:
+            assert isinstance(window.id, uuid.UUID)
+            name = noise.service_names.get(candidate.service_id, "the service")
+            text = f"{name} is in maintenance"
+            if window.description:
+                text += f": {window.description}"
+            return Suppression(SuppressionKind.MAINTENANCE, window.id, text)
+    for silence in noise.silences:
+        if _in_scope(silence.team_id, candidate.team_id) and matches_all(
+            silence.matchers, candidate.labels
+        ):
+            shown = ", ".join(m.describe() for m in silence.matchers)
+            text = f"silenced ({shown})"
+            if silence.comment:
+                text += f": {silence.comment}"
+            return Suppression(SuppressionKind.SILENCE, silence.id, text)
+    for rule in noise.inhibitions:
+        if inhibited_by(rule, candidate, sources):
+            return Suppression(
+                SuppressionKind.INHIBITION, rule.id, f"inhibited by rule {rule.name!r}"
+            )
+    return None
+
+
+def wants_sources(noise: NoiseInForce, candidates: Iterable[Candidate]) -> set[uuid.UUID | None]:
+    """The teams (None: every team) whose firing alerts the inhibition check needs: only those
+    of rules whose target side matches an alert of the batch."""
+    teams: set[uuid.UUID | None] = set()
+    for candidate in candidates:
+        for rule in noise.inhibitions:
+            if _in_scope(rule.team_id, candidate.team_id) and matches_all(
+                rule.target, candidate.labels
+            ):
+                teams.add(rule.team_id)
+    return teams
+
+
+_ACTIVE_SILENCES = select(Silence.id, Silence.team_id, Silence.matchers, Silence.comment).where(
+    Silence.starts_at <= bindparam("now"),
+    Silence.ends_at > bindparam("now"),
+    Silence.expired_at.is_(None),
+)
+_INHIBITIONS = select(
+    InhibitionRule.id,
+    InhibitionRule.team_id,
+    InhibitionRule.name,
+    InhibitionRule.source_matchers,
+    InhibitionRule.target_matchers,
+    InhibitionRule.equal,
+)
+# Each service of the batch with its name, once per maintenance window it has (or once).
+_SERVICES_AND_WINDOWS = (
+    select(
+        Service.id.label("service_id"),
+        Service.name,
+        MaintenanceWindow.id,
+        MaintenanceWindow.description,
+        MaintenanceWindow.starts_at,
+        MaintenanceWindow.ends_at,
+        MaintenanceWindow.weekdays,
+        MaintenanceWindow.start_time,
+        MaintenanceWindow.duration_minutes,
+        MaintenanceWindow.timezone,
+    )
+    .outerjoin(MaintenanceWindow, MaintenanceWindow.service_id == Service.id)
+    .where(Service.id.in_(bindparam("ids", expanding=True)))
+)
+
+
+def window_rule(row: Any) -> WindowRule:
+    """The pure form of a stored window (an ORM row, or a Core row of its columns)."""
+    start_time = None
+    if row.start_time:
+        hours, minutes = row.start_time.split(":")
+        start_time = time(int(hours), int(minutes))
+    return WindowRule(
+        id=row.id,
+        starts_at=row.starts_at,
+        ends_at=row.ends_at,
+        weekdays=tuple(row.weekdays or ()),
+        start_time=start_time,
+        duration=timedelta(minutes=row.duration_minutes) if row.duration_minutes else None,
+        timezone=row.timezone or "UTC",
+        description=row.description,
+    )
+
+
+async def load_noise(
+    conn: AsyncConnection, *, service_ids: set[uuid.UUID], now: datetime
+) -> NoiseInForce:
+    """Silences active at `now`, every inhibition rule, the services' maintenance windows and
+    names: three statements per batch."""
+    noise = NoiseInForce()
+    for row in await conn.execute(_ACTIVE_SILENCES, {"now": now}):
+        noise.silences.append(
+            SilenceRule(row.id, row.team_id, from_stored(row.matchers), row.comment)
+        )
+    for row in await conn.execute(_INHIBITIONS):
+        noise.inhibitions.append(
+            Inhibition(
+                row.id,
+                row.team_id,
+                row.name,
+                from_stored(row.source_matchers),
+                from_stored(row.target_matchers),
+                tuple(row.equal),
+            )
+        )
+    if service_ids:
+        for row in await conn.execute(_SERVICES_AND_WINDOWS, {"ids": list(service_ids)}):
+            noise.service_names[row.service_id] = row.name
+            if row.id is not None:
+                noise.windows.setdefault(row.service_id, []).append(window_rule(row))
+    return noise
+
+
+async def find_sources(conn: AsyncConnection, teams: set[uuid.UUID | None]) -> list[Source]:
+    """Firing alerts of open or acknowledged incidents of these teams (None: all teams): the
+    alerts that page now, and so may inhibit others."""
+    if not teams:
+        return []
+    stmt = (
+        select(
+            Alert.tags,
+            Alert.title,
+            Alert.source,
+            Alert.severity,
+            Incident.team_id,
+            Service.name.label("service_name"),
+        )
+        .join(Incident, Incident.id == Alert.incident_id)
+        .outerjoin(Service, Service.id == Incident.service_id)
+        .where(
+            Incident.status.in_([IncidentStatus.OPEN, IncidentStatus.ACKNOWLEDGED]),
+            Alert.status == AlertStatus.FIRING,
+        )
+    )
+    if None not in teams:
+        stmt = stmt.where(Incident.team_id.in_([t for t in teams if t is not None]))
+    sources = []
+    for row in await conn.execute(stmt):
+        labels = labels_of(
+            tags=row.tags,
+            title=row.title,
+            source=row.source,
+            severity=str(row.severity),
+            service=row.service_name or "",
+        )
+        sources.append(Source(labels, row.team_id))
+    return sources

@@ -1,0 +1,49 @@
+"""The worker's noise step: silences past their end are marked expired, and snoozed
+incidents whose time has come return to open, which starts paging again."""
+
+from __future__ import annotations
+
+from sqlalchemy import select, update
+
+from tocsin.incidents.lifecycle import Action, IllegalTransition, apply_transition
+from tocsin.incidents.models import Incident, IncidentStatus
+from tocsin.incidents.timeline import SYSTEM
+from tocsin.noise.silences import expire_ended_silences
+from tocsin.realtime.events import StreamEvent
+from tocsin.worker.context import WorkerContext
+
+_BATCH = 50
+
+_DUE_SNOOZES = (
+    select(Incident.id, Incident.status)
+    .where(Incident.snoozed_until.is_not(None))
+    .order_by(Incident.snoozed_until)
+    .limit(_BATCH)
+)
+
+
+async def end_silences_and_snoozes(ctx: WorkerContext) -> bool:
+    """One batch; True if it found anything to do."""
+    now = ctx.clock.now()
+    woken = []
+    async with ctx.engine.begin() as conn:
+        expired = await expire_ended_silences(conn, now=now)
+        rows = (await conn.execute(_DUE_SNOOZES.where(Incident.snoozed_until <= now))).all()
+        for row in rows:
+            # Clearing first (conditionally) makes a second worker on the same row a no-op.
+            cleared = await conn.execute(
+                update(Incident)
+                .where(Incident.id == row.id, Incident.snoozed_until <= now)
+                .values(snoozed_until=None)
+            )
+            if cleared.rowcount != 1 or row.status != IncidentStatus.ACKNOWLEDGED:
+                continue
+            try:
+                await apply_transition(
+                    conn, row.id, Action.UNACKNOWLEDGE, actor=SYSTEM, now=now, note="snooze ended"
+                )
+            except IllegalTransition:
+                continue  # resolved a moment ago
+            woken.append(row.id)
+    ctx.announce((StreamEvent.INCIDENT_UPDATED, i) for i in woken)
+    return bool(expired or rows)
