@@ -22,6 +22,7 @@ from tocsin.alerts import api as alerts_api
 from tocsin.alerts.batcher import IngestBatcher
 from tocsin.alerts.ingest import SubmissionOutcome
 from tocsin.alerts.lane import WebhookLane
+from tocsin.audit import api as audit_api
 from tocsin.auth import api as auth_api
 from tocsin.auth.scopes import describe_scopes
 from tocsin.catalog import api as catalog_api
@@ -322,6 +323,7 @@ def create_app(
         heartbeat_api,
         worker_api,
         noise_api,
+        audit_api,
     ):
         foreign = module is integration_events_api
         app.include_router(

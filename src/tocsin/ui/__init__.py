@@ -8,6 +8,7 @@ from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 
 from tocsin.ui import (
+    audit_pages,
     auth_pages,
     import_pages,
     incident_pages,
@@ -25,6 +26,7 @@ PAGE_MODULES = (
     schedule_pages,
     policy_pages,
     import_pages,
+    audit_pages,
 )
 
 
