@@ -7,11 +7,25 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 
-from tocsin.ui import auth_pages, incident_pages, oncall_pages, policy_pages, schedule_pages
+from tocsin.ui import (
+    auth_pages,
+    incident_pages,
+    noise_pages,
+    oncall_pages,
+    policy_pages,
+    schedule_pages,
+)
 from tocsin.ui.pages import HERE
 
 # Each area's page module; a new area adds its module here.
-PAGE_MODULES = (auth_pages, incident_pages, oncall_pages, schedule_pages, policy_pages)
+PAGE_MODULES = (
+    auth_pages,
+    incident_pages,
+    oncall_pages,
+    schedule_pages,
+    policy_pages,
+    noise_pages,
+)
 
 
 def install(app: FastAPI) -> None:

@@ -125,6 +125,7 @@ NAVIGATION = (
     NavItem("Teams", "/teams"),
     NavItem("Integrations", "/integrations"),
     NavItem("Heartbeats", "/heartbeats"),
+    NavItem("Silences", "/silences"),
     NavItem("Users", "/admin/users", admin_only=True),
 )
 
