@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import httpx
@@ -25,6 +25,7 @@ from ui_seed import (
     PASSWORD,
     DemoOrg,
     demo_org,
+    demo_schedules,
     fresh_sqlite,
     make_admin,
     post_demo_alerts,
@@ -49,7 +50,19 @@ SHOTS: list[tuple[str, Callable[[DemoOrg], str]]] = [
     ("incidents", lambda org: "/incidents"),
     ("incident", lambda org: f"/incidents/{org.incidents[0]}"),
     ("password", lambda org: "/profile/password"),
+    ("oncall", lambda org: "/oncall"),
+    ("schedule", lambda org: f"/schedules/{org.schedules['Payments primary']}"),
+    ("policy", lambda org: f"/policies/{org.policies['Payments default']}"),
 ]
+
+
+async def run_simulation(page: Page) -> None:
+    await page.get_by_role("button", name="Simulate").click()
+    await page.get_by_role("region", name="Simulation result").wait_for()
+
+
+# What to do on a page before its screenshot (by file name).
+BEFORE_SHOT: dict[str, Callable[[Page], Awaitable[None]]] = {"policy": run_simulation}
 
 
 async def respond_to_some(org: DemoOrg) -> None:
@@ -83,6 +96,7 @@ async def capture(out: Path) -> list[Path]:
     saved: list[Path] = []
     async with serving(url) as base:
         org = await demo_org(base, url, admin_key)
+        await demo_schedules(org)
         await post_demo_alerts(org)
         await respond_to_some(org)
         async with async_playwright() as playwright:
@@ -97,7 +111,8 @@ async def capture(out: Path) -> list[Path]:
                 saved.append(await shoot(page, "/login", out / f"login-{label}.png"))
                 await sign_in(page)
                 for name, path in shots[1:]:
-                    saved.append(await shoot(page, path, out / f"{name}-{label}.png"))
+                    file = out / f"{name}-{label}.png"
+                    saved.append(await shoot(page, path, file, BEFORE_SHOT.get(name)))
                 await context.close()
             await browser.close()
     return saved
@@ -111,8 +126,12 @@ async def sign_in(page: Page) -> None:
     await page.wait_for_url(lambda url: "/login" not in url)
 
 
-async def shoot(page: Page, path: str, file: Path) -> Path:
+async def shoot(
+    page: Page, path: str, file: Path, before: Callable[[Page], Awaitable[None]] | None = None
+) -> Path:
     await page.goto(path)
+    if before is not None:
+        await before(page)
     live = page.locator("[data-live-status]")
     if await live.count():
         await live.first.filter(has_text="Live").wait_for(timeout=5_000)

@@ -33,6 +33,7 @@ from ui_seed import (
     PASSWORD,
     DemoOrg,
     demo_org,
+    demo_schedules,
     fresh_sqlite,
     make_admin,
     post_demo_alerts,
@@ -142,6 +143,12 @@ async def measure(client: AsyncClient, path: str, requests: int) -> tuple[list[f
     return timings, (time.process_time() - cpu_started) * 1000 / requests
 
 
+def shown(path: str, names: dict[str, str]) -> str:
+    for raw, name in names.items():
+        path = path.replace(raw, name)
+    return path
+
+
 async def run(args: argparse.Namespace) -> None:
     if args.postgres:
         from escalation_seed import fresh_database
@@ -152,6 +159,7 @@ async def run(args: argparse.Namespace) -> None:
     admin_key = await make_admin(url)
     async with serving(url) as base:
         org = await demo_org(base, url, admin_key)
+        await demo_schedules(org)
         await post_demo_alerts(org)
         await asyncio.sleep(1)  # the worker pages level 1
     await bulk_incidents(org, args.incidents)
@@ -169,6 +177,9 @@ async def run(args: argparse.Namespace) -> None:
         for who, email in (("member", "bob@example.com"), ("admin", "admin@example.com")):
             client = await signed_in(app, email)
             team = org.teams["Payments"]
+            schedule = org.schedules["Payments primary"]
+            policy = org.policies["Payments default"]
+            ids = {detail: "{id}", team: "{team}", schedule: "{id}", policy: "{id}"}
             for path in (
                 "/incidents",
                 "/incidents?status=open",
@@ -178,13 +189,18 @@ async def run(args: argparse.Namespace) -> None:
                 f"/incidents/{detail}",
                 f"/incidents/{detail}/live",
                 f"/incidents/{detail}/row",
+                "/oncall",
+                "/schedules",
+                f"/schedules/{schedule}",
+                "/policies",
+                f"/policies/{policy}",
             ):
                 await measure(client, path, 3)  # warm up
                 wall, cpu = await measure(client, path, args.requests)
                 timings = sorted(wall)
                 p95 = timings[min(len(timings) - 1, int(len(timings) * 0.95))]
                 print(
-                    f"{path.replace(detail, '{id}').replace(team, '{team}'):<32} {who:<6} "
+                    f"{shown(path, ids):<32} {who:<6} "
                     f"{statistics.median(timings):7.1f} {p95:7.1f} {timings[-1]:7.1f} {cpu:7.1f}"
                 )
             await client.aclose()

@@ -13,7 +13,7 @@ import contextlib
 import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,7 @@ class DemoOrg:
     policies: dict[str, str] = field(default_factory=dict)  # name -> policy id
     webhook_path: str = ""
     incidents: list[str] = field(default_factory=list)
+    schedules: dict[str, str] = field(default_factory=dict)  # name -> schedule id
 
 
 def fresh_sqlite(directory: Path) -> str:
@@ -216,3 +217,106 @@ async def post_demo_alerts(org: DemoOrg) -> None:
 
 def temp_dir() -> Path:
     return Path(tempfile.mkdtemp(prefix="tocsin-ui-"))
+
+
+async def demo_schedules(org: DemoOrg) -> None:
+    """On-call set up as a team lead would: Payments gets a Europe/Paris schedule with a day
+    layer, a weekday night layer (so weekend nights are gaps) and an override, and its
+    default policy pages through it; Platform gets a plain weekly rotation."""
+    users = org.users
+    monday = datetime.now(UTC).date() - timedelta(days=datetime.now(UTC).weekday())
+    handoff = f"{monday.isoformat()}T09:00"
+    start = f"{(monday - timedelta(days=7)).isoformat()}T00:00:00Z"
+
+    def turns(*emails: str) -> list[dict[str, list[str]]]:
+        return [{"user_ids": [users[email]]} for email in emails]
+
+    async with httpx.AsyncClient(
+        base_url=org.base_url, headers={"Authorization": f"Bearer {org.admin_key}"}, timeout=60
+    ) as http:
+        primary = await _api(
+            http,
+            "POST",
+            "/api/v1/schedules",
+            {
+                "team_id": org.teams["Payments"],
+                "name": "Payments primary",
+                "time_zone": "Europe/Paris",
+                "layers": [
+                    {
+                        "name": "Day shift",
+                        "rotation": "weekly",
+                        "handoff": handoff,
+                        "start": start,
+                        "participants": turns("alice@example.com", "bob@example.com"),
+                        "restrictions": [{"start": "08:00", "end": "20:00"}],
+                    },
+                    {
+                        "name": "Weeknights",
+                        "rotation": "daily",
+                        "handoff": handoff.replace("09:00", "20:00"),
+                        "start": start,
+                        "participants": turns("bob@example.com", "alice@example.com"),
+                        "restrictions": [
+                            {"days": ["mon", "tue", "wed", "thu"], "start": "20:00", "end": "08:00"}
+                        ],
+                    },
+                ],
+            },
+        )
+        org.schedules[primary["name"]] = primary["id"]
+        tomorrow = datetime.now(UTC).replace(hour=11, minute=0, second=0, microsecond=0)
+        tomorrow += timedelta(days=1)
+        await _api(
+            http,
+            "POST",
+            f"/api/v1/schedules/{primary['id']}/overrides",
+            {
+                "user_ids": [users["olive@example.com"]],
+                "start": tomorrow.isoformat(),
+                "end": (tomorrow + timedelta(hours=6)).isoformat(),
+            },
+        )
+        await _api(
+            http,
+            "PATCH",
+            f"/api/v1/escalation-policies/{org.policies['Payments default']}",
+            {
+                "levels": [
+                    {
+                        "level_number": 1,
+                        "target_type": "schedule",
+                        "target_id": primary["id"],
+                        "timeout_minutes": 5,
+                    },
+                    {
+                        "level_number": 2,
+                        "target_type": "user",
+                        "target_id": users["alice@example.com"],
+                        "timeout_minutes": 15,
+                    },
+                    {"level_number": 3, "target_type": "entire_team", "timeout_minutes": 30},
+                ],
+                "repeat_count": 2,
+            },
+        )
+        platform = await _api(
+            http,
+            "POST",
+            "/api/v1/schedules",
+            {
+                "team_id": org.teams["Platform"],
+                "name": "Platform on call",
+                "time_zone": "Asia/Kolkata",
+                "layers": [
+                    {
+                        "name": "Weekly",
+                        "rotation": "weekly",
+                        "handoff": handoff,
+                        "start": start,
+                        "participants": turns("priya@example.com", "bob@example.com"),
+                    }
+                ],
+            },
+        )
+        org.schedules[platform["name"]] = platform["id"]

@@ -80,7 +80,7 @@ async def test_a_dry_run_reports_everything_and_writes_nothing(
     # Zabbix reached PagerDuty through the Events API, which Tocsin serves too.
     assert "Platform DB / Zabbix [pagerduty]" in run.out
     assert "auto-resolve timeout" in run.out
-    assert "a new URL is printed with --apply" in run.out
+    assert "its new URL is shown once applied" in run.out
     assert set((await counts(engine)).values()) == {0}
     # Every listing was read page by page, with PagerDuty's token header.
     assert api.headers[0]["Authorization"] == "Token token=u+TestToken"

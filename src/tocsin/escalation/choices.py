@@ -6,11 +6,12 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tocsin.auth.models import User
 from tocsin.catalog.models import Service
+from tocsin.escalation.models import EscalationPolicy
 from tocsin.integrations.models import Integration, IntegrationType
 from tocsin.schedules.models import Schedule
 from tocsin.teams.models import TeamMember
@@ -68,12 +69,16 @@ async def simulation_integrations(session: AsyncSession) -> list[IntegrationChoi
     return [IntegrationChoice(row.id, row.name, row.type) for row in rows]
 
 
-async def routing_keys_of_policy(session: AsyncSession, policy_id: uuid.UUID) -> list[str]:
-    """Routing keys of the services that page through this policy, for a sample payload."""
+async def routing_keys_of_policy(session: AsyncSession, policy: EscalationPolicy) -> list[str]:
+    """Routing keys of the services that page through this policy (a team's default policy
+    also takes its services that name none), for a sample payload."""
+    uses = Service.escalation_policy_id == policy.id
+    if policy.is_default:
+        uses = or_(
+            uses,
+            and_(Service.team_id == policy.team_id, Service.escalation_policy_id.is_(None)),
+        )
     rows = await session.execute(
-        select(Service.routing_key)
-        .where(Service.escalation_policy_id == policy_id)
-        .order_by(Service.name)
-        .limit(20)
+        select(Service.routing_key).where(uses).order_by(Service.name).limit(20)
     )
     return [key for key in rows.scalars() if key]

@@ -367,7 +367,7 @@ async def _ensure_members(
             user = await run.session.get(User, user_id)
             team = await run.session.get(Team, team_id)
             run.report.notes.append(
-                f"{user.email if user else user_id} joins team "
+                f"{user.email if user else user_id} is added to team "
                 f"{team.name if team else team_id!r} as responder: {why}"
             )
 
@@ -687,7 +687,7 @@ async def _import_service(run: _Run, service: ServiceIn) -> None:
                     integration.name,
                     integration.type.value,
                     None,
-                    "a new URL is printed with --apply",
+                    "its new URL is shown once applied",
                 )
             )
 

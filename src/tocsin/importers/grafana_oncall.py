@@ -98,6 +98,8 @@ def fetch(
             "end_date": (until - timedelta(microseconds=1)).date().isoformat(),
         }
         for schedule in raw["schedules"]:
+            if schedule.get("type") == "ical":
+                continue  # not imported, so not compared
             path = f"/api/v1/schedules/{schedule['id']}/final_shifts"
             schedule["final_shifts"] = _listing(api, path, dates)
         progress(f"final shifts of {len(raw['schedules'])} schedules read")
@@ -294,7 +296,10 @@ def _local(value: str, zone: ZoneInfo) -> datetime:
 
 
 def _groups(shift: dict[str, Any]) -> list[tuple[str, ...]]:
-    if shift.get("type") == "rolling_users":
+    # Web-UI overrides come with `rolling_users` too; API-made ones with `users`.
+    if shift.get("type") == "rolling_users" or (
+        shift.get("rolling_users") and not shift.get("users")
+    ):
         groups = [tuple(str(user) for user in group) for group in shift.get("rolling_users") or []]
         first = int(shift.get("start_rotation_from_user_index") or 0)
         groups = [group for group in groups if group]

@@ -9,6 +9,7 @@ from fastapi.staticfiles import StaticFiles
 
 from tocsin.ui import (
     auth_pages,
+    import_pages,
     incident_pages,
     noise_pages,
     oncall_pages,
@@ -24,6 +25,7 @@ PAGE_MODULES = (
     oncall_pages,
     schedule_pages,
     policy_pages,
+    import_pages,
     noise_pages,
 )
 

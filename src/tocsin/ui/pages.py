@@ -127,6 +127,7 @@ NAVIGATION = (
     NavItem("Heartbeats", "/heartbeats"),
     NavItem("Silences", "/silences"),
     NavItem("Users", "/admin/users", admin_only=True),
+    NavItem("Import", "/admin/import", admin_only=True),
 )
 
 

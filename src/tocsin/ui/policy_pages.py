@@ -268,7 +268,7 @@ async def _policy_context(
     blank = LevelRow(str(len(shown_rows) + 1), "", "30")
     teams = {team.id: team.name for team in await visible_teams(session, viewer.principal)}
     integrations = await simulation_integrations(session)
-    keys = await routing_keys_of_policy(session, policy.id)
+    keys = await routing_keys_of_policy(session, policy)
     generic = next((i for i in integrations if i.type == IntegrationType.GENERIC), None)
     sample = {
         "title": "Simulated: checkout error rate above 5%",
