@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tocsin import __version__, ui
@@ -22,6 +23,7 @@ from tocsin.alerts import api as alerts_api
 from tocsin.alerts.batcher import IngestBatcher
 from tocsin.alerts.ingest import SubmissionOutcome
 from tocsin.alerts.lane import WebhookLane
+from tocsin.audit import api as audit_api
 from tocsin.auth import api as auth_api
 from tocsin.auth.scopes import describe_scopes
 from tocsin.catalog import api as catalog_api
@@ -55,7 +57,7 @@ from tocsin.realtime.hub import Hub
 from tocsin.schedules import api as schedules_api
 from tocsin.teams import api as teams_api
 from tocsin.telemetry.logs import install_redaction
-from tocsin.telemetry.requests import RequestIdMiddleware
+from tocsin.telemetry.requests import RequestIdMiddleware, route_of
 from tocsin.telemetry.tracing import start_tracing, stop_tracing
 from tocsin.web import ERROR_RESPONSES, FOREIGN_ERROR_RESPONSES, AppState
 from tocsin.worker import api as worker_api
@@ -102,6 +104,14 @@ class BodySizeLimit:
         except _BodyTooLarge:
             if refused:
                 await self._refuse(send)
+        except ClientDisconnect:
+            # Gone before its whole body arrived: nothing was parsed, so nothing was stored,
+            # and nobody is left to answer. Routine under load; not an error.
+            log.info(
+                "client disconnected while sending the request body of %s %s; nothing stored",
+                scope["method"],
+                route_of(scope),
+            )
 
     async def _refuse(self, send: Send) -> None:
         body = (
@@ -322,6 +332,7 @@ def create_app(
         heartbeat_api,
         worker_api,
         noise_api,
+        audit_api,
     ):
         foreign = module is integration_events_api
         app.include_router(

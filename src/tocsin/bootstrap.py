@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tocsin.audit.recorder import act_as, command_line
 from tocsin.auth.accounts import count_users, create_user, find_user_by_email, issue_api_key
 from tocsin.clock import Clock
 from tocsin.db import create_session_factory
@@ -28,6 +29,7 @@ async def create_first_admin_if_empty(engine: AsyncEngine, clock: Clock) -> Firs
     see them); otherwise None."""
     sessions = create_session_factory(engine)
     async with sessions() as session, session.begin():
+        act_as(session, command_line(clock))
         if await count_users(session) > 0:
             return None
         password = secrets.token_urlsafe(12)
@@ -55,6 +57,7 @@ async def add_user(
 ) -> str:
     sessions = create_session_factory(engine)
     async with sessions() as session, session.begin():
+        act_as(session, command_line(clock))
         user = await create_user(
             session, email=email, name=name, is_admin=admin, now=clock.now(), password=password
         )
@@ -64,6 +67,7 @@ async def add_user(
 async def add_api_key(engine: AsyncEngine, clock: Clock, *, email: str, name: str) -> str:
     sessions = create_session_factory(engine)
     async with sessions() as session, session.begin():
+        act_as(session, command_line(clock))
         user = await find_user_by_email(session, email)
         if user is None:
             raise NotFound(f"no user with email {email!r}")

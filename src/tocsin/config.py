@@ -119,7 +119,7 @@ class Settings(BaseSettings):
     """Longest wait between retries."""
     notify_batch_size: int = 100
     """Notifications one worker claims at a time (claimed, sent and recorded as one batch)."""
-    notify_channel_concurrency: int = 32
+    notify_channel_concurrency: int = 16
     """Messages one worker has in flight at once over one kind of channel (email, webhook,
     SMS...); the rest of a batch waits for a free lane. Connections are reused."""
     notify_burst: int = 3
@@ -163,6 +163,15 @@ class Settings(BaseSettings):
     """How often an open `/api/v1/stream` socket checks its credential and teams again, even
     without a change being announced (revocations announced in any process are acted on at
     once)."""
+    retention_days: int = Field(default=400, ge=0)
+    """Days a resolved or closed incident is kept, counted from when it was resolved (or
+    closed); then the worker deletes it with its alerts, timeline, pages and deliveries, a
+    small batch at a time. Open and acknowledged incidents are never deleted. 0 keeps
+    everything."""
+    payload_log_retention_days: int = Field(default=7, ge=0)
+    """Days an entry of the integrations' payload log (the raw bodies kept for debugging
+    mappings) is kept before the worker deletes it. 0 keeps entries (the log still keeps only
+    the newest per integration)."""
 
     @model_validator(mode="before")
     @classmethod

@@ -1,6 +1,7 @@
 """Imports every domain's tables so Base.metadata is complete (Alembic, tests)."""
 
 from tocsin.alerts.models import Alert
+from tocsin.audit.models import AuditEntry
 from tocsin.auth.models import ApiKey, User
 from tocsin.catalog.models import Service
 from tocsin.db import Base
@@ -24,6 +25,7 @@ from tocsin.integrations.models import (
 from tocsin.noise.models import InhibitionRule, MaintenanceWindow, Silence
 from tocsin.notifications.models import ContactMethod, Delivery, DeliveryAttempt, NotificationRule
 from tocsin.operations.models import ProcessRow
+from tocsin.retention.models import RetentionCount
 from tocsin.schedules.models import (
     CalendarToken,
     Schedule,
@@ -37,6 +39,7 @@ from tocsin.teams.models import Team, TeamMember, TeamTag
 __all__ = [
     "Alert",
     "ApiKey",
+    "AuditEntry",
     "Base",
     "CalendarToken",
     "ChangeEvent",
@@ -60,6 +63,7 @@ __all__ = [
     "NotificationRule",
     "Page",
     "ProcessRow",
+    "RetentionCount",
     "Schedule",
     "ScheduleLayer",
     "ScheduleOverride",

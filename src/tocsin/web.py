@@ -18,6 +18,7 @@ from sqlalchemy import Select, and_, or_
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import InstrumentedAttribute
 
+from tocsin.audit.recorder import REQUEST_KEY as AUDIT_REQUEST
 from tocsin.auth.accounts import Principal, find_principal
 from tocsin.auth.scopes import require_scope
 from tocsin.clock import Clock
@@ -57,7 +58,7 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     state = get_state(request)
     factory = state.read_sessions if request.method in ("GET", "HEAD") else state.sessions
     async with factory() as session:
-        session.info["request"] = request  # tocsin.audit finds the request's user through it
+        session.info[AUDIT_REQUEST] = request  # the audit log finds who acts through it
         yield session
         if session.in_transaction():
             await session.commit()

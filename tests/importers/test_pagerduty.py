@@ -290,3 +290,58 @@ async def test_a_broken_export_is_refused_and_nothing_is_written(
     run = await import_cli("pagerduty", "--from-file", wrong)
     assert run.code == 2
     assert "comes from 'opsgenie'" in run.err
+
+
+async def test_a_rerun_after_changes_at_the_source_updates_in_place(
+    import_cli: ImportCli, engine: AsyncEngine, tmp_path: Path, tls: Tls
+) -> None:
+    saved = tmp_path / "pagerduty.json"
+    with vendor_api("pagerduty", tls=tls) as api:
+        first = await import_cli(*pd_args(api.base_url, tls, "--apply", "--save", saved))
+    assert first.code == 0, first.err
+    before = await counts(engine)
+    raw = json.loads(saved.read_text())
+    berlin = next(s for s in raw["schedules"] if s["id"] == "PSBERL1")
+    berlin["schedule_layers"][0]["users"].reverse()  # Bob first now
+    berlin["overrides"][0]["end"] = "2026-03-25T15:00:00+01:00"
+    policy = next(p for p in raw["escalation_policies"] if p["id"] == "PEPPAYS")
+    policy["escalation_rules"][0]["escalation_delay_in_minutes"] = 20
+    saved.write_text(json.dumps(raw))
+    run = await import_cli("pagerduty", "--from-file", saved, "--apply")
+    assert run.code == 0, run.err
+    assert "updated schedule 'Platform primary'" in run.out
+    assert "updated override 'Platform primary: 2026-03-25 09:00-2026-03-25 14:00 UTC'" in run.out
+    assert "updated escalation_policy 'Payments escalation'" in run.out
+    assert "created" not in run.out
+    assert await counts(engine) == before
+    sessions = create_session_factory(engine)
+    async with sessions() as session:
+        policy_row = (
+            await session.execute(
+                select(EscalationPolicy).where(EscalationPolicy.name == "Payments escalation")
+            )
+        ).scalar_one()
+        first_level = (
+            await session.execute(
+                select(EscalationLevel).where(
+                    EscalationLevel.policy_id == policy_row.id, EscalationLevel.level_number == 1
+                )
+            )
+        ).scalar_one()
+        assert first_level.timeout_minutes == 20
+
+
+async def test_the_report_is_available_as_json(
+    import_cli: ImportCli, tmp_path: Path, tls: Tls
+) -> None:
+    saved = tmp_path / "pagerduty.json"
+    with vendor_api("pagerduty", tls=tls) as api:
+        await import_cli(*pd_args(api.base_url, tls, "--save", saved))
+    run = await import_cli("pagerduty", "--from-file", saved, "--json")
+    assert run.code == 0, run.err
+    report = json.loads(run.out)
+    assert report["applied"] is False
+    assert report["summary"]["schedule"] == {"create": 3}
+    assert {"kind": "escalation_policy", "name": "Platform escalation"}.items() <= next(
+        item for item in report["lossy"] if item["kind"] == "escalation_policy"
+    ).items()

@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from tocsin.audit.recorder import Actor, act_as
 from tocsin.auth.accounts import create_user, find_user_by_email
 from tocsin.auth.models import User
 from tocsin.catalog.models import Service, ServiceStatus
@@ -132,6 +133,7 @@ async def run_import(
         _import_services,
     ]
     async with sessions() as session:
+        act_as(session, Actor(user_id=None, via="cli", via_id=None, now=lambda: options.now))
         run = _Run(session, export, options, report)
         for step in steps:
             await step(run)

@@ -101,6 +101,7 @@ async def get_viewer(request: Request) -> Viewer:
         time_zone=user.time_zone,
     )
     request.state.viewer = viewer
+    request.state.principal = viewer.principal  # named in the audit log of what it changes
     return viewer
 
 
@@ -128,6 +129,7 @@ NAVIGATION = (
     NavItem("Silences", "/silences"),
     NavItem("Users", "/admin/users", admin_only=True),
     NavItem("Import", "/admin/import", admin_only=True),
+    NavItem("Audit log", "/admin/audit", admin_only=True),
 )
 
 

@@ -7,6 +7,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import func, select
 
 from tocsin.escalation.models import EscalationJob, JobOutcome
+from tocsin.retention import metrics as retention_metrics
 from tocsin.web import Now, State
 from tocsin.worker import metrics
 
@@ -36,6 +37,7 @@ async def prometheus_metrics(state: State, now: Now) -> Response:
                 .where(EscalationJob.outcome == JobOutcome.PARKED)
             )
         ).scalar_one()
+        await retention_metrics.PURGED.refresh(conn)
     metrics.TIMERS_PENDING.set(total)
     metrics.TIMERS_PARKED.set(parked)
     metrics.TIMERS_OVERDUE.set(overdue)

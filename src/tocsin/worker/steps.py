@@ -6,6 +6,7 @@ from tocsin.escalation.step import fire_due_escalations
 from tocsin.integrations.heartbeats import fire_late_heartbeats
 from tocsin.noise.expiry import end_silences_and_snoozes
 from tocsin.notifications.delivery import send_due_deliveries
+from tocsin.retention.purge import retention_step
 from tocsin.worker.context import Step
 
 
@@ -16,6 +17,7 @@ def all_steps() -> list[Step]:
         fire_late_heartbeats,
         send_due_deliveries,
         end_silences_and_snoozes,
+        retention_step(),  # rests between checks; see tocsin.retention.purge
     ]
 
 

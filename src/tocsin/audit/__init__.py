@@ -1,0 +1,1 @@
+"""The audit log: who changed which configuration, when, through which credential."""
