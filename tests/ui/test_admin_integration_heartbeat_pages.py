@@ -254,3 +254,43 @@ async def test_heartbeats_refuse_outsiders_and_show_bad_input_beside_the_field(
     assert 'id="interval_seconds-error"' in bad.text and "greater than or equal to 10" in bad.text
     listed = (await client.get("/api/v1/heartbeats", headers=people.cast.admin.headers)).json()
     assert listed["items"] == []
+
+
+async def test_integrations_are_listed_per_team_and_an_admin_deactivates_one(
+    client: AsyncClient, people: World
+) -> None:
+    admin = people.cast.admin
+    made = await client.post(
+        "/api/v1/integrations",
+        headers=admin.headers,
+        json={
+            "name": "Grafana payments",
+            "type": "grafana",
+            "default_service_id": str(people.service),
+        },
+    )
+    assert made.status_code == 201
+    await sign_in(client, "alice@example.com")
+    mine = await client.get(f"/integrations?team={people.cast.payments}")
+    assert "Grafana payments" in mine.text
+    assert f'href="/integrations/{people.integration.id}"' not in mine.text  # no service
+    token = csrf_of(mine)
+    refused = await client.post(
+        f"/integrations/{people.integration.id}/active", data={"csrf_token": token}
+    )
+    assert refused.status_code == 403
+    assert (await client.post(people.integration.url, json={"title": "x"})).status_code == 202
+    await sign_in(client, "admin@example.com")
+    token = csrf_of(await client.get(f"/integrations/{people.integration.id}"))
+    off = await client.post(
+        f"/integrations/{people.integration.id}/active", data={"csrf_token": token}
+    )
+    assert off.status_code == 303
+    page = await client.get(off.headers["location"])
+    assert "Integration inactive" in page.text and "✕ Inactive" in page.text
+    assert (await client.post(people.integration.url, json={"title": "x"})).status_code == 404
+    on = await client.post(
+        f"/integrations/{people.integration.id}/active", data={"csrf_token": token, "active": "1"}
+    )
+    assert on.status_code == 303
+    assert (await client.post(people.integration.url, json={"title": "x"})).status_code == 202

@@ -50,14 +50,19 @@ async def list_integrations(
     session: AsyncSession,
     *,
     default_service_id: uuid.UUID | None = None,
+    team_id: uuid.UUID | None = None,
     limit: int,
     cursor: str | None,
 ) -> tuple[list[Integration], str | None]:
-    """One page of integrations (those sending to one service by default, if given),
-    newest first, and the cursor of the next page."""
+    """One page of integrations (those sending by default to one service, or to one team's
+    services, if given), newest first, and the cursor of the next page."""
     stmt = select(Integration)
     if default_service_id is not None:
         stmt = stmt.where(Integration.default_service_id == default_service_id)
+    if team_id is not None:
+        stmt = stmt.join(Service, Service.id == Integration.default_service_id).where(
+            Service.team_id == team_id
+        )
     stmt = newest_first_page(
         stmt,
         created=Integration.created_at,

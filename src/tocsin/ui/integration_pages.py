@@ -9,6 +9,7 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import Form, Query, Request, Response
+from fastapi.responses import RedirectResponse
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -21,6 +22,7 @@ from tocsin.integrations.models import Integration, IntegrationType
 from tocsin.integrations.payload_log import read_recent_payloads
 from tocsin.integrations.provisioning import (
     IntegrationNotFound,
+    change_integration,
     create_integration,
     find_integration,
     list_integrations,
@@ -37,6 +39,10 @@ router = page_router()
 PAGE_SIZE = 50
 # Heartbeat integrations are made with their monitor (/heartbeats), not here.
 TYPES = [(t.value, t.value.capitalize()) for t in IntegrationType if t != IntegrationType.HEARTBEAT]
+DONE = {
+    "activated": "Integration active: its key works.",
+    "deactivated": "Integration inactive: its key is refused; its alerts and incidents stay.",
+}
 # The key is in the page: no cache, no copy kept by a proxy or the back button.
 NO_STORE = {"Cache-Control": "no-store"}
 
@@ -47,15 +53,18 @@ async def _list_page(
     session: AsyncSession,
     *,
     service: uuid.UUID | None = None,
+    team: uuid.UUID | None = None,
     cursor: str | None = None,
+    done: str = "",
     refused: Refusal | None = None,
     form: dict[str, Any] | None = None,
 ) -> Response:
     integrations, next_cursor = await list_integrations(
-        session, default_service_id=service, limit=PAGE_SIZE, cursor=cursor
+        session, default_service_id=service, team_id=team, limit=PAGE_SIZE, cursor=cursor
     )
     services = await service_names(session)
-    query = f"service={service}&" if service else ""
+    teams = await team_names(session)
+    query = (f"service={service}&" if service else "") + (f"team={team}&" if team else "")
     return render(
         request,
         "integrations/list.html",
@@ -64,8 +73,11 @@ async def _list_page(
             "integrations": integrations,
             "services": services,
             "service_choices": sorted(services.items(), key=lambda kv: kv[1][0].lower()),
-            "teams": await team_names(session),
+            "teams": teams,
+            "team_choices": sorted(teams.items(), key=lambda kv: kv[1].lower()),
             "service_filter": service,
+            "team_filter": team,
+            "done": DONE.get(done, ""),
             "types": TYPES,
             "next_url": f"/integrations?{query}cursor={next_cursor}" if next_cursor else None,
             "first_page": cursor is None,
@@ -82,14 +94,20 @@ async def integration_list(
     viewer: SignedIn,
     session: DbSession,
     service: Annotated[str, Query()] = "",
+    team: Annotated[str, Query()] = "",
     cursor: Annotated[str | None, Query()] = None,
 ) -> Response:
-    """Every integration, or those sending to one service (?service=<id>) by default."""
-    try:
-        service_id = uuid.UUID(service) if service else None
-    except ValueError as exc:
-        raise InvalidInput(f"{service!r} is not a service id", field="service") from exc
-    return await _list_page(request, viewer, session, service=service_id, cursor=cursor)
+    """Every integration, or those sending by default to one service (?service=<id>) or to
+    the services of one team (?team=<id>)."""
+    ids: dict[str, uuid.UUID | None] = {}
+    for name, value in (("service", service), ("team", team)):
+        try:
+            ids[name] = uuid.UUID(value) if value else None
+        except ValueError as exc:
+            raise InvalidInput(f"{value!r} is not a {name} id", field=name) from exc
+    return await _list_page(
+        request, viewer, session, service=ids["service"], team=ids["team"], cursor=cursor
+    )
 
 
 def _key_page(
@@ -181,6 +199,7 @@ async def integration_page(
     viewer: SignedIn,
     session: DbSession,
     state: State,
+    done: Annotated[str, Query()] = "",
 ) -> Response:
     integration = await _existing(session, integration_id)
     payloads: list[Any] = []
@@ -200,6 +219,7 @@ async def integration_page(
             "service": service,
             "team_name": teams.get(service[1]) if service else None,
             "payloads": payloads,
+            "done": DONE.get(done, ""),
         },
     )
 
@@ -219,3 +239,23 @@ async def integration_rotate_key(
     key = await rotate_key(session, integration, now=now)
     await session.commit()
     return _key_page(request, integration, key, state, what="rotated")
+
+
+@router.post("/integrations/{integration_id}/active")
+async def integration_active(
+    request: Request,
+    integration_id: uuid.UUID,
+    viewer: SignedIn,
+    session: DbSession,
+    now: Now,
+    active: Annotated[str, Form()] = "",
+) -> Response:
+    """Administrators only, as PATCH /api/v1/integrations/{id} {"active": ...}: an inactive
+    integration's key is refused, and its history stays."""
+    integration = await _existing(session, integration_id)
+    require_admin(viewer.principal)
+    on = checked(active)
+    await change_integration(session, integration, {"active": on}, now=now)
+    await session.commit()
+    word = "activated" if on else "deactivated"
+    return RedirectResponse(f"/integrations/{integration.id}?done={word}", status_code=303)
