@@ -284,7 +284,7 @@ async def latency(
         async with httpx.AsyncClient(
             base_url=base, timeout=30, limits=httpx.Limits(max_connections=400)
         ) as http:
-            for _ in range(300):
+            for _ in range(1200):  # a loaded machine can take a minute to start it
                 try:
                     if (await http.get("/readyz")).status_code == 200:
                         break

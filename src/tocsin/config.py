@@ -119,7 +119,7 @@ class Settings(BaseSettings):
     """Longest wait between retries."""
     notify_batch_size: int = 100
     """Notifications one worker claims at a time (claimed, sent and recorded as one batch)."""
-    notify_channel_concurrency: int = 32
+    notify_channel_concurrency: int = 16
     """Messages one worker has in flight at once over one kind of channel (email, webhook,
     SMS...); the rest of a batch waits for a free lane. Connections are reused."""
     notify_burst: int = 3

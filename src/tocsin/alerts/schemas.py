@@ -6,8 +6,16 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
+from tocsin.alerts.limits import MAX_DEPTH, clip, depth_beyond
 from tocsin.alerts.models import AlertStatus, Severity
 from tocsin.alerts.normalised import NormalisedAlert
 from tocsin.noise.schemas import SuppressionOut
@@ -118,3 +126,9 @@ class AlertOut(BaseModel):
         default=None, description="The maintenance window's, silence's or inhibition rule's id"
     )
     suppression_reason: str | None = None
+
+    @field_validator("tags", "details", mode="before")
+    @classmethod
+    def _cut_too_deep(cls, value: Any) -> Any:
+        # Rows stored before ingest limited nesting: shown cut, never failing the read.
+        return clip(value) if depth_beyond(value, MAX_DEPTH) else value

@@ -26,12 +26,14 @@ from tocsin.alerts.ingest import (
     SubmissionOutcome,
     prepare,
 )
+from tocsin.alerts.limits import problems_of
 from tocsin.alerts.models import Alert, AlertStatus
 from tocsin.alerts.normalised import NormalisedAlert, fingerprint
 from tocsin.incidents.lifecycle import ACTIVE_STATUSES
 from tocsin.incidents.models import Incident
 from tocsin.integrations.adapters import adapter_for
 from tocsin.integrations.adapters.base import (
+    FieldProblem,
     Inbound,
     Mapped,
     PayloadForbidden,
@@ -190,6 +192,18 @@ async def _remember_delivery(
         .values(integration_id=integration_id, delivery_id=delivery[:200], received_at=now)
         .on_conflict_do_nothing()
     )
+
+
+def refuse_oversized(mapped: Mapped) -> None:
+    """Every format's alerts are held to the same nesting and size limits (alerts/limits.py),
+    named by the normalised field (`details`, `tags`); nothing of the payload is stored."""
+    problems = [
+        FieldProblem(("body", "alerts", n, field) if len(mapped.alerts) > 1 else (field,), msg)
+        for n, item in enumerate(mapped.alerts)
+        for field, msg in problems_of(item.alert)
+    ]
+    if problems:
+        raise PayloadRejected(problems)
 
 
 def _parsed_body(body: bytes) -> Any:
@@ -375,6 +389,7 @@ async def receive(
                 log.warning("integration %s has invalid options; using defaults", integration.id)
                 options = adapter.options_model()
             mapped = await adapter.map(inbound, options, state.settings)
+        refuse_oversized(mapped)
     except PayloadRejected as exc:
         record(
             rejected_status,

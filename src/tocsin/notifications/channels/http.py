@@ -4,6 +4,9 @@ clients, one of them guarded (notifications/outbound.py) for addresses users cho
 from __future__ import annotations
 
 import asyncio
+import select
+import socket
+import ssl
 import typing
 import weakref
 
@@ -41,7 +44,10 @@ def transport_error(exc: httpx.HTTPError, *, what: str) -> ChannelError:
     return ChannelError(f"{what} unreachable: {type(exc).__name__}", permanent=False)
 
 
-_LIMITS = httpx.Limits(max_connections=200, max_keepalive_connections=50)
+# httpcore's pool walks every connection it holds (and, for each idle one, every other
+# one) whenever it hands out a request, so a big idle pool costs CPU on every send; the
+# worker has at most TOCSIN_NOTIFY_CHANNEL_CONCURRENCY sends in flight per channel anyway.
+_LIMITS = httpx.Limits(max_connections=200, max_keepalive_connections=20)
 
 _clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = (
     weakref.WeakKeyDictionary()
@@ -60,6 +66,57 @@ def shared_client() -> httpx.AsyncClient:
         client = httpx.AsyncClient(limits=_LIMITS, headers={"User-Agent": "Tocsin"})
         _clients[loop] = client
     return client
+
+
+class _QuickStream(httpcore.AsyncNetworkStream):
+    """A connection whose raw socket is looked up once. httpcore asks every pooled
+    connection "has the server closed you?" (`is_readable`) each time it hands out a
+    request; through anyio each answer rebuilds a table of socket attributes, which made
+    the pool's bookkeeping cost more CPU than the sends themselves during a storm."""
+
+    def __init__(self, inner: httpcore.AsyncNetworkStream) -> None:
+        self._inner = inner
+        self._socket: socket.socket | None = inner.get_extra_info("socket")
+
+    async def read(
+        self,
+        max_bytes: int,
+        timeout: float | None = None,  # noqa: ASYNC109 (httpcore's interface)
+    ) -> bytes:
+        return await self._inner.read(max_bytes, timeout)
+
+    async def write(
+        self,
+        buffer: bytes,
+        timeout: float | None = None,  # noqa: ASYNC109 (httpcore's interface)
+    ) -> None:
+        await self._inner.write(buffer, timeout)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+    async def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109 (httpcore's interface)
+    ) -> httpcore.AsyncNetworkStream:
+        return _QuickStream(await self._inner.start_tls(ssl_context, server_hostname, timeout))
+
+    def get_extra_info(self, info: str) -> typing.Any:
+        if info == "is_readable" and self._socket is not None:
+            return _readable(self._socket)
+        return self._inner.get_extra_info(info)
+
+
+def _readable(sock: socket.socket) -> bool:
+    """Whether a read would return at once (data, or the end: the server closed it)."""
+    fd = sock.fileno()
+    if fd < 0:
+        return True
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    return bool(poller.poll(0))
 
 
 class _GuardedNetwork(httpcore.AsyncNetworkBackend):
@@ -89,12 +146,14 @@ class _GuardedNetwork(httpcore.AsyncNetworkBackend):
         failure: Exception | None = None
         for address in addresses:
             try:
-                return await self.inner.connect_tcp(
-                    address,
-                    port,
-                    timeout=timeout,
-                    local_address=local_address,
-                    socket_options=socket_options,
+                return _QuickStream(
+                    await self.inner.connect_tcp(
+                        address,
+                        port,
+                        timeout=timeout,
+                        local_address=local_address,
+                        socket_options=socket_options,
+                    )
                 )
             except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
                 failure = exc
