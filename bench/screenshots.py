@@ -53,6 +53,9 @@ SHOTS: list[tuple[str, Callable[[DemoOrg], str]]] = [
     ("oncall", lambda org: "/oncall"),
     ("schedule", lambda org: f"/schedules/{org.schedules['Payments primary']}"),
     ("policy", lambda org: f"/policies/{org.policies['Payments default']}"),
+    ("profile", lambda org: "/profile"),
+    ("service", lambda org: f"/services/{org.services['payments-api']}"),
+    ("team", lambda org: f"/teams/{org.teams['Payments']}"),
 ]
 
 
@@ -89,6 +92,60 @@ async def respond_to_some(org: DemoOrg) -> None:
         (await http.post(f"/api/v1/incidents/{fourth}/resolve")).raise_for_status()
 
 
+async def dress_configuration(org: DemoOrg) -> None:
+    """What the team, service and profile pages show: tags, a heartbeat, an integration
+    sending to a service, Alice's contact methods, rule-less warnings and an API key."""
+    async with httpx.AsyncClient(
+        base_url=org.base_url, timeout=60, headers={"Authorization": f"Bearer {org.admin_key}"}
+    ) as admin:
+        payments = org.teams["Payments"]
+        for key, value in (("env", "prod"), ("domain", "payments")):
+            tag = await admin.post(
+                f"/api/v1/teams/{payments}/tags", json={"key": key, "value": value}
+            )
+            tag.raise_for_status()
+        (
+            await admin.post(
+                "/api/v1/integrations",
+                json={
+                    "name": "Grafana payments",
+                    "type": "grafana",
+                    "default_service_id": org.services["payments-api"],
+                },
+            )
+        ).raise_for_status()
+        (
+            await admin.post(
+                "/api/v1/heartbeats",
+                json={
+                    "name": "Settlement batch",
+                    "service_id": org.services["payments-api"],
+                    "interval_seconds": 3600,
+                },
+            )
+        ).raise_for_status()
+    async with httpx.AsyncClient(base_url=org.base_url, timeout=60) as http:
+        login = await http.post(
+            "/api/v1/login", json={"email": "alice@example.com", "password": PASSWORD}
+        )
+        login.raise_for_status()
+        http.headers["Authorization"] = f"Bearer {login.json()['api_key']}"
+        alice = org.users["alice@example.com"]
+        for kind, name, address in (
+            ("email", "Work email", "alice@pager.example.com"),
+            ("sms", "Mobile", "+14155550100"),
+        ):
+            (
+                await http.post(
+                    f"/api/v1/users/{alice}/contact-methods",
+                    json={"kind": kind, "name": name, "address": address},
+                )
+            ).raise_for_status()
+        (
+            await http.post(f"/api/v1/users/{alice}/api-keys", json={"name": "Deploy bot"})
+        ).raise_for_status()
+
+
 async def capture(out: Path) -> list[Path]:
     directory = temp_dir()
     url = await asyncio.to_thread(fresh_sqlite, directory)
@@ -99,6 +156,7 @@ async def capture(out: Path) -> list[Path]:
         await demo_schedules(org)
         await post_demo_alerts(org)
         await respond_to_some(org)
+        await dress_configuration(org)
         async with async_playwright() as playwright:
             browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
             shots: list[tuple[str, str]] = [("login", "/login")]

@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tocsin import __version__, ui
@@ -56,7 +57,7 @@ from tocsin.realtime.hub import Hub
 from tocsin.schedules import api as schedules_api
 from tocsin.teams import api as teams_api
 from tocsin.telemetry.logs import install_redaction
-from tocsin.telemetry.requests import RequestIdMiddleware
+from tocsin.telemetry.requests import RequestIdMiddleware, route_of
 from tocsin.telemetry.tracing import start_tracing, stop_tracing
 from tocsin.web import ERROR_RESPONSES, FOREIGN_ERROR_RESPONSES, AppState
 from tocsin.worker import api as worker_api
@@ -103,6 +104,14 @@ class BodySizeLimit:
         except _BodyTooLarge:
             if refused:
                 await self._refuse(send)
+        except ClientDisconnect:
+            # Gone before its whole body arrived: nothing was parsed, so nothing was stored,
+            # and nobody is left to answer. Routine under load; not an error.
+            log.info(
+                "client disconnected while sending the request body of %s %s; nothing stored",
+                scope["method"],
+                route_of(scope),
+            )
 
     async def _refuse(self, send: Send) -> None:
         body = (

@@ -84,7 +84,7 @@ def alertmanager_message(_key: str) -> dict[str, Any]:
     }
     return {
         "version": "4",
-        "groupKey": "{}:{alertname=\"Big\"}",
+        "groupKey": '{}:{alertname="Big"}',
         "status": "firing",
         "receiver": "r",
         "groupLabels": {},

@@ -14,6 +14,7 @@ import json
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -306,3 +307,47 @@ async def test_a_dry_run_of_a_payload_the_integration_refuses_is_a_4xx(
     [problem] = response.json()["detail"]
     assert problem["loc"] == ["body", "payload"]
     assert "is not one this integration takes" in problem["msg"]
+
+
+@pytest.mark.parametrize(
+    ("sent", "problem"),
+    [("2026-03-10T07:58:59.000Z", "older than an hour"), ("2026-03-10T10:00:00.000Z", "future")],
+)
+async def test_a_signed_message_sent_more_than_an_hour_ago_is_refused(
+    client: AsyncClient,
+    cloudwatch: IntegrationRef,
+    sns: FakeSns,
+    engine: AsyncEngine,
+    sent: str,
+    problem: str,
+) -> None:
+    # Correctly signed, but captured long ago and replayed (or stamped in the future).
+    replayed = signer(sns, "old").sign({**alarm("ALARM", "m-old"), "Timestamp": sent})
+    response = await post_sns(client, cloudwatch, replayed)
+    assert response.status_code == 422, response.text
+    assert "Timestamp" in response.text and problem in response.text
+    assert await stored(engine) == (0, 0)
+    assert sns.visits == [], "refused before fetching any certificate"
+
+
+async def test_seen_message_ids_are_forgotten_once_their_messages_would_be_too_old(
+    client: AsyncClient,
+    cloudwatch: IntegrationRef,
+    sns: FakeSns,
+    engine: AsyncEngine,
+    clock: FrozenClock,
+) -> None:
+    sign = signer(sns, "n").sign
+    assert (await post_sns(client, cloudwatch, sign(alarm("ALARM", "m-1")))).status_code == 202
+    assert await count_rows(engine, "inbound_deliveries") == 1
+    clock.advance(timedelta(minutes=50))
+    fresh = {**alarm("OK", "m-2"), "Timestamp": clock.now().isoformat()}
+    assert (await post_sns(client, cloudwatch, sign(fresh))).status_code == 202
+    assert await count_rows(engine, "inbound_deliveries") == 2, "m-1 could still be retried"
+    clock.advance(timedelta(minutes=30))
+    later_one = {**alarm("ALARM", "m-3"), "Timestamp": clock.now().isoformat()}
+    assert (await post_sns(client, cloudwatch, sign(later_one))).status_code == 202
+    # m-1 (80 minutes ago) is pruned: a retry of it would be refused by its Timestamp.
+    assert await count_rows(engine, "inbound_deliveries") == 2
+    retried = await post_sns(client, cloudwatch, sign(alarm("ALARM", "m-1")))
+    assert retried.status_code == 422

@@ -11,7 +11,6 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
-from sqlalchemy import select
 
 from tocsin.auth.permissions import require_team_manager
 from tocsin.catalog.models import Service, ServiceStatus
@@ -22,8 +21,11 @@ from tocsin.catalog.registry import (
     find_service,
     register_service,
 )
+from tocsin.catalog.registry import (
+    list_services as list_services_page,
+)
 from tocsin.catalog.schemas import ServiceCreate, ServiceOut, ServiceUpdate
-from tocsin.web import CurrentUser, Cursor, DbSession, Limit, Now, Page, cut_page, newest_first_page
+from tocsin.web import CurrentUser, Cursor, DbSession, Limit, Now, Page
 
 router = APIRouter(prefix="/api/v1/services", tags=["services"])
 
@@ -50,16 +52,9 @@ async def list_services(
     cursor: Cursor = None,
 ) -> Page[ServiceOut]:
     """Services newest first, archived ones included unless filtered by status."""
-    stmt = select(Service)
-    if status is not None:
-        stmt = stmt.where(Service.status == status)
-    if team_id is not None:
-        stmt = stmt.where(Service.team_id == team_id)
-    paged = newest_first_page(
-        stmt, created=Service.created_at, row_id=Service.id, limit=limit, cursor=cursor
+    page, next_cursor = await list_services_page(
+        session, status=status, team_id=team_id, limit=limit, cursor=cursor
     )
-    rows = list((await session.execute(paged)).scalars())
-    page, next_cursor = cut_page(rows, limit, lambda s: (s.created_at, s.id))
     return Page[ServiceOut](
         items=[ServiceOut.model_validate(s) for s in page], next_cursor=next_cursor
     )

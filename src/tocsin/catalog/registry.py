@@ -16,6 +16,7 @@ from tocsin.escalation.models import EscalationPolicy
 from tocsin.incidents.models import Incident
 from tocsin.integrations.models import Integration
 from tocsin.teams.models import Team
+from tocsin.web import cut_page, newest_first_page
 
 
 class ServiceNotFound(NotFound):
@@ -48,6 +49,27 @@ class ServiceInUse(Conflict):
 
 async def find_service(session: AsyncSession, service_id: uuid.UUID) -> Service | None:
     return await session.get(Service, service_id)
+
+
+async def list_services(
+    session: AsyncSession,
+    *,
+    status: ServiceStatus | None = None,
+    team_id: uuid.UUID | None = None,
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[Service], str | None]:
+    """One page of services, newest first (archived ones too unless filtered by status)."""
+    stmt = select(Service)
+    if status is not None:
+        stmt = stmt.where(Service.status == status)
+    if team_id is not None:
+        stmt = stmt.where(Service.team_id == team_id)
+    paged = newest_first_page(
+        stmt, created=Service.created_at, row_id=Service.id, limit=limit, cursor=cursor
+    )
+    rows = list((await session.execute(paged)).scalars())
+    return cut_page(rows, limit, lambda s: (s.created_at, s.id))
 
 
 async def _refuse_taken_routing_key(

@@ -17,7 +17,7 @@ from tocsin.auth.permissions import visible_team_ids
 from tocsin.catalog.models import Service
 from tocsin.escalation.models import EscalationPolicy
 from tocsin.integrations.models import Integration
-from tocsin.teams.models import Team, TeamMember
+from tocsin.teams.models import Team, TeamMember, TeamRole
 
 
 @dataclass(frozen=True)
@@ -90,3 +90,51 @@ async def integration_names(
         select(Integration.id, Integration.name).where(Integration.id.in_(ids))
     )
     return {row.id: row.name for row in rows}
+
+
+async def policy_choices(session: AsyncSession, principal: Principal) -> list[Choice]:
+    """The escalation policies of the teams this user belongs to (all for admins), grouped
+    by team: what a service may be given."""
+    stmt = (
+        select(EscalationPolicy.id, EscalationPolicy.name, Team.name.label("team"))
+        .join(Team, Team.id == EscalationPolicy.team_id)
+        .order_by(Team.name, EscalationPolicy.name)
+    )
+    visible = await visible_team_ids(session, principal)
+    if visible is not None:
+        stmt = stmt.where(EscalationPolicy.team_id.in_(visible))
+    return [Choice(row.id, row.name, row.team) for row in await session.execute(stmt)]
+
+
+async def team_names(session: AsyncSession) -> dict[uuid.UUID, str]:
+    """Every team's name: the catalog and the integrations are readable by anyone signed in,
+    and show which team each service belongs to."""
+    return {row.id: row.name for row in await session.execute(select(Team.id, Team.name))}
+
+
+async def service_names(session: AsyncSession) -> dict[uuid.UUID, tuple[str, uuid.UUID]]:
+    """Every service's name and team."""
+    rows = await session.execute(select(Service.id, Service.name, Service.team_id))
+    return {row.id: (row.name, row.team_id) for row in rows}
+
+
+async def policy_names(
+    session: AsyncSession, policy_ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, str]:
+    ids = set(policy_ids)
+    if not ids:
+        return {}
+    rows = await session.execute(
+        select(EscalationPolicy.id, EscalationPolicy.name).where(EscalationPolicy.id.in_(ids))
+    )
+    return {row.id: row.name for row in rows}
+
+
+async def managed_teams(session: AsyncSession, principal: Principal) -> list[Choice]:
+    """The teams this user may configure: those they manage (every team for admins)."""
+    stmt = select(Team.id, Team.name).order_by(Team.name)
+    if not principal.is_admin:
+        stmt = stmt.join(TeamMember, TeamMember.team_id == Team.id).where(
+            TeamMember.user_id == principal.user_id, TeamMember.role == TeamRole.MANAGER
+        )
+    return [Choice(row.id, row.name) for row in await session.execute(stmt)]

@@ -8,14 +8,13 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
-from sqlalchemy import select
 
 from tocsin.auth.permissions import require_admin
 from tocsin.config import Settings
 from tocsin.integrations.email_ingest import email_address
 from tocsin.integrations.inbound import payload_log
 from tocsin.integrations.models import Integration, IntegrationType
-from tocsin.integrations.payload_log import recent_payloads
+from tocsin.integrations.payload_log import read_recent_payloads
 from tocsin.integrations.provisioning import (
     IntegrationNotFound,
     change_integration,
@@ -24,6 +23,9 @@ from tocsin.integrations.provisioning import (
     find_integration,
     rotate_key,
     webhook_url,
+)
+from tocsin.integrations.provisioning import (
+    list_integrations as list_integrations_page,
 )
 from tocsin.integrations.schemas import (
     IntegrationCreate,
@@ -40,8 +42,6 @@ from tocsin.web import (
     Now,
     Page,
     State,
-    cut_page,
-    newest_first_page,
 )
 
 router = APIRouter(prefix="/api/v1/integrations", tags=["integrations"])
@@ -74,15 +74,7 @@ def with_key(integration: Integration, key: str, settings: Settings) -> Integrat
 async def list_integrations(
     session: DbSession, _principal: CurrentUser, limit: Limit = 50, cursor: Cursor = None
 ) -> Page[IntegrationOut]:
-    stmt = newest_first_page(
-        select(Integration),
-        created=Integration.created_at,
-        row_id=Integration.id,
-        limit=limit,
-        cursor=cursor,
-    )
-    rows = list((await session.execute(stmt)).scalars())
-    page, next_cursor = cut_page(rows, limit, lambda i: (i.created_at, i.id))
+    page, next_cursor = await list_integrations_page(session, limit=limit, cursor=cursor)
     return Page[IntegrationOut](
         items=[IntegrationOut.model_validate(i) for i in page], next_cursor=next_cursor
     )
@@ -168,11 +160,5 @@ async def list_payloads(
     """Admin only (payloads may hold anything a tool sent). The last payloads received,
     newest first, each with what it was mapped to or why it was refused."""
     require_admin(principal)
-    plog = payload_log(state)
-    if plog is not None:
-        await plog.flush()
-    # A fresh connection: the request's session began reading before the flush, and on
-    # SQLite would not see what the flush just wrote.
-    async with state.read_engine.connect() as conn:
-        rows = await recent_payloads(conn, integration.id)
+    rows = await read_recent_payloads(payload_log(state), state.read_engine, integration.id)
     return [PayloadOut.model_validate(r) for r in rows]

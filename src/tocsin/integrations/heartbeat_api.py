@@ -8,7 +8,6 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
-from sqlalchemy import select
 
 from tocsin.auth.permissions import require_team_manager
 from tocsin.errors import NotFound
@@ -27,6 +26,7 @@ from tocsin.integrations.heartbeat_setup import (
     delete_monitor,
     find_monitor,
     find_monitor_service,
+    list_monitors,
     ping_url,
 )
 from tocsin.integrations.heartbeats import record_ping
@@ -38,8 +38,6 @@ from tocsin.web import (
     Now,
     Page,
     State,
-    cut_page,
-    newest_first_page,
 )
 
 router = APIRouter(tags=["heartbeats"])
@@ -71,20 +69,9 @@ async def list_heartbeats(
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> Page[HeartbeatOut]:
-    stmt = select(HeartbeatMonitor)
-    if service_id is not None:
-        stmt = stmt.where(HeartbeatMonitor.service_id == service_id)
-    if state is not None:
-        stmt = stmt.where(HeartbeatMonitor.state == state)
-    paged = newest_first_page(
-        stmt,
-        created=HeartbeatMonitor.created_at,
-        row_id=HeartbeatMonitor.id,
-        limit=limit,
-        cursor=cursor,
+    page, next_cursor = await list_monitors(
+        session, service_id=service_id, state=state, limit=limit, cursor=cursor
     )
-    rows = list((await session.execute(paged)).scalars())
-    page, next_cursor = cut_page(rows, limit, lambda m: (m.created_at, m.id))
     return Page[HeartbeatOut](
         items=[HeartbeatOut.model_validate(m) for m in page], next_cursor=next_cursor
     )

@@ -17,6 +17,7 @@ from tocsin.errors import InvalidInput, NotFound
 from tocsin.integrations.heartbeat_models import HeartbeatMonitor, HeartbeatState
 from tocsin.integrations.heartbeats import deadline
 from tocsin.integrations.models import Integration, IntegrationType
+from tocsin.web import cut_page, newest_first_page
 from tocsin.worker.wakeup import announce_work
 
 KEY_PREFIX = "hb"
@@ -34,6 +35,31 @@ def ping_url(base_url: str, key: str) -> str:
 
 async def find_monitor(session: AsyncSession, monitor_id: uuid.UUID) -> HeartbeatMonitor | None:
     return await session.get(HeartbeatMonitor, monitor_id)
+
+
+async def list_monitors(
+    session: AsyncSession,
+    *,
+    service_id: uuid.UUID | None = None,
+    state: HeartbeatState | None = None,
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[HeartbeatMonitor], str | None]:
+    """One page of monitors, newest first, and the cursor of the next page."""
+    stmt = select(HeartbeatMonitor)
+    if service_id is not None:
+        stmt = stmt.where(HeartbeatMonitor.service_id == service_id)
+    if state is not None:
+        stmt = stmt.where(HeartbeatMonitor.state == state)
+    paged = newest_first_page(
+        stmt,
+        created=HeartbeatMonitor.created_at,
+        row_id=HeartbeatMonitor.id,
+        limit=limit,
+        cursor=cursor,
+    )
+    rows = list((await session.execute(paged)).scalars())
+    return cut_page(rows, limit, lambda m: (m.created_at, m.id))
 
 
 async def find_monitor_service(session: AsyncSession, service_id: uuid.UUID) -> Service:

@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -41,6 +41,7 @@ from tocsin.integrations.adapters.base import (
     Repeat,
     Signal,
 )
+from tocsin.integrations.adapters.cloudwatch import SEEN_DELIVERIES_KEPT
 from tocsin.integrations.changes import record_change
 from tocsin.integrations.lookup import IntegrationInfo
 from tocsin.integrations.models import InboundDelivery
@@ -191,6 +192,10 @@ async def _remember_delivery(
         dialect.insert(InboundDelivery)
         .values(integration_id=integration_id, delivery_id=delivery[:200], received_at=now)
         .on_conflict_do_nothing()
+    )
+    # A retry older than this is refused by its Timestamp anyway: forget older ids.
+    await conn.execute(
+        delete(InboundDelivery).where(InboundDelivery.received_at < now - SEEN_DELIVERIES_KEPT)
     )
 
 

@@ -146,3 +146,15 @@ async def recent_payloads(conn: AsyncConnection, integration_id: uuid.UUID) -> l
         .limit(RING_SIZE)
     )
     return list(result.all())
+
+
+async def read_recent_payloads(
+    plog: PayloadLog | None, engine: AsyncEngine, integration_id: uuid.UUID
+) -> list[Any]:
+    """The integration's logged payloads, newest first, buffered ones written first."""
+    if plog is not None:
+        await plog.flush()
+    # A fresh connection: a request's session may have begun reading before the flush, and
+    # on SQLite would not see what the flush just wrote.
+    async with engine.connect() as conn:
+        return await recent_payloads(conn, integration_id)

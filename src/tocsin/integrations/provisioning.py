@@ -17,6 +17,7 @@ from tocsin.catalog.models import Service
 from tocsin.errors import Conflict, InvalidInput, NotFound
 from tocsin.integrations.models import Integration, IntegrationType
 from tocsin.integrations.schemas import checked_options
+from tocsin.web import cut_page, newest_first_page
 
 KEY_PREFIX = "ik"
 
@@ -43,6 +44,34 @@ def webhook_url(base_url: str, key: str) -> str:
 
 async def find_integration(session: AsyncSession, integration_id: uuid.UUID) -> Integration | None:
     return await session.get(Integration, integration_id)
+
+
+async def list_integrations(
+    session: AsyncSession,
+    *,
+    default_service_id: uuid.UUID | None = None,
+    team_id: uuid.UUID | None = None,
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[Integration], str | None]:
+    """One page of integrations (those sending by default to one service, or to one team's
+    services, if given), newest first, and the cursor of the next page."""
+    stmt = select(Integration)
+    if default_service_id is not None:
+        stmt = stmt.where(Integration.default_service_id == default_service_id)
+    if team_id is not None:
+        stmt = stmt.join(Service, Service.id == Integration.default_service_id).where(
+            Service.team_id == team_id
+        )
+    stmt = newest_first_page(
+        stmt,
+        created=Integration.created_at,
+        row_id=Integration.id,
+        limit=limit,
+        cursor=cursor,
+    )
+    rows = list((await session.execute(stmt)).scalars())
+    return cut_page(rows, limit, lambda i: (i.created_at, i.id))
 
 
 async def _refuse_unknown_service(session: AsyncSession, service_id: uuid.UUID) -> None:

@@ -12,9 +12,9 @@ from urllib.parse import parse_qsl
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import HTMLResponse
 
-from tocsin.auth.api import require_self_or_admin
 from tocsin.auth.models import User
 from tocsin.auth.permissions import require_team_reader
+from tocsin.auth.users import require_self_or_admin
 from tocsin.errors import Forbidden, InvalidInput, NotFound
 from tocsin.incidents.detail import find_incident
 from tocsin.incidents.lifecycle import Action, IllegalTransition, IncidentNotFound
@@ -34,6 +34,7 @@ from tocsin.notifications.contacts import (
     check_verification_code,
     find_contact_method,
     list_contact_methods,
+    remove_contact_method,
     send_test_message,
     send_verification_code,
 )
@@ -151,7 +152,7 @@ async def update_contact_method(
 @router.delete(f"{USER_PREFIX}/contact-methods/{{method_id}}", status_code=204)
 async def delete_contact_method(method: OwnContactMethod, session: DbSession) -> Response:
     """Remove it and the rules using it; pending deliveries to it fail instead of sending."""
-    await session.delete(method)
+    await remove_contact_method(session, method)
     await session.commit()
     return Response(status_code=204)
 

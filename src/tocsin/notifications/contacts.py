@@ -77,6 +77,13 @@ async def list_contact_methods(session: AsyncSession, user_id: uuid.UUID) -> lis
     return list(result.scalars())
 
 
+async def remove_contact_method(session: AsyncSession, method: ContactMethod) -> None:
+    """Delete the method and the rules using it; pending deliveries to it fail instead of
+    sending."""
+    await session.delete(method)
+    await session.flush()
+
+
 async def check_reachable(kind: ContactKind, address: str, *, settings: Settings) -> None:
     """422 naming `address` if the outbound guard would refuse to send there: a webhook or
     an Apprise URL aimed at loopback, private, link-local (cloud metadata) ... addresses.

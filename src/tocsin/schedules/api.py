@@ -498,7 +498,7 @@ async def issue_calendar_token(
         token=token,
         prefix=status.prefix,
         created_at=status.created_at,
-        user_calendar_url=f"{base}/api/v1/users/{user_id}/ical?token={token}",
+        user_calendar_url=calendar.user_calendar_url(base, user_id, token),
         schedule_calendar_url=f"{base}/api/v1/schedules/{{schedule_id}}/ical?token={token}",
     )
 

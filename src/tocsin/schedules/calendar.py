@@ -38,6 +38,11 @@ class TokenStatus:
     created_at: datetime
 
 
+def user_calendar_url(public_url: str, user_id: uuid.UUID, token: str) -> str:
+    """The URL a calendar app subscribes to for this user's shifts."""
+    return f"{public_url.rstrip('/')}/api/v1/users/{user_id}/ical?token={token}"
+
+
 async def issue_calendar_token(
     conn: AsyncConnection, user_id: uuid.UUID, *, now: datetime
 ) -> tuple[str, TokenStatus]:

@@ -11,7 +11,6 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
-from sqlalchemy import select
 
 from tocsin.auth.permissions import require_admin, require_team_manager
 from tocsin.teams.directory import (
@@ -20,6 +19,9 @@ from tocsin.teams.directory import (
     create_team,
     delete_team,
     find_team,
+)
+from tocsin.teams.directory import (
+    list_teams as list_teams_page,
 )
 from tocsin.teams.membership import add_member, change_role, list_members, remove_member
 from tocsin.teams.models import Team
@@ -34,7 +36,7 @@ from tocsin.teams.schemas import (
     TeamUpdate,
 )
 from tocsin.teams.tags import add_tag, list_tags, remove_tag
-from tocsin.web import CurrentUser, Cursor, DbSession, Limit, Now, Page, cut_page, newest_first_page
+from tocsin.web import CurrentUser, Cursor, DbSession, Limit, Now, Page
 
 router = APIRouter(prefix="/api/v1/teams", tags=["teams"])
 
@@ -53,11 +55,7 @@ ExistingTeam = Annotated[Team, Depends(get_team)]
 async def list_teams(
     session: DbSession, _principal: CurrentUser, limit: Limit = 50, cursor: Cursor = None
 ) -> Page[TeamOut]:
-    stmt = newest_first_page(
-        select(Team), created=Team.created_at, row_id=Team.id, limit=limit, cursor=cursor
-    )
-    rows = list((await session.execute(stmt)).scalars())
-    page, next_cursor = cut_page(rows, limit, lambda t: (t.created_at, t.id))
+    page, next_cursor = await list_teams_page(session, limit=limit, cursor=cursor)
     return Page[TeamOut](items=[TeamOut.model_validate(t) for t in page], next_cursor=next_cursor)
 
 

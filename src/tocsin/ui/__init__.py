@@ -8,13 +8,20 @@ from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 
 from tocsin.ui import (
+    admin_pages,
     audit_pages,
     auth_pages,
+    heartbeat_pages,
     import_pages,
     incident_pages,
+    integration_pages,
+    noise_pages,
     oncall_pages,
     policy_pages,
+    profile_pages,
     schedule_pages,
+    service_pages,
+    team_pages,
 )
 from tocsin.ui.pages import HERE
 
@@ -25,7 +32,14 @@ PAGE_MODULES = (
     oncall_pages,
     schedule_pages,
     policy_pages,
+    service_pages,
+    team_pages,
+    integration_pages,
+    heartbeat_pages,
+    profile_pages,
+    admin_pages,
     import_pages,
+    noise_pages,
     audit_pages,
 )
 

@@ -88,3 +88,24 @@ async def test_the_pages_fit_a_phone_and_bad_input_shows_beside_the_field(
         await page.goto(path)
         width = await page.evaluate("document.documentElement.scrollWidth")
         assert width <= 390, f"{path} is {width} px wide on a 390 px screen"
+
+
+async def test_levels_are_reordered_with_the_keyboard_and_saved(
+    browser: Browser, ui_server: UiServer
+) -> None:
+    page = await signed_in_page(browser, ui_server, "alice@example.com")
+    await page.goto(f"/policies/{ui_server.world.policy}")
+    await page.get_by_label("New level pages").select_option(label="Bob")
+    await page.get_by_role("button", name="Save policy").click()
+    await expect(page.get_by_role("status")).to_have_text("Saved.")
+    levels = page.locator(".levels-now li")
+    await expect(levels.nth(1)).to_contain_text("Bob")
+
+    move = page.get_by_role("button", name="Move up (Bob)")
+    await move.focus()
+    await page.keyboard.press("Enter")
+    await expect(page.get_by_label("Level 2 pages")).to_have_value("entire_team")
+    await page.get_by_role("button", name="Save policy").click()
+    await expect(page.get_by_role("status")).to_have_text("Saved.")
+    await expect(levels.nth(0)).to_contain_text("Bob")
+    await expect(levels.nth(1)).to_contain_text("Entire team")

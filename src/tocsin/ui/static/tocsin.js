@@ -30,6 +30,28 @@
   }
   setInterval(refreshAges, 30000);
 
+  // Copy buttons beside a key or URL shown once: data-copy names the input to copy.
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest ? event.target.closest("[data-copy]") : null;
+    if (!button) return;
+    var field = document.getElementById(button.getAttribute("data-copy"));
+    if (!field) return;
+    function copied() {
+      button.textContent = "Copied";
+      window.setTimeout(function () { button.textContent = "Copy"; }, 2000);
+    }
+    field.select();
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(field.value).then(copied, function () {
+        document.execCommand("copy");
+        copied();
+      });
+    } else {
+      document.execCommand("copy");
+      copied();
+    }
+  });
+
   var list = document.querySelector('[data-live="incident-list"]');
   var incident = document.querySelector('[data-live="incident"]');
   if (!list && !incident) return;

@@ -9,6 +9,7 @@ resolves on `OK`, keyed by the alarm's ARN.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, ClassVar, Literal
 
 import orjson
@@ -44,6 +45,30 @@ class CloudWatchOptions(BaseModel):
         default="ignore",
         description="What an INSUFFICIENT_DATA state does: nothing, or a low alert",
     )
+
+
+# A signed message stays valid for whoever captured it: only recent ones are taken, so a
+# replay must be fresh, and the MessageIds seen need keeping only that long
+# (integrations/inbound.py prunes them after SEEN_DELIVERIES_KEPT).
+MAX_MESSAGE_AGE = timedelta(hours=1)
+MAX_CLOCK_AHEAD = timedelta(minutes=5)  # SNS's clock a little ahead of ours
+SEEN_DELIVERIES_KEPT = MAX_MESSAGE_AGE + 2 * MAX_CLOCK_AHEAD
+
+
+def refuse_stale(timestamp: str, now: datetime) -> None:
+    """PayloadRejected naming `Timestamp` unless the message was sent within the hour."""
+    try:
+        sent = datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
+    except ValueError:
+        raise PayloadRejected.one(("Timestamp",), "not an ISO 8601 time") from None
+    if sent.tzinfo is None:
+        sent = sent.replace(tzinfo=UTC)
+    if sent < now - MAX_MESSAGE_AGE:
+        raise PayloadRejected.one(
+            ("Timestamp",), "older than an hour: SNS delivers fresh messages; a replay?"
+        )
+    if sent > now + MAX_CLOCK_AHEAD:
+        raise PayloadRejected.one(("Timestamp",), "in the future")
 
 
 class Envelope(BaseModel):
@@ -126,6 +151,7 @@ class CloudWatchAdapter:
         header_type = inbound.headers.get("x-amz-sns-message-type")
         if header_type and header_type != envelope.Type:
             raise PayloadRejected.one(("Type",), "differs from the x-amz-sns-message-type header")
+        refuse_stale(str(data.get("Timestamp", "")), inbound.now)
         noted: list[str] = []
         if inbound.dry_run:
             # Checking the signature means fetching Amazon's certificate: not in a dry run.

@@ -1,0 +1,271 @@
+"""Services: the catalog, a service's page (routing key, escalation policy, urgency, status,
+what sends to it), creating and editing one. The same domain functions and checks as
+/api/v1/services: anyone signed in may read, managers of the service's team (or an admin)
+register and change services."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import Form, Query, Request, Response
+from fastapi.responses import RedirectResponse
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tocsin.auth.permissions import require_team_manager
+from tocsin.catalog.models import Service, ServiceStatus, ServiceUrgency
+from tocsin.catalog.registry import (
+    ServiceNotFound,
+    change_service,
+    find_service,
+    list_services,
+    register_service,
+)
+from tocsin.catalog.schemas import ServiceCreate, ServiceUpdate
+from tocsin.errors import TocsinError
+from tocsin.incidents.choices import managed_teams, policy_choices, policy_names, team_names
+from tocsin.integrations.heartbeat_setup import list_monitors
+from tocsin.integrations.provisioning import list_integrations
+from tocsin.ui.forms import Refusal, allowed, optional, refusal
+from tocsin.ui.pages import SignedIn, Viewer, page_router, render
+from tocsin.web import DbSession, Now
+
+router = page_router()
+
+PAGE_SIZE = 50
+STATUSES = [(s.value, s.value.capitalize()) for s in ServiceStatus]
+URGENCIES = [
+    (ServiceUrgency.SEVERITY_BASED.value, "By severity (critical and high page urgently)"),
+    (ServiceUrgency.HIGH.value, "Always high"),
+    (ServiceUrgency.LOW.value, "Always low"),
+]
+DONE = {"created": "Service created.", "saved": "Service saved."}
+FIELDS = (
+    "name",
+    "description",
+    "routing_key",
+    "team_id",
+    "escalation_policy_id",
+    "status",
+    "urgency",
+)
+
+
+@router.get("/services")
+async def service_list(
+    request: Request,
+    viewer: SignedIn,
+    session: DbSession,
+    cursor: Annotated[str | None, Query()] = None,
+) -> Response:
+    services, next_cursor = await list_services(session, limit=PAGE_SIZE, cursor=cursor)
+    return render(
+        request,
+        "services/list.html",
+        {
+            "title": "Services",
+            "services": services,
+            "teams": await team_names(session),
+            "policies": await policy_names(
+                session, [s.escalation_policy_id for s in services if s.escalation_policy_id]
+            ),
+            "may_create": bool(await managed_teams(session, viewer.principal)),
+            "next_url": f"/services?cursor={next_cursor}" if next_cursor else None,
+            "first_page": cursor is None,
+        },
+    )
+
+
+async def _form_page(
+    request: Request,
+    viewer: Viewer,
+    session: AsyncSession,
+    *,
+    service: Service | None,
+    form: dict[str, str],
+    refused: Refusal | None = None,
+) -> Response:
+    """The create or edit form; the teams offered are those the viewer manages."""
+    return render(
+        request,
+        "services/form.html",
+        {
+            "title": f"Edit {service.name}" if service else "New service",
+            "service": service,
+            "form": form,
+            "teams": await managed_teams(session, viewer.principal),
+            "policies": await policy_choices(session, viewer.principal),
+            "statuses": STATUSES,
+            "urgencies": URGENCIES,
+            "errors": refused.errors if refused else {},
+        },
+        status_code=refused.status_code if refused else 200,
+    )
+
+
+@router.get("/services/new")
+async def service_new(
+    request: Request,
+    viewer: SignedIn,
+    session: DbSession,
+    team: Annotated[str, Query()] = "",
+) -> Response:
+    form = {"team_id": team, "status": "active", "urgency": "severity_based"}
+    return await _form_page(request, viewer, session, service=None, form=form)
+
+
+def _body(form: dict[str, str]) -> dict[str, Any]:
+    """The form as the API's JSON body: an empty policy is null (the team's default)."""
+    values: dict[str, Any] = dict(form)
+    values["escalation_policy_id"] = optional(form.get("escalation_policy_id", ""))
+    return values
+
+
+@router.post("/services")
+async def service_create(
+    request: Request,
+    viewer: SignedIn,
+    session: DbSession,
+    now: Now,
+    name: Annotated[str, Form()] = "",
+    description: Annotated[str, Form()] = "",
+    routing_key: Annotated[str, Form()] = "",
+    team_id: Annotated[str, Form()] = "",
+    escalation_policy_id: Annotated[str, Form()] = "",
+    status: Annotated[str, Form()] = ServiceStatus.ACTIVE.value,
+    urgency: Annotated[str, Form()] = ServiceUrgency.SEVERITY_BASED.value,
+) -> Response:
+    """Managers of the chosen team or an admin, as POST /api/v1/services."""
+    form = dict(
+        zip(
+            FIELDS,
+            (name, description, routing_key, team_id, escalation_policy_id, status, urgency),
+            strict=True,
+        )
+    )
+    try:
+        body = ServiceCreate.model_validate(_body(form))
+        await require_team_manager(session, viewer.principal, body.team_id)
+        service = await register_service(
+            session,
+            name=body.name,
+            description=body.description,
+            routing_key=body.routing_key,
+            team_id=body.team_id,
+            escalation_policy_id=body.escalation_policy_id,
+            status=body.status,
+            urgency=body.urgency,
+            now=now,
+        )
+    except (ValidationError, TocsinError) as exc:
+        await session.rollback()
+        return await _form_page(
+            request, viewer, session, service=None, form=form, refused=refusal(exc)
+        )
+    await session.commit()
+    return RedirectResponse(f"/services/{service.id}?done=created", status_code=303)
+
+
+async def _existing(session: AsyncSession, service_id: uuid.UUID) -> Service:
+    service = await find_service(session, service_id)
+    if service is None:
+        raise ServiceNotFound(service_id)
+    return service
+
+
+def _form_of(service: Service) -> dict[str, str]:
+    return {
+        "name": service.name,
+        "description": service.description,
+        "routing_key": service.routing_key,
+        "team_id": str(service.team_id),
+        "escalation_policy_id": str(service.escalation_policy_id or ""),
+        "status": service.status.value,
+        "urgency": service.urgency.value,
+    }
+
+
+@router.get("/services/{service_id}")
+async def service_page(
+    request: Request,
+    service_id: uuid.UUID,
+    viewer: SignedIn,
+    session: DbSession,
+    done: Annotated[str, Query()] = "",
+) -> Response:
+    service = await _existing(session, service_id)
+    integrations, _ = await list_integrations(
+        session, default_service_id=service.id, limit=100, cursor=None
+    )
+    monitors, _ = await list_monitors(session, service_id=service.id, limit=100, cursor=None)
+    policy = service.escalation_policy_id
+    return render(
+        request,
+        "services/detail.html",
+        {
+            "title": service.name,
+            "service": service,
+            "team_name": (await team_names(session)).get(service.team_id, "?"),
+            "policy_name": (await policy_names(session, [policy] if policy else [])).get(policy)
+            if policy
+            else None,
+            "integrations": integrations,
+            "monitors": monitors,
+            "may_manage": await allowed(
+                require_team_manager(session, viewer.principal, service.team_id)
+            ),
+            "urgencies": dict(URGENCIES),
+            "done": DONE.get(done, ""),
+        },
+    )
+
+
+@router.get("/services/{service_id}/edit")
+async def service_edit_form(
+    request: Request, service_id: uuid.UUID, viewer: SignedIn, session: DbSession
+) -> Response:
+    service = await _existing(session, service_id)
+    await require_team_manager(session, viewer.principal, service.team_id)
+    return await _form_page(request, viewer, session, service=service, form=_form_of(service))
+
+
+@router.post("/services/{service_id}")
+async def service_edit(
+    request: Request,
+    service_id: uuid.UUID,
+    viewer: SignedIn,
+    session: DbSession,
+    now: Now,
+    name: Annotated[str, Form()] = "",
+    description: Annotated[str, Form()] = "",
+    routing_key: Annotated[str, Form()] = "",
+    team_id: Annotated[str, Form()] = "",
+    escalation_policy_id: Annotated[str, Form()] = "",
+    status: Annotated[str, Form()] = "",
+    urgency: Annotated[str, Form()] = "",
+) -> Response:
+    """Managers of the service's team (and of the new team, when moving it) or an admin, as
+    PATCH /api/v1/services/{id}; archive it by choosing the status Archived."""
+    service = await _existing(session, service_id)
+    form = dict(
+        zip(
+            FIELDS,
+            (name, description, routing_key, team_id, escalation_policy_id, status, urgency),
+            strict=True,
+        )
+    )
+    try:
+        await require_team_manager(session, viewer.principal, service.team_id)
+        body = ServiceUpdate.model_validate(_body(form))
+        if body.team_id is not None and body.team_id != service.team_id:
+            await require_team_manager(session, viewer.principal, body.team_id)
+        await change_service(session, service, body.model_dump(exclude_unset=True), now=now)
+    except (ValidationError, TocsinError) as exc:
+        await session.rollback()
+        service = await _existing(session, service_id)
+        return await _form_page(
+            request, viewer, session, service=service, form=form, refused=refusal(exc)
+        )
+    await session.commit()
+    return RedirectResponse(f"/services/{service.id}?done=saved", status_code=303)
