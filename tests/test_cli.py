@@ -165,6 +165,29 @@ def test_users_create_and_api_keys_create_bootstrap_a_working_admin(
         "ops@example.com",
         True,
     )
+    narrow = tocsin(
+        env,
+        "api-keys",
+        "create",
+        "--email",
+        "ops@example.com",
+        "--scope",
+        "read",
+        "--expires-in-days",
+        "1",
+    )
+    assert narrow.returncode == 0, narrow.stderr
+    read_only = {"Authorization": f"Bearer {narrow.stdout.strip()}"}
+    assert httpx.get(f"{server.base_url}/api/v1/users/me", headers=read_only).status_code == 200
+    refused = httpx.post(f"{server.base_url}/api/v1/teams", headers=read_only, json={"name": "Ops"})
+    assert refused.status_code == 403
+    assert "needs scope 'full'" in refused.json()["detail"]
+    audit = httpx.get(
+        f"{server.base_url}/api/v1/audit",
+        headers={"Authorization": f"Bearer {key}"},
+        params={"object_type": "users"},
+    ).json()["items"]
+    assert [(e["via"], e["action"], e["object_id"]) for e in audit] == [("cli", "created", user_id)]
 
 
 def test_bootstrap_commands_fail_cleanly_and_print_nothing_on_stdout(

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tocsin.audit.recorder import act_as, command_line
 from tocsin.auth.accounts import count_users, create_user, find_user_by_email, issue_api_key
+from tocsin.auth.models import KeyScope
 from tocsin.clock import Clock
 from tocsin.db import create_session_factory
 from tocsin.errors import NotFound
@@ -64,12 +66,25 @@ async def add_user(
         return str(user.id)
 
 
-async def add_api_key(engine: AsyncEngine, clock: Clock, *, email: str, name: str) -> str:
+async def add_api_key(
+    engine: AsyncEngine,
+    clock: Clock,
+    *,
+    email: str,
+    name: str,
+    scope: KeyScope = KeyScope.FULL,
+    expires_in_days: float | None = None,
+) -> str:
+    """A new key for the user with this email; returns the key (shown this once)."""
     sessions = create_session_factory(engine)
     async with sessions() as session, session.begin():
         act_as(session, command_line(clock))
         user = await find_user_by_email(session, email)
         if user is None:
             raise NotFound(f"no user with email {email!r}")
-        _, key = await issue_api_key(session, user_id=user.id, now=clock.now(), name=name)
+        now = clock.now()
+        expires_at = None if expires_in_days is None else now + timedelta(days=expires_in_days)
+        _, key = await issue_api_key(
+            session, user_id=user.id, now=now, name=name, scope=scope, expires_at=expires_at
+        )
         return key

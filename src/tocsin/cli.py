@@ -16,6 +16,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tocsin import bootstrap
+from tocsin.auth.models import KeyScope
 from tocsin.clock import SystemClock
 from tocsin.config import Settings
 from tocsin.db import create_engine, read_only
@@ -408,7 +409,12 @@ def cmd_api_keys_create(args: argparse.Namespace, settings: Settings) -> int:
     key = _with_engine(
         settings,
         lambda engine: bootstrap.add_api_key(
-            engine, SystemClock(), email=args.email, name=args.name
+            engine,
+            SystemClock(),
+            email=args.email,
+            name=args.name,
+            scope=KeyScope(args.scope),
+            expires_in_days=args.expires_in_days,
         ),
     )
     print(key)  # alone on stdout, for scripts: KEY=$(tocsin api-keys create --email ...)
@@ -527,6 +533,15 @@ def build_parser() -> argparse.ArgumentParser:
     create_key = keys.add_parser("create", help="create an API key; prints it alone")
     create_key.add_argument("--email", required=True)
     create_key.add_argument("--name", default="cli")
+    create_key.add_argument(
+        "--scope",
+        choices=[scope.value for scope in KeyScope],
+        default=KeyScope.FULL.value,
+        help="read: only reads; respond: also acts on incidents; full (default): everything",
+    )
+    create_key.add_argument(
+        "--expires-in-days", type=float, help="the key stops working after this many days"
+    )
     create_key.set_defaults(handler=cmd_api_keys_create)
 
     add_import_command(commands)

@@ -39,6 +39,8 @@ async def test_a_dry_run_reports_everything_and_writes_nothing(
     assert "notifies a team through its routing rules" in run.out
     assert "no Tocsin adapter for Opsgenie's Nagios integration" in run.out
     assert "covers some rotations only" in run.out
+    assert "would create maintenance_window 'Prometheus upgrade: 2026-10-24 22:00 UTC'" in run.out
+    assert "covers a policy; Tocsin windows cover services only" in run.out
     assert "overlaps an earlier rotation" not in run.out  # weekdays and weekends do not
     assert set((await counts(engine)).values()) == {0}
     assert api.headers[0]["Authorization"] == "GenieKey og-test-key"
@@ -58,6 +60,7 @@ async def test_apply_twice_imports_once(import_cli: ImportCli, engine: AsyncEngi
     assert after_first["escalation_policies"] == 2
     assert after_first["services"] == 2
     assert after_first["integrations"] == 3
+    assert after_first["maintenance_windows"] == 1
     assert await counts(engine) == after_first
     assert "POST https://tocsin.example.com/v2/alerts, 'Authorization: GenieKey" in first.out
     assert " created " not in second.out and " updated " not in second.out

@@ -36,6 +36,7 @@ TABLES = [
     "escalation_levels",
     "services",
     "integrations",
+    "maintenance_windows",
     "import_records",
 ]
 
@@ -80,6 +81,7 @@ async def test_a_dry_run_reports_everything_and_writes_nothing(
     # Zabbix reached PagerDuty through the Events API, which Tocsin serves too.
     assert "Platform DB / Zabbix [pagerduty]" in run.out
     assert "auto-resolve timeout" in run.out
+    assert "would create maintenance_window 'Database upgrade: 2026-03-28 21:00 UTC'" in run.out
     assert "its new URL is shown once applied" in run.out
     assert set((await counts(engine)).values()) == {0}
     # Every listing was read page by page, with PagerDuty's token header.
@@ -104,6 +106,7 @@ async def test_apply_imports_everything_and_a_second_run_changes_nothing(
     assert after_first["escalation_policies"] == 2
     assert after_first["services"] == 2
     assert after_first["integrations"] == 4
+    assert after_first["maintenance_windows"] == 1
     assert await counts(engine) == after_first
     assert "created user 'alice@example.com'" in first.out
     assert "https://tocsin.example.com/webhooks/" in first.out

@@ -42,7 +42,7 @@ class VendorApi:
 
     def answer(self, path: str, query: dict[str, list[str]]) -> tuple[int, dict[str, Any]]:
         parts = [part for part in path.split("/") if part]
-        for prefix in (["api", "v1"], ["v2"]):
+        for prefix in (["api", "v1"], ["v2"], ["v1"]):
             if parts[: len(prefix)] == prefix:
                 parts = parts[len(prefix) :]
         name = (

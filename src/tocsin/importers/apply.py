@@ -37,6 +37,7 @@ from tocsin.importers.source import (
     Export,
     Kind,
     Lossy,
+    MaintenanceIn,
     OverrideIn,
     PolicyIn,
     RuleIn,
@@ -47,6 +48,7 @@ from tocsin.importers.source import (
 )
 from tocsin.integrations.models import Integration, IntegrationType
 from tocsin.integrations.provisioning import change_integration, create_integration, webhook_url
+from tocsin.noise.models import MaintenanceWindow
 from tocsin.notifications.models import ContactMethod, NotificationRule
 from tocsin.schedules.definition import LayerDef, OverrideDef, ScheduleDef
 from tocsin.schedules.editing import add_layer, add_override, change_schedule, create_schedule
@@ -78,6 +80,7 @@ class _Run:
     teams: dict[str, uuid.UUID] = field(default_factory=dict)
     schedules: dict[str, uuid.UUID] = field(default_factory=dict)
     policies: dict[str, uuid.UUID] = field(default_factory=dict)
+    services: dict[str, uuid.UUID] = field(default_factory=dict)
 
     @property
     def now(self) -> datetime:
@@ -131,6 +134,7 @@ async def run_import(
         _import_schedules,
         _import_policies,
         _import_services,
+        _import_maintenance,
     ]
     async with sessions() as session:
         act_as(session, Actor(user_id=None, via="cli", via_id=None, now=lambda: options.now))
@@ -642,6 +646,7 @@ async def _import_service(run: _Run, service: ServiceIn) -> None:
     else:
         run.report.add(Kind.SERVICE, service.name, Action.UNCHANGED)
     await run.remember(Kind.SERVICE, service.source_id, row.id, digest)
+    run.services[service.source_id] = row.id
     for integration in service.integrations:
         digest = fingerprint(integration)
         record = await run.find(Kind.INTEGRATION, integration.source_id)
@@ -692,6 +697,52 @@ async def _import_service(run: _Run, service: ServiceIn) -> None:
                     "its new URL is shown once applied",
                 )
             )
+
+
+# --- maintenance windows -------------------------------------------------------------------
+
+
+async def _import_maintenance(run: _Run) -> None:
+    for window in run.export.maintenance:
+        name = f"{window.description or window.source_id}: {window.start:%Y-%m-%d %H:%M} UTC"
+        try:
+            async with run.session.begin_nested():
+                await _import_window(run, window, name)
+        except TocsinError as exc:
+            run.report.add(Kind.MAINTENANCE, name, Action.SKIP, str(exc))
+
+
+async def _import_window(run: _Run, window: MaintenanceIn, name: str) -> None:
+    """One Tocsin window per service the source's window covers."""
+    digest = fingerprint(window)
+    for service_source_id in window.service_source_ids:
+        service_id = run.services.get(service_source_id)
+        if service_id is None:
+            run.report.add(Kind.MAINTENANCE, name, Action.SKIP, "its service was not imported")
+            continue
+        key = f"{window.source_id}@{service_source_id}"
+        record = await run.find(Kind.MAINTENANCE, key)
+        row = await run.session.get(MaintenanceWindow, record.object_id) if record else None
+        if row is None:
+            row = MaintenanceWindow(
+                service_id=service_id,
+                description=window.description,
+                starts_at=window.start,
+                ends_at=window.end,
+                created_by=None,
+                created_at=run.now,
+            )
+            run.session.add(row)
+            await run.session.flush()
+            run.report.add(Kind.MAINTENANCE, name, Action.CREATE)
+        elif record is not None and record.fingerprint != digest:
+            row.description = window.description
+            row.starts_at = window.start
+            row.ends_at = window.end
+            run.report.add(Kind.MAINTENANCE, name, Action.UPDATE)
+        else:
+            run.report.add(Kind.MAINTENANCE, name, Action.UNCHANGED)
+        await run.remember(Kind.MAINTENANCE, key, row.id, digest)
 
 
 def _how(type: IntegrationType, base: str, key: str) -> str:

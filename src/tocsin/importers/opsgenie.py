@@ -33,6 +33,7 @@ from tocsin.importers.source import (
     LayerIn,
     LevelIn,
     Lossy,
+    MaintenanceIn,
     MemberIn,
     OverrideIn,
     PolicyIn,
@@ -128,6 +129,10 @@ def _fetch_all(
     progress(f"schedules: {len(schedules)} read with overrides and timelines")
     escalations = _listing(api, "/v2/escalations")
     integrations = _listing(api, "/v2/integrations")
+    maintenance = [
+        api.get(f"/v1/maintenance/{item['id']}")["data"]
+        for item in _listing(api, "/v1/maintenance", {"type": "non-expired"})
+    ]
     progress(f"escalations: {len(escalations)}, integrations: {len(integrations)} read")
     return {
         "source": Source.OPSGENIE.value,
@@ -138,6 +143,7 @@ def _fetch_all(
         "schedules": schedules,
         "escalations": escalations,
         "integrations": integrations,
+        "maintenance": maintenance,
     }
 
 
@@ -151,6 +157,7 @@ def convert(raw: dict[str, Any]) -> Export:
             _schedule(export, item)
         export.policies = [_policy(export, item) for item in raw.get("escalations", [])]
         export.services = _services(export, raw)
+        export.maintenance = _maintenance(export, raw)
     except (KeyError, TypeError, ValueError) as exc:
         if isinstance(exc, BadExport):
             raise
@@ -481,3 +488,45 @@ def _services(export: Export, raw: dict[str, Any]) -> list[ServiceIn]:
             )
         )
     return services
+
+
+def _maintenance(export: Export, raw: dict[str, Any]) -> list[MaintenanceIn]:
+    """Scheduled maintenance of integrations: a window on the service holding them."""
+    service_of = {
+        integration.source_id: service.source_id
+        for service in export.services
+        for integration in service.integrations
+    }
+    windows = []
+    for item in raw.get("maintenance") or []:
+        name = str(item.get("description") or item["id"])
+        timing = item.get("time") or {}
+        if not timing.get("startDate") or not timing.get("endDate"):
+            export.skipped.append(
+                Lossy(Kind.MAINTENANCE, name, "open-ended maintenance has no Tocsin equivalent")
+            )
+            continue
+        services = []
+        for rule in item.get("rules") or []:
+            entity = rule.get("entity") or {}
+            if entity.get("type") == "integration" and str(entity.get("id")) in service_of:
+                services.append(service_of[str(entity["id"])])
+            else:
+                export.lossy.append(
+                    Lossy(
+                        Kind.MAINTENANCE,
+                        name,
+                        f"covers a {entity.get('type')}; Tocsin windows cover services only",
+                    )
+                )
+        if services:
+            windows.append(
+                MaintenanceIn(
+                    str(item["id"]),
+                    name,
+                    instant(timing["startDate"]),
+                    instant(timing["endDate"]),
+                    tuple(dict.fromkeys(services)),
+                )
+            )
+    return windows

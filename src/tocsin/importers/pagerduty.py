@@ -37,6 +37,7 @@ from tocsin.importers.source import (
     LayerIn,
     LevelIn,
     Lossy,
+    MaintenanceIn,
     MemberIn,
     OverrideIn,
     PolicyIn,
@@ -133,6 +134,12 @@ def _fetch_all(
     progress(f"schedules: {len(schedules)} read with layers and overrides")
     policies = listing("escalation_policies")
     services = listing("services", {"include[]": ["integrations"]})
+    # Ongoing and future windows only: past ones change nothing any more.
+    maintenance = {
+        item["id"]: item
+        for state in ("ongoing", "future")
+        for item in listing("maintenance_windows", {"filter": state})
+    }
     return {
         "source": Source.PAGERDUTY.value,
         "since": since.isoformat(),
@@ -142,6 +149,7 @@ def _fetch_all(
         "schedules": schedules,
         "escalation_policies": policies,
         "services": services,
+        "maintenance_windows": list(maintenance.values()),
     }
 
 
@@ -160,6 +168,16 @@ def convert(raw: dict[str, Any]) -> Export:
             for item in raw.get("escalation_policies", [])
         ]
         export.services = [_service(export, item) for item in raw.get("services", [])]
+        export.maintenance = [
+            MaintenanceIn(
+                str(item["id"]),
+                str(item.get("description") or ""),
+                instant(item["start_time"]),
+                instant(item["end_time"]),
+                tuple(str(service["id"]) for service in item.get("services") or []),
+            )
+            for item in raw.get("maintenance_windows", [])
+        ]
     except (KeyError, TypeError) as exc:
         raise BadExport(f"PagerDuty export: missing or malformed field {exc}") from exc
     return export

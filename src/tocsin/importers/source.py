@@ -47,6 +47,7 @@ class Kind(enum.StrEnum):
     POLICY = "escalation_policy"
     SERVICE = "service"
     INTEGRATION = "integration"
+    MAINTENANCE = "maintenance_window"
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +176,17 @@ class ServiceIn:
 
 
 @dataclass(frozen=True, slots=True)
+class MaintenanceIn:
+    """Alerts of these services page nobody over [start, end)."""
+
+    source_id: str
+    description: str
+    start: datetime
+    end: datetime
+    service_source_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class RenderedShift:
     """The source's own answer: these users (by source id) are on call over [start, end)."""
 
@@ -193,6 +205,7 @@ class Export:
     schedules: list[ScheduleIn] = field(default_factory=list)
     policies: list[PolicyIn] = field(default_factory=list)
     services: list[ServiceIn] = field(default_factory=list)
+    maintenance: list[MaintenanceIn] = field(default_factory=list)
     lossy: list[Lossy] = field(default_factory=list)
     # Things not imported at all: (kind, name, reason).
     skipped: list[Lossy] = field(default_factory=list)

@@ -45,6 +45,7 @@ class Incident(Base):
         Index("ix_incidents_assignee_status", "assigned_user_id", "status"),
         Index("ix_incidents_status_created", "status", "created_at"),
         Index("ix_incidents_service", "service_id"),
+        Index("ix_incidents_snoozed_until", "snoozed_until"),
         # The incident list: newest first, a page at a time, stops after the page's rows.
         Index("ix_incidents_created_id", "created_at", "id"),
         # At most one incident per (integration, fingerprint) takes new alerts. This index,

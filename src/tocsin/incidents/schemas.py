@@ -37,6 +37,9 @@ class IncidentOut(BaseModel):
     resolved_at: datetime | None
     closed_at: datetime | None
     last_escalated_at: datetime | None
+    snoozed_until: datetime | None = Field(
+        default=None, description="Acknowledged and snoozed: it returns to open and pages then"
+    )
 
 
 class TeamRef(BaseModel):

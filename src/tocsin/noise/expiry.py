@@ -3,11 +3,14 @@ incidents whose time has come return to open, which starts paging again."""
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from datetime import datetime
+
+from sqlalchemy import bindparam, select, update
 
 from tocsin.incidents.lifecycle import Action, IllegalTransition, apply_transition
 from tocsin.incidents.models import Incident, IncidentStatus
 from tocsin.incidents.timeline import SYSTEM
+from tocsin.noise.models import Silence
 from tocsin.noise.silences import expire_ended_silences
 from tocsin.realtime.events import StreamEvent
 from tocsin.worker.context import WorkerContext
@@ -22,9 +25,29 @@ _DUE_SNOOZES = (
 )
 
 
+_ENDED_SILENCE = (
+    select(Silence.id)
+    .where(Silence.expired_at.is_(None), Silence.ends_at <= bindparam("now"))
+    .limit(1)
+)
+_DUE_SNOOZE = select(Incident.id).where(Incident.snoozed_until <= bindparam("now")).limit(1)
+
+
+async def _anything_due(ctx: WorkerContext, now: datetime) -> bool:
+    # Looked at on a read connection first: the loop runs this every poll, and on SQLite a
+    # write transaction would take the one write lock each time for nothing.
+    async with ctx.engine.connect() as conn:
+        for query in (_ENDED_SILENCE, _DUE_SNOOZE):
+            if (await conn.execute(query, {"now": now})).first() is not None:
+                return True
+    return False
+
+
 async def end_silences_and_snoozes(ctx: WorkerContext) -> bool:
     """One batch; True if it found anything to do."""
     now = ctx.clock.now()
+    if not await _anything_due(ctx, now):
+        return False
     woken = []
     async with ctx.engine.begin() as conn:
         expired = await expire_ended_silences(conn, now=now)

@@ -15,6 +15,7 @@ from tocsin.ui import (
     import_pages,
     incident_pages,
     integration_pages,
+    noise_pages,
     oncall_pages,
     policy_pages,
     profile_pages,
@@ -38,6 +39,7 @@ PAGE_MODULES = (
     profile_pages,
     admin_pages,
     import_pages,
+    noise_pages,
     audit_pages,
 )
 

@@ -126,6 +126,7 @@ NAVIGATION = (
     NavItem("Teams", "/teams"),
     NavItem("Integrations", "/integrations"),
     NavItem("Heartbeats", "/heartbeats"),
+    NavItem("Silences", "/silences"),
     NavItem("Users", "/admin/users", admin_only=True),
     NavItem("Import", "/admin/import", admin_only=True),
     NavItem("Audit log", "/admin/audit", admin_only=True),

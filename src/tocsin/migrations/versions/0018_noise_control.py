@@ -111,10 +111,13 @@ def upgrade() -> None:
         batch.create_index("ix_alerts_suppressed_by", ["suppressed_by"])
     with op.batch_alter_table("incidents") as batch:
         batch.add_column(_when("snoozed_until", nullable=True))
+        # The worker looks for due snoozes every poll.
+        batch.create_index("ix_incidents_snoozed_until", ["snoozed_until"])
 
 
 def downgrade() -> None:
     with op.batch_alter_table("incidents") as batch:
+        batch.drop_index("ix_incidents_snoozed_until")
         batch.drop_column("snoozed_until")
     with op.batch_alter_table("alerts") as batch:
         batch.drop_index("ix_alerts_suppressed_by")
