@@ -198,7 +198,8 @@ async def test_every_route_refuses_a_key_below_its_scope_naming_the_scope(
             assert f"API key scope: `{needed.value}`" in operation["description"]
             for granted, key in keys.items():
                 response = await client.request(method, _concrete(path), headers=key, json={})
-                detail = str(response.json().get("detail", "")) if response.content else ""
+                body = response.json() if response.content else {}
+                detail = str(body.get("detail", "")) if isinstance(body, dict) else ""
                 if granted.covers(needed):
                     assert "needs scope" not in detail, (method, path)
                 else:
