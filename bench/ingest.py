@@ -263,6 +263,48 @@ def set_up(base: str, api_key: str, type: str = "generic") -> str:
     return key
 
 
+def add_noise(base: str, api_key: str, silences: int, inhibitions: int) -> None:
+    """Silences and inhibition rules for the bench team that the bench alerts do not match
+    (so every alert is still checked against all of them and still opens its incident)."""
+    teams = api(base, api_key, "GET", "/api/v1/teams?limit=500")["items"]
+    team_id = next(t["id"] for t in teams if t["name"] == "bench")
+    for n in range(silences):
+        api(
+            base,
+            api_key,
+            "POST",
+            "/api/v1/silences",
+            {
+                "team_id": team_id,
+                "matchers": [
+                    {"field": "tag", "name": "host", "op": "=~", "value": f"host-{n}-.*"},
+                    {"field": "severity", "op": "!=", "value": "info"},
+                ],
+                "ends_at": "2099-01-01T00:00:00Z",
+                "comment": f"bench silence {n}",
+            },
+        )
+    for n in range(inhibitions):
+        api(
+            base,
+            api_key,
+            "POST",
+            "/api/v1/inhibition-rules",
+            {
+                "team_id": team_id,
+                "name": f"bench rule {n}",
+                "source_matchers": [
+                    {"field": "tag", "name": "alertname", "op": "=", "value": f"NodeDown{n}"}
+                ],
+                "target_matchers": [
+                    {"field": "tag", "name": "env", "op": "=~", "value": f"staging-{n}|qa-{n}"}
+                ],
+                "equal": ["instance"],
+            },
+        )
+    print(f"made {silences} silences and {inhibitions} inhibition rules", file=sys.stderr)
+
+
 def report(label: str, elapsed: float, results: Results) -> None:
     done = len(results.latencies)
     lat = sorted(results.latencies)
@@ -293,9 +335,17 @@ def main() -> int:
         "--format", choices=["generic", "pagerduty", "alertmanager"], default="generic"
     )
     parser.add_argument("--warmup", type=int, default=200, help="alerts sent first, not counted")
+    parser.add_argument(
+        "--silences", type=int, default=0, help="active silences to make first (need --api-key)"
+    )
+    parser.add_argument(
+        "--inhibitions", type=int, default=0, help="inhibition rules to make first (--api-key)"
+    )
     args = parser.parse_args()
 
     key = args.integration_key or set_up(args.url, args.api_key, args.format)
+    if args.silences or args.inhibitions:
+        add_noise(args.url, args.api_key, args.silences, args.inhibitions)
     path = f"/webhooks/{key}"
     if args.warmup:
         warm = argparse.Namespace(**{**vars(args), "n": args.warmup})

@@ -116,6 +116,8 @@ async def test_a_weekly_maintenance_window_made_on_the_service_page(
     client: AsyncClient, people: World
 ) -> None:
     await sign_in(client, "alice@example.com")
+    service_page = await client.get(f"/services/{people.service}")
+    assert f'href="/services/{people.service}/maintenance"' in service_page.text
     page = await client.get(f"/services/{people.service}/maintenance")
     assert page.status_code == 200
     saved = await client.post(

@@ -89,6 +89,9 @@ async def new_context(
         base_url=server.base_url, viewport={"width": width, "height": height}
     )
     context.set_default_timeout(10_000)
+    # A page load waits for the server, which on a loaded machine (CI, several test runs at
+    # once) can take longer than a click or an expectation should.
+    context.set_default_navigation_timeout(30_000)
     return context
 
 
