@@ -126,6 +126,15 @@ def _invalid_input(exc: InvalidInput, prefix: str, renames: Mapping[str, str]) -
     return {f"{prefix}-{name}": message}
 
 
+def _form_errors(
+    exc: ValidationError | InvalidInput, prefix: str, renames: Mapping[str, str]
+) -> dict[str, str]:
+    """The messages of either kind of refusal, by form field."""
+    if isinstance(exc, ValidationError):
+        return _errors_of(exc, prefix, renames)
+    return _invalid_input(exc, prefix, renames)
+
+
 # --- the list ------------------------------------------------------------------------------
 
 
@@ -558,13 +567,8 @@ async def layer_add(
         count = len(await load_layers(await session.connection(), schedule.id))
         layer = body.definition(layer_id=new_id(), position=count, now=now)
         await add_layer(session, schedule, layer, now=now)
-    except ValidationError as exc:
-        errors = _errors_of(exc, form.prefix, LAYER_FIELDS)
-        return await _refused(
-            request, session, viewer, schedule_id, now, errors=errors, forms={form.prefix: form}
-        )
-    except InvalidInput as exc:
-        errors = _invalid_input(exc, form.prefix, LAYER_FIELDS)
+    except (ValidationError, InvalidInput) as exc:
+        errors = _form_errors(exc, form.prefix, LAYER_FIELDS)
         return await _refused(
             request, session, viewer, schedule_id, now, errors=errors, forms={form.prefix: form}
         )
@@ -601,13 +605,8 @@ async def layer_edit(
         body = _layer_body(form, zone)
         layer = body.definition(layer_id=layer_id, position=position, now=now)
         await replace_layer(session, schedule, layer, now=now)
-    except ValidationError as exc:
-        errors = _errors_of(exc, form.prefix, LAYER_FIELDS)
-        return await _refused(
-            request, session, viewer, schedule_id, now, errors=errors, forms={form.prefix: form}
-        )
-    except InvalidInput as exc:
-        errors = _invalid_input(exc, form.prefix, LAYER_FIELDS)
+    except (ValidationError, InvalidInput) as exc:
+        errors = _form_errors(exc, form.prefix, LAYER_FIELDS)
         return await _refused(
             request, session, viewer, schedule_id, now, errors=errors, forms={form.prefix: form}
         )
