@@ -267,6 +267,15 @@ async def _fire_together(ctx: WorkerContext, jobs: list[ClaimedJob]) -> list[Cla
     ctx.announce([(StreamEvent.INCIDENT_UPDATED, job.incident_id) for job in fired])
     for job in jobs:
         outcome = outcomes.get(job.id)
+        # One span and one line a timer, as when timers fire one by one (the batch's own
+        # span above carries the time spent).
+        with (
+            log_context(incident_id=job.incident_id),
+            span("escalation.fire_timer", {"tocsin.incident_id": str(job.incident_id)}),
+        ):
+            log.debug(
+                "escalation timer %s: %s", job.id, outcome.value if outcome else "no longer ours"
+            )
         if outcome is not None:
             metrics.TIMERS_FIRED.labels(outcome=outcome.value).inc()
             metrics.TIMER_LATENESS.observe(max((now - job.scheduled_for).total_seconds(), 0.0))
