@@ -26,7 +26,6 @@ LAYERS: dict[str, int] = {
     "errors": 0,
     "db": 0,
     "store": 0,
-    "quickreads": 0,
     "telemetry": 0,
     "migrations": 0,
     "realtime": 1,
