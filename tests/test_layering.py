@@ -46,6 +46,7 @@ LAYERS: dict[str, int] = {
     "alerts": 7,
     "noise": 7,
     "integrations": 8,
+    "heartbeats": 8,
     # the loop that runs every kind of due work
     "worker": 9,
     # operations (status, backups) and importers read and write everything
@@ -83,6 +84,9 @@ KNOWN_UPWARD: set[tuple[str, str]] = {
     ("tocsin.escalation.simulate", "integrations"),
     ("tocsin.escalation.simulate", "noise"),
     ("tocsin.escalation.step", "worker"),
+    ("tocsin.heartbeats.monitors", "web"),
+    ("tocsin.heartbeats.monitors", "worker"),
+    ("tocsin.heartbeats.watch", "worker"),
     ("tocsin.incidents.choices", "escalation"),
     ("tocsin.incidents.choices", "integrations"),
     ("tocsin.incidents.detail", "alerts"),
@@ -95,9 +99,6 @@ KNOWN_UPWARD: set[tuple[str, str]] = {
     ("tocsin.incidents.responding", "escalation"),
     ("tocsin.incidents.schemas", "alerts"),
     ("tocsin.integrations.email_ingest", "web"),
-    ("tocsin.integrations.heartbeat_setup", "web"),
-    ("tocsin.integrations.heartbeat_setup", "worker"),
-    ("tocsin.integrations.heartbeats", "worker"),
     ("tocsin.integrations.inbound", "web"),
     ("tocsin.integrations.provisioning", "web"),
     ("tocsin.integrations.replies", "web"),

@@ -32,12 +32,12 @@ from tocsin.config import Settings
 from tocsin.db import create_engine, create_session_factory, read_only
 from tocsin.errors import InvalidInput, TocsinError, TooManyRequests
 from tocsin.escalation import api as escalation_api
+from tocsin.heartbeats import api as heartbeat_api
 from tocsin.incidents import api as incidents_api
 from tocsin.incidents.dedup import DedupRaceLost
 from tocsin.incidents.detail import find_incident, load_incident_detail
 from tocsin.integrations import api as integrations_api
 from tocsin.integrations import events_api as integration_events_api
-from tocsin.integrations import heartbeat_api
 from tocsin.integrations.email_ingest import start_smtp_listener
 from tocsin.integrations.payload_log import PayloadLog
 from tocsin.noise import api as noise_api
