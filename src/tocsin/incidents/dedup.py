@@ -18,8 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import bindparam, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tocsin.incidents.lifecycle import (
@@ -30,6 +29,7 @@ from tocsin.incidents.lifecycle import (
 )
 from tocsin.incidents.models import Incident, IncidentStatus
 from tocsin.incidents.timeline import Actor
+from tocsin.store.inserts import Numbering, insert_ignoring
 
 # Two rounds are enough: a lost race means the winner is committed (PostgreSQL waits for it
 # before answering ON CONFLICT) and visible to the next look. A third is slack for a winner
@@ -79,7 +79,7 @@ _FIND_DEDUP_OPEN_MANY = select(
     Incident.integration_id.in_(bindparam("integrations", expanding=True)),
     Incident.dedup_open.is_(True),
 )
-_LAST_NUMBER = select(func.coalesce(func.max(Incident.number), 0))
+_INCIDENT_NUMBERS = Numbering(Incident.number, "incident_number_seq")
 
 
 async def find_dedup_incidents(
@@ -152,18 +152,16 @@ async def _open(conn: AsyncConnection, rows: list[dict[str, Any]]) -> set[uuid.U
     same fingerprint."""
     if not rows:
         return set()
-    if conn.dialect.name == "postgresql":
-        stmt: Any = postgresql.insert(Incident).values(number=func.nextval("incident_number_seq"))
-    else:
-        # SQLite has a single writer (and ingest takes the write lock up front), so numbers
-        # counted on from the largest cannot collide.
-        last = (await conn.execute(_LAST_NUMBER)).scalar()
-        rows = [{**row, "number": int(last or 0) + n} for n, row in enumerate(rows, start=1)]
-        stmt = sqlite.insert(Incident)
-    stmt = stmt.on_conflict_do_nothing(
-        index_elements=["integration_id", "fingerprint"], index_where=text("dedup_open")
-    ).returning(Incident.id)
-    return set((await conn.execute(stmt, rows)).scalars())
+    inserted = await insert_ignoring(
+        conn,
+        Incident,
+        rows,
+        unique=["integration_id", "fingerprint"],
+        where=text("dedup_open"),
+        returning=[Incident.id],
+        numbering=_INCIDENT_NUMBERS,
+    )
+    return set(inserted.scalars())
 
 
 async def place(
