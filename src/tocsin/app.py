@@ -49,6 +49,7 @@ from tocsin.realtime.access import AnnounceAccessChanges
 from tocsin.realtime.fanout import PostgresFanOut
 from tocsin.realtime.hub import Hub
 from tocsin.schedules import api as schedules_api
+from tocsin.store.backend import has_single_writer, is_shared
 from tocsin.store.inline import inline_where_possible
 from tocsin.store.quickreads import QuickReads
 from tocsin.teams import api as teams_api
@@ -199,7 +200,7 @@ def create_app(
 
         hub = Hub(load_for_stream)
         fan_out = None
-        if not settings.is_sqlite:
+        if is_shared(settings.database_url):
             # Several processes share the database: events go to every one of them.
             fan_out = PostgresFanOut(
                 settings.database_url,
@@ -220,7 +221,7 @@ def create_app(
             # SQLite has one writer. On PostgreSQL two committers overlap their round trips;
             # more make smaller batches, which cost more statements per alert (measured: 1
             # gives 283 alerts/s, 2 gives 332, 4 gives 257; docs/benchmarks.md).
-            committers=1 if settings.is_sqlite else 2,
+            committers=1 if has_single_writer(settings.database_url) else 2,
             max_batch=settings.ingest_batch_max,
             on_committed=on_committed,
         )
