@@ -21,7 +21,12 @@ from typing import Any
 from sqlalchemy import bindparam, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tocsin.incidents.lifecycle import Action, IllegalTransition, apply_transition
+from tocsin.incidents.lifecycle import (
+    ACTIVE_STATUSES,
+    Action,
+    IllegalTransition,
+    apply_transition,
+)
 from tocsin.incidents.models import Incident, IncidentStatus
 from tocsin.incidents.timeline import Actor
 from tocsin.store.inserts import Numbering, insert_ignoring
@@ -195,6 +200,27 @@ async def place(
         if not pending:
             return placed
     raise DedupRaceLost(f"fingerprints {sorted(f for _, f in pending)!r} kept changing under us")
+
+
+async def join_incidents(
+    conn: AsyncConnection, joins: Mapping[DedupKey, tuple[uuid.UUID, int]], *, now: datetime
+) -> dict[DedupKey, uuid.UUID]:
+    """Count alerts on incidents chosen for them by grouping (fingerprint -> incident and how
+    many alerts), where the incident is still active: one UPDATE per incident, in id order.
+    Those joined; one missing found its incident resolved in the meantime."""
+    per_incident: dict[uuid.UUID, int] = {}
+    for incident_id, alerts in joins.values():
+        per_incident[incident_id] = per_incident.get(incident_id, 0) + alerts
+    active = set()
+    for incident_id in sorted(per_incident):
+        result = await conn.execute(
+            update(Incident)
+            .where(Incident.id == incident_id, Incident.status.in_(ACTIVE_STATUSES))
+            .values(alert_count=Incident.alert_count + per_incident[incident_id], updated_at=now)
+        )
+        if result.rowcount == 1:
+            active.add(incident_id)
+    return {key: incident_id for key, (incident_id, _) in joins.items() if incident_id in active}
 
 
 async def find_active_incidents(
