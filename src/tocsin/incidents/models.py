@@ -98,6 +98,8 @@ class Incident(Base):
     last_escalated_at: Mapped[datetime | None] = mapped_column(nullable=True)
     # Acknowledged and snoozed: the worker returns it to open (and paging) at this instant.
     snoozed_until: Mapped[datetime | None] = mapped_column(nullable=True)
+    # "high" or "low", decided when it opened (None: older incidents, paged by severity).
+    urgency: Mapped[str | None] = mapped_column(String(10), nullable=True)
 
 
 class ActorType(enum.StrEnum):

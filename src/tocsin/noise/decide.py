@@ -21,8 +21,10 @@ from tocsin.alerts.models import Alert, AlertStatus
 from tocsin.catalog.models import Service
 from tocsin.incidents.models import Incident, IncidentStatus
 from tocsin.noise.maintenance import WindowRule, first_on
-from tocsin.noise.matchers import Matcher, from_stored, labels_of, matches_all, tag_label
-from tocsin.noise.models import InhibitionRule, MaintenanceWindow, Silence
+from tocsin.noise.matchers import labels_of, matches_all, tag_label
+from tocsin.noise.models import MaintenanceWindow
+from tocsin.noise.rulecache import rules_at
+from tocsin.noise.rules import Inhibition, SilenceRule
 
 
 class SuppressionKind(enum.StrEnum):
@@ -47,24 +49,6 @@ class Candidate:
     labels: Mapping[str, str]
     team_id: uuid.UUID
     service_id: uuid.UUID | None
-
-
-@dataclass(frozen=True)
-class SilenceRule:
-    id: uuid.UUID
-    team_id: uuid.UUID | None
-    matchers: tuple[Matcher, ...]
-    comment: str
-
-
-@dataclass(frozen=True)
-class Inhibition:
-    id: uuid.UUID
-    team_id: uuid.UUID | None
-    name: str
-    source: tuple[Matcher, ...]
-    target: tuple[Matcher, ...]
-    equal: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -162,19 +146,6 @@ def wants_sources(noise: NoiseInForce, candidates: Iterable[Candidate]) -> set[u
     return teams
 
 
-_ACTIVE_SILENCES = select(Silence.id, Silence.team_id, Silence.matchers, Silence.comment).where(
-    Silence.starts_at <= bindparam("now"),
-    Silence.ends_at > bindparam("now"),
-    Silence.expired_at.is_(None),
-)
-_INHIBITIONS = select(
-    InhibitionRule.id,
-    InhibitionRule.team_id,
-    InhibitionRule.name,
-    InhibitionRule.source_matchers,
-    InhibitionRule.target_matchers,
-    InhibitionRule.equal,
-)
 # Each service of the batch with its name, once per maintenance window it has (or once).
 _SERVICES_AND_WINDOWS = (
     select(
@@ -216,23 +187,9 @@ async def load_noise(
     conn: AsyncConnection, *, service_ids: set[uuid.UUID], now: datetime
 ) -> NoiseInForce:
     """Silences active at `now`, every inhibition rule, the services' maintenance windows and
-    names: three statements per batch."""
-    noise = NoiseInForce()
-    for row in await conn.execute(_ACTIVE_SILENCES, {"now": now}):
-        noise.silences.append(
-            SilenceRule(row.id, row.team_id, from_stored(row.matchers), row.comment)
-        )
-    for row in await conn.execute(_INHIBITIONS):
-        noise.inhibitions.append(
-            Inhibition(
-                row.id,
-                row.team_id,
-                row.name,
-                from_stored(row.source_matchers),
-                from_stored(row.target_matchers),
-                tuple(row.equal),
-            )
-        )
+    names: two small statements per batch while no silence or rule changes (rulecache.py)."""
+    rules = await rules_at(conn, now=now)
+    noise = NoiseInForce(silences=rules.silences, inhibitions=list(rules.inhibitions))
     if service_ids:
         for row in await conn.execute(_SERVICES_AND_WINDOWS, {"ids": list(service_ids)}):
             noise.service_names[row.service_id] = row.name
