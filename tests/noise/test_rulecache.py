@@ -24,9 +24,10 @@ from tocsin.noise.models import NoiseRulesVersion
 async def other_process(settings: Settings, clock: FrozenClock) -> AsyncIterator[AsyncClient]:
     """A second app on the same database, with its own engine and so its own cache."""
     application = create_app(settings, clock=clock, run_worker=False)
-    async with application.router.lifespan_context(application), AsyncClient(
-        transport=ASGITransport(app=application), base_url="http://test"
-    ) as http:
+    async with (
+        application.router.lifespan_context(application),
+        AsyncClient(transport=ASGITransport(app=application), base_url="http://test") as http,
+    ):
         yield http
 
 

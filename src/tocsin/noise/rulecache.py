@@ -12,8 +12,9 @@ committed in between leaves the cache holding newer rules under an older stamp, 
 next batch simply reloads; the other order could keep stale rules for good.
 
 Expiry by time needs no change to be noticed: the cache keeps every silence not yet expired by
-hand or by the worker, with its start and end, and `rules_at` picks those active at `now`
-(the injected clock) on each batch.
+hand or by the worker, with its start and end, and the decision picks those active at `now`
+(the injected clock) on each batch. Parsed rules come indexed (rules.LeadIndex), so an alert
+is not tried against every silence.
 """
 
 from __future__ import annotations
@@ -21,35 +22,30 @@ from __future__ import annotations
 import secrets
 import weakref
 from dataclasses import dataclass
-from datetime import datetime
 
 from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from tocsin.noise.matchers import from_stored
 from tocsin.noise.models import InhibitionRule, NoiseRulesVersion, Silence
-from tocsin.noise.rules import Inhibition, SilenceRule
+from tocsin.noise.rules import Inhibition, LeadIndex, SilenceRule
 
 _ROW = 1
 
 
 @dataclass(frozen=True)
-class _TimedSilence:
-    rule: SilenceRule
-    starts_at: datetime
-    ends_at: datetime
+class RulesInForce:
+    """Every silence not expired (each knows its start and end) and every inhibition rule,
+    indexed by their matchers (inhibition rules by their target side)."""
 
-
-@dataclass(frozen=True)
-class _Cached:
     version: int
-    silences: tuple[_TimedSilence, ...]
-    inhibitions: tuple[Inhibition, ...]
+    silences: LeadIndex[SilenceRule]
+    inhibitions: LeadIndex[Inhibition]
 
 
 # One entry per engine (a process normally has one per database; tests make many). The
 # SQLite ingest committer runs in a thread of its own: entries are only replaced whole.
-_CACHE: weakref.WeakKeyDictionary[Engine, _Cached] = weakref.WeakKeyDictionary()
+_CACHE: weakref.WeakKeyDictionary[Engine, RulesInForce] = weakref.WeakKeyDictionary()
 
 _VERSION = select(NoiseRulesVersion.version).where(NoiseRulesVersion.id == _ROW)
 _LIVE_SILENCES = select(
@@ -81,16 +77,19 @@ async def note_rules_changed(db: AsyncConnection | AsyncSession) -> None:
         await db.execute(insert(NoiseRulesVersion).values(id=_ROW, version=stamp))
 
 
-async def _load(conn: AsyncConnection, version: int) -> _Cached:
-    silences = tuple(
-        _TimedSilence(
-            SilenceRule(row.id, row.team_id, from_stored(row.matchers), row.comment),
-            row.starts_at,
-            row.ends_at,
+async def _load(conn: AsyncConnection, version: int) -> RulesInForce:
+    silences = [
+        SilenceRule(
+            row.id,
+            row.team_id,
+            from_stored(row.matchers),
+            row.comment,
+            starts_at=row.starts_at,
+            ends_at=row.ends_at,
         )
         for row in await conn.execute(_LIVE_SILENCES)
-    )
-    inhibitions = tuple(
+    ]
+    inhibitions = [
         Inhibition(
             row.id,
             row.team_id,
@@ -100,29 +99,26 @@ async def _load(conn: AsyncConnection, version: int) -> _Cached:
             tuple(row.equal),
         )
         for row in await conn.execute(_INHIBITIONS)
+    ]
+    return RulesInForce(
+        version,
+        LeadIndex([(s.matchers, s) for s in silences]),
+        LeadIndex([(r.target, r) for r in inhibitions]),
     )
-    return _Cached(version, silences, inhibitions)
 
 
-@dataclass(frozen=True)
-class RulesAt:
-    silences: list[SilenceRule]
-    inhibitions: tuple[Inhibition, ...]
-
-
-async def rules_at(conn: AsyncConnection, *, now: datetime) -> RulesAt:
-    """The silences active at `now` and every inhibition rule: one small read per batch,
-    plus two when a rule changed since the last batch."""
+async def rules_in_force(conn: AsyncConnection) -> RulesInForce:
+    """The rules as this process last parsed them, reparsed first if any changed since: one
+    primary-key read per batch, plus two when a rule changed."""
     version = (await conn.execute(_VERSION)).scalar_one_or_none()
+    if version is None:
+        return await _load(conn, -1)  # no stamp row: never trust a cached copy
     engine = conn.sync_engine
     cached = _CACHE.get(engine)
-    if version is None:
-        cached = await _load(conn, -1)  # no stamp row: never trust a cached copy
-    elif cached is None or cached.version != version:
+    if cached is None or cached.version != version:
         cached = await _load(conn, version)
         _CACHE[engine] = cached
-    active = [s.rule for s in cached.silences if s.starts_at <= now < s.ends_at]
-    return RulesAt(active, cached.inhibitions)
+    return cached
 
 
 def forget_cached_rules() -> None:
