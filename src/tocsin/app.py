@@ -29,32 +29,29 @@ from tocsin.auth.scopes import describe_scopes
 from tocsin.catalog import api as catalog_api
 from tocsin.clock import Clock, SystemClock
 from tocsin.config import Settings
-from tocsin.db import (
-    create_engine,
-    create_session_factory,
-    inline_where_possible,
-    read_only,
-)
+from tocsin.db import create_engine, create_session_factory, read_only
 from tocsin.errors import InvalidInput, TocsinError, TooManyRequests
 from tocsin.escalation import api as escalation_api
+from tocsin.heartbeats import api as heartbeat_api
 from tocsin.incidents import api as incidents_api
 from tocsin.incidents.dedup import DedupRaceLost
 from tocsin.incidents.detail import find_incident, load_incident_detail
 from tocsin.integrations import api as integrations_api
 from tocsin.integrations import events_api as integration_events_api
-from tocsin.integrations import heartbeat_api
 from tocsin.integrations.email_ingest import start_smtp_listener
 from tocsin.integrations.payload_log import PayloadLog
 from tocsin.noise import api as noise_api
 from tocsin.notifications import api as notifications_api
 from tocsin.operations.models import ProcessKind
 from tocsin.operations.processes import ProcessHeartbeat
-from tocsin.quickreads import QuickReads
 from tocsin.realtime import api as realtime_api
 from tocsin.realtime.access import AnnounceAccessChanges
 from tocsin.realtime.fanout import PostgresFanOut
 from tocsin.realtime.hub import Hub
 from tocsin.schedules import api as schedules_api
+from tocsin.store.backend import has_single_writer, is_shared
+from tocsin.store.inline import inline_where_possible
+from tocsin.store.quickreads import QuickReads
 from tocsin.teams import api as teams_api
 from tocsin.telemetry.logs import install_redaction
 from tocsin.telemetry.requests import RequestIdMiddleware, route_of
@@ -203,7 +200,7 @@ def create_app(
 
         hub = Hub(load_for_stream)
         fan_out = None
-        if not settings.is_sqlite:
+        if is_shared(settings.database_url):
             # Several processes share the database: events go to every one of them.
             fan_out = PostgresFanOut(
                 settings.database_url,
@@ -216,7 +213,7 @@ def create_app(
         def on_committed(outcomes: list[SubmissionOutcome]) -> None:
             hub.announce(event for outcome in outcomes for event in outcome.events)
 
-        # SQLite: the committer and the worker run their transactions inline (tocsin.db).
+        # SQLite: the committer and the worker run their transactions inline (tocsin.store.inline).
         writer = inline_where_possible(engine)
         batcher = IngestBatcher(
             writer,
@@ -224,7 +221,7 @@ def create_app(
             # SQLite has one writer. On PostgreSQL two committers overlap their round trips;
             # more make smaller batches, which cost more statements per alert (measured: 1
             # gives 283 alerts/s, 2 gives 332, 4 gives 257; docs/benchmarks.md).
-            committers=1 if settings.is_sqlite else 2,
+            committers=1 if has_single_writer(settings.database_url) else 2,
             max_batch=settings.ingest_batch_max,
             on_committed=on_committed,
         )

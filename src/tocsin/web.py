@@ -24,7 +24,7 @@ from tocsin.auth.scopes import require_scope
 from tocsin.clock import Clock
 from tocsin.config import Settings
 from tocsin.errors import InvalidInput, Unauthorized
-from tocsin.quickreads import QuickReads
+from tocsin.store.quickreads import QuickReads
 
 if TYPE_CHECKING:
     from tocsin.alerts.batcher import IngestBatcher
@@ -38,7 +38,7 @@ class AppState:
     settings: Settings
     engine: AsyncEngine
     read_engine: AsyncEngine  # same pool; transactions that only read
-    quick_reads: QuickReads  # the ingest path's point lookups (see tocsin.db)
+    quick_reads: QuickReads  # the ingest path's point lookups (tocsin.store.quickreads)
     sessions: async_sessionmaker[AsyncSession]
     read_sessions: async_sessionmaker[AsyncSession]
     clock: Clock

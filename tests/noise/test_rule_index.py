@@ -7,7 +7,7 @@ import itertools
 
 import pytest
 
-from tocsin.noise.matchers import MatchOp, Matcher, matches_all
+from tocsin.noise.matchers import Matcher, MatchOp, matches_all
 from tocsin.noise.rules import LeadIndex
 
 

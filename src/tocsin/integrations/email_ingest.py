@@ -18,7 +18,6 @@ from datetime import datetime
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tocsin.alerts.ingest import Submission, prepare
@@ -33,6 +32,7 @@ from tocsin.integrations.email_message import (
 from tocsin.integrations.email_models import EmailThread
 from tocsin.integrations.lookup import IntegrationInfo, find_active_integration
 from tocsin.integrations.models import IntegrationType
+from tocsin.store.inserts import insert_ignoring
 from tocsin.web import AppState
 
 log = logging.getLogger(__name__)
@@ -97,16 +97,16 @@ async def remember_thread(
     A re-delivered message (same id) keeps its first record."""
     if parsed.message_id is None:
         return
-    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    await conn.execute(
-        insert(EmailThread)
-        .values(
-            integration_id=integration_id,
-            message_id=parsed.message_id,
-            dedup_key=dedup_key,
-            received_at=now,
-        )
-        .on_conflict_do_nothing(index_elements=["integration_id", "message_id"])
+    await insert_ignoring(
+        conn,
+        EmailThread,
+        {
+            "integration_id": integration_id,
+            "message_id": parsed.message_id,
+            "dedup_key": dedup_key,
+            "received_at": now,
+        },
+        unique=["integration_id", "message_id"],
     )
 
 
