@@ -28,9 +28,9 @@ from tocsin.clock import FrozenClock
 from tocsin.config import Settings
 from tocsin.db import create_engine, create_session_factory
 from tocsin.escalation.models import EscalationLevel, EscalationPolicy, TargetType
+from tocsin.heartbeats.monitors import create_monitor
+from tocsin.heartbeats.watch import fire_late_heartbeats, record_ping
 from tocsin.incidents.models import Incident
-from tocsin.integrations.heartbeat_setup import create_monitor
-from tocsin.integrations.heartbeats import fire_late_heartbeats, record_ping
 from tocsin.migrations import upgrade
 from tocsin.teams.models import Team
 from tocsin.worker.context import WorkerContext

@@ -27,11 +27,11 @@ from tocsin.clock import Clock
 from tocsin.config import Settings
 from tocsin.errors import InvalidInput, TocsinError, TooManyRequests
 from tocsin.escalation import api as escalation_api
+from tocsin.heartbeats import api as heartbeat_api
 from tocsin.incidents import api as incidents_api
 from tocsin.incidents.dedup import DedupRaceLost
 from tocsin.integrations import api as integrations_api
 from tocsin.integrations import events_api as integration_events_api
-from tocsin.integrations import heartbeat_api
 from tocsin.noise import api as noise_api
 from tocsin.notifications import api as notifications_api
 from tocsin.realtime import api as realtime_api

@@ -12,10 +12,10 @@ from tocsin.escalation.models import (
     IncidentEscalation,
     Page,
 )
+from tocsin.heartbeats.models import HeartbeatMonitor
 from tocsin.importers.models import ImportRecord
 from tocsin.incidents.models import Incident, IncidentEvent
 from tocsin.integrations.email.models import EmailThread
-from tocsin.integrations.heartbeat_models import HeartbeatMonitor
 from tocsin.integrations.models import (
     ChangeEvent,
     InboundDelivery,

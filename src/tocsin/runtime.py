@@ -22,7 +22,6 @@ from tocsin.alerts.batcher import IngestBatcher
 from tocsin.alerts.ingest import SubmissionOutcome
 from tocsin.clock import Clock, SystemClock
 from tocsin.config import Settings
-from tocsin.db import create_engine, create_session_factory, inline_where_possible, read_only
 from tocsin.incidents.detail import find_incident, load_incident_detail
 from tocsin.integrations.email.listener import SmtpListener, start_smtp_listener
 from tocsin.integrations.intake import Intake
@@ -31,9 +30,11 @@ from tocsin.notifications.channels.email import close_sessions
 from tocsin.notifications.channels.http import close_clients
 from tocsin.operations.models import ProcessKind
 from tocsin.operations.processes import ProcessHeartbeat
-from tocsin.quickreads import QuickReads
 from tocsin.realtime.fanout import PostgresFanOut
 from tocsin.realtime.hub import Hub
+from tocsin.store.engine import create_engine, create_session_factory, read_only
+from tocsin.store.inline import inline_where_possible
+from tocsin.store.quickreads import QuickReads
 from tocsin.telemetry.tracing import start_tracing, stop_tracing
 from tocsin.worker.context import Step
 from tocsin.worker.loop import POLL_SECONDS, WorkerLoop, make_context, new_worker_id
@@ -76,7 +77,7 @@ class Runtime:
         self.sessions = create_session_factory(self.engine)
         self.read_sessions = create_session_factory(self.read_engine)
         # SQLite: the ingest committer and the in-process worker run their transactions
-        # inline (tocsin.db); a worker process of its own keeps the pooled engine.
+        # inline (tocsin.store.inline); a worker process of its own keeps the pooled engine.
         self.writer = inline_where_possible(self.engine) if serve_http else self.engine
         self.process_id = (worker.worker_id if worker else None) or new_worker_id()
         if serve_http:

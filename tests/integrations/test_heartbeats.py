@@ -17,8 +17,8 @@ from tocsin.app import create_app
 from tocsin.clock import FrozenClock
 from tocsin.config import Settings
 from tocsin.db import create_engine
-from tocsin.integrations import heartbeats
-from tocsin.integrations.heartbeats import fire_late_heartbeats
+from tocsin.heartbeats import watch as heartbeats
+from tocsin.heartbeats.watch import fire_late_heartbeats
 from tocsin.worker import wakeup
 from tocsin.worker.context import WorkerContext
 

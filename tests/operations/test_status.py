@@ -15,7 +15,7 @@ from tests.factories import World, make_integration
 from tocsin.alerts.models import Severity
 from tocsin.clock import FrozenClock
 from tocsin.db import create_session_factory, read_only
-from tocsin.integrations.heartbeat_models import HeartbeatMonitor, HeartbeatState
+from tocsin.heartbeats.models import HeartbeatMonitor, HeartbeatState
 from tocsin.notifications.models import ContactKind, Delivery, DeliveryKind, DeliveryStatus
 from tocsin.operations.models import ProcessKind
 from tocsin.operations.processes import ProcessHeartbeat

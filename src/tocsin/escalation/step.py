@@ -353,7 +353,7 @@ async def fire_due_escalations(ctx: WorkerContext) -> bool:
     for job in claimed:
         await _fire_one(ctx, job)
         # Let requests in between timers: on SQLite the transactions run inline and would
-        # otherwise hold the event loop for a whole batch (tocsin.db.InlineEngine).
+        # otherwise hold the event loop for a whole batch (tocsin.store.inline.InlineEngine).
         await asyncio.sleep(0)
     return bool(claimed or starts)
 

@@ -12,7 +12,7 @@ from tocsin.clock import Clock
 from tocsin.config import Settings
 from tocsin.integrations.payload_log import PayloadLog
 from tocsin.integrations.ratelimit import RateLimiter
-from tocsin.quickreads import QuickReads
+from tocsin.store.quickreads import QuickReads
 
 
 @dataclass(frozen=True)

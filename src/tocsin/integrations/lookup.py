@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tocsin.auth.secrets import hash_token
 from tocsin.integrations.models import Integration, IntegrationType
-from tocsin.quickreads import driver_ready
+from tocsin.store.quickreads import driver_ready
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ class IntegrationType(enum.StrEnum):
     CLOUDWATCH = "cloudwatch"
     OPSGENIE = "opsgenie"
     EMAIL = "email"
-    # A heartbeat monitor's own integration (integrations/heartbeats.py), made with it.
+    # A heartbeat monitor's own integration (heartbeats/watch.py), made with it.
     HEARTBEAT = "heartbeat"
 
 

@@ -19,7 +19,7 @@ from sqlalchemy import ColumnElement, Select, func, inspect, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tocsin.escalation.models import EscalationJob, JobOutcome
-from tocsin.integrations.heartbeat_models import HeartbeatMonitor, HeartbeatState
+from tocsin.heartbeats.models import HeartbeatMonitor, HeartbeatState
 from tocsin.notifications.models import Delivery, DeliveryStatus
 from tocsin.operations.processes import ProcessSeen, list_processes
 

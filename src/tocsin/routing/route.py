@@ -23,7 +23,7 @@ from tocsin.alerts.normalised import NormalisedAlert
 from tocsin.catalog.models import Service, ServiceStatus
 from tocsin.escalation.models import EscalationPolicy
 from tocsin.integrations.lookup import IntegrationInfo
-from tocsin.quickreads import driver_ready
+from tocsin.store.quickreads import driver_ready
 from tocsin.teams.models import Team, TeamTag
 
 log = logging.getLogger(__name__)

@@ -17,9 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tocsin.alerts.models import Severity
 from tocsin.auth.permissions import require_team_manager
 from tocsin.errors import TocsinError
-from tocsin.incidents.choices import managed_teams, service_names, team_names
-from tocsin.integrations.heartbeat_schemas import HeartbeatCreate
-from tocsin.integrations.heartbeat_setup import (
+from tocsin.heartbeats.monitors import (
     HeartbeatNotFound,
     create_monitor,
     delete_monitor,
@@ -28,6 +26,8 @@ from tocsin.integrations.heartbeat_setup import (
     list_monitors,
     ping_url,
 )
+from tocsin.heartbeats.schemas import HeartbeatCreate
+from tocsin.incidents.choices import managed_teams, service_names, team_names
 from tocsin.ui.forms import Refusal, refusal
 from tocsin.ui.integration_pages import NO_STORE
 from tocsin.ui.pages import SignedIn, Viewer, page_router, render

@@ -24,8 +24,8 @@ from tocsin.catalog.registry import (
 )
 from tocsin.catalog.schemas import ServiceCreate, ServiceUpdate
 from tocsin.errors import TocsinError
+from tocsin.heartbeats.monitors import list_monitors
 from tocsin.incidents.choices import managed_teams, policy_choices, policy_names, team_names
-from tocsin.integrations.heartbeat_setup import list_monitors
 from tocsin.integrations.provisioning import list_integrations
 from tocsin.ui.forms import Refusal, allowed, optional, refusal
 from tocsin.ui.pages import SignedIn, Viewer, page_router, render

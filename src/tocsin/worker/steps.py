@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tocsin.escalation.step import fire_due_escalations
-from tocsin.integrations.heartbeats import fire_late_heartbeats
+from tocsin.heartbeats.watch import fire_late_heartbeats
 from tocsin.noise.expiry import end_silences_and_snoozes
 from tocsin.notifications.delivery import send_due_deliveries
 from tocsin.retention.purge import retention_step

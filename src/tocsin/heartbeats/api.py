@@ -11,15 +11,8 @@ from fastapi import APIRouter, Depends
 
 from tocsin.auth.permissions import require_team_manager
 from tocsin.errors import NotFound
-from tocsin.integrations.heartbeat_models import HeartbeatMonitor, HeartbeatState
-from tocsin.integrations.heartbeat_schemas import (
-    HeartbeatCreate,
-    HeartbeatOut,
-    HeartbeatUpdate,
-    HeartbeatWithKey,
-    PingAccepted,
-)
-from tocsin.integrations.heartbeat_setup import (
+from tocsin.heartbeats.models import HeartbeatMonitor, HeartbeatState
+from tocsin.heartbeats.monitors import (
     HeartbeatNotFound,
     change_monitor,
     create_monitor,
@@ -29,7 +22,14 @@ from tocsin.integrations.heartbeat_setup import (
     list_monitors,
     ping_url,
 )
-from tocsin.integrations.heartbeats import record_ping
+from tocsin.heartbeats.schemas import (
+    HeartbeatCreate,
+    HeartbeatOut,
+    HeartbeatUpdate,
+    HeartbeatWithKey,
+    PingAccepted,
+)
+from tocsin.heartbeats.watch import record_ping
 from tocsin.web import (
     CurrentUser,
     Cursor,

@@ -14,8 +14,8 @@ from tocsin.alerts.models import Alert, Severity
 from tocsin.auth.secrets import display_prefix, hash_token, new_token
 from tocsin.catalog.models import Service
 from tocsin.errors import InvalidInput, NotFound
-from tocsin.integrations.heartbeat_models import HeartbeatMonitor, HeartbeatState
-from tocsin.integrations.heartbeats import deadline
+from tocsin.heartbeats.models import HeartbeatMonitor, HeartbeatState
+from tocsin.heartbeats.watch import deadline
 from tocsin.integrations.models import Integration, IntegrationType
 from tocsin.web import cut_page, newest_first_page
 from tocsin.worker.wakeup import announce_work

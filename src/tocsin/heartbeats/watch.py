@@ -1,5 +1,5 @@
 """Heartbeat monitors at work: recording pings, and the worker step that opens an alert for
-each monitor whose ping is late (heartbeat_setup.py creates and changes them).
+each monitor whose ping is late (monitors.py creates and changes them).
 
 A monitor is WAITING until its first ping, then UP with a deadline (`due_at`) of last ping +
 interval + grace. The worker claims monitors past their deadline (a few per transaction) by
@@ -25,7 +25,7 @@ from tocsin.alerts.models import AlertStatus, Severity
 from tocsin.alerts.normalised import NormalisedAlert
 from tocsin.auth.secrets import hash_token
 from tocsin.catalog.models import Service
-from tocsin.integrations.heartbeat_models import HeartbeatMonitor, HeartbeatState
+from tocsin.heartbeats.models import HeartbeatMonitor, HeartbeatState
 from tocsin.integrations.lookup import IntegrationInfo
 from tocsin.integrations.models import IntegrationType
 from tocsin.realtime.events import StreamEvent

@@ -9,7 +9,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from tocsin.alerts.models import Severity
-from tocsin.integrations.heartbeat_models import HeartbeatState
+from tocsin.heartbeats.models import HeartbeatState
 
 MIN_INTERVAL_SECONDS = 10
 MAX_INTERVAL_SECONDS = 90 * 24 * 3600
