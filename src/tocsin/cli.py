@@ -22,6 +22,7 @@ from tocsin.config import Settings
 from tocsin.db import create_engine, read_only
 from tocsin.errors import TocsinError
 from tocsin.migrations import alembic_config, upgrade
+from tocsin.store.backend import is_shared, upgrades_itself
 from tocsin.telemetry.logs import configure_logging
 
 T = TypeVar("T")
@@ -83,7 +84,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     )
     if args.smtp_port is not None:
         settings = settings.model_copy(update={"smtp_listen_port": args.smtp_port})
-    if args.processes > 1 and settings.is_sqlite:
+    if args.processes > 1 and not is_shared(settings.database_url):
         print(
             "--processes needs PostgreSQL: SQLite has a single writer, which one process"
             " already keeps busy",
@@ -111,7 +112,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
             " Set it for good: %s",
             _MAKE_A_KEY,
         )
-    if settings.is_sqlite:
+    if upgrades_itself(settings.database_url):
         migrate(settings)  # the embedded database looks after itself
     elif not schema_is_current(settings):
         print(
@@ -198,7 +199,7 @@ def secret_key_refusal(
         why = "`serve --processes N` runs several processes"
     elif separate_worker:
         why = "with --no-worker, a `tocsin worker` elsewhere sends the messages"
-    elif not settings.is_sqlite:
+    elif is_shared(settings.database_url):
         why = "a PostgreSQL database is shared with other processes"
     else:
         return None
@@ -232,7 +233,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
             file=sys.stderr,
         )
         return 2
-    if settings.is_sqlite:
+    if upgrades_itself(settings.database_url):
         migrate(settings)
     elif not schema_is_current(settings):
         print(

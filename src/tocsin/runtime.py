@@ -32,6 +32,7 @@ from tocsin.operations.models import ProcessKind
 from tocsin.operations.processes import ProcessHeartbeat
 from tocsin.realtime.fanout import PostgresFanOut
 from tocsin.realtime.hub import Hub
+from tocsin.store.backend import has_single_writer, is_shared
 from tocsin.store.engine import create_engine, create_session_factory, read_only
 from tocsin.store.inline import inline_where_possible
 from tocsin.store.quickreads import QuickReads
@@ -93,7 +94,7 @@ class Runtime:
         self.fan_out: PostgresFanOut | None = None
         if serve_http:
             self._build_serving()
-        elif not settings.is_sqlite:
+        elif is_shared(settings.database_url):
             # The API processes' stream subscribers hear of what this worker changes (on
             # SQLite everything runs in one `serve`, whose in-process worker tells its hub).
             self.fan_out = PostgresFanOut(settings.database_url)
@@ -106,7 +107,7 @@ class Runtime:
     def _build_serving(self) -> None:
         settings = self.settings
         self._hub = hub = Hub(self._load_for_stream)
-        if not settings.is_sqlite:
+        if is_shared(settings.database_url):
             # Several processes share the database: events go to every one of them.
             self.fan_out = PostgresFanOut(
                 settings.database_url,
@@ -124,7 +125,7 @@ class Runtime:
             # SQLite has one writer. On PostgreSQL two committers overlap their round trips;
             # more make smaller batches, which cost more statements per alert (measured: 1
             # gives 283 alerts/s, 2 gives 332, 4 gives 257; docs/benchmarks.md).
-            committers=1 if settings.is_sqlite else 2,
+            committers=1 if has_single_writer(settings.database_url) else 2,
             max_batch=settings.ingest_batch_max,
             on_committed=on_committed,
         )

@@ -118,6 +118,8 @@ async def register_service(
     escalation_policy_id: uuid.UUID | None,
     status: ServiceStatus,
     urgency: ServiceUrgency = ServiceUrgency.SEVERITY_BASED,
+    group_by: list[str] | None = None,
+    group_window_seconds: int = 300,
     now: datetime,
 ) -> Service:
     """A new service. Unknown team or unfit policy: InvalidInput; taken key: Conflict."""
@@ -133,6 +135,8 @@ async def register_service(
         escalation_policy_id=escalation_policy_id,
         status=status,
         urgency=urgency,
+        group_by=list(group_by or []),
+        group_window_seconds=group_window_seconds,
         created_at=now,
         updated_at=now,
     )

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query
 from sqlalchemy import select
 
 from tocsin.escalation.models import Page
-from tocsin.incidents.detail import load_incident_detail
+from tocsin.incidents.detail import load_incident_alerts, load_incident_detail
 from tocsin.incidents.lifecycle import Action
 from tocsin.incidents.listing import IncidentFilters, list_incidents, list_item
 from tocsin.incidents.models import Incident, IncidentStatus
@@ -22,6 +22,7 @@ from tocsin.incidents.responding import (
 )
 from tocsin.incidents.schemas import (
     ActionIn,
+    IncidentAlertOut,
     IncidentDetail,
     IncidentPage,
     NoteIn,
@@ -206,6 +207,17 @@ async def add_note_route(
     the other actions. Answers the incident with its timeline."""
     await add_note(session, user, incident, note=body.note, now=now)
     return await _answer(incident, session, state)
+
+
+@router.get("/{incident_id}/alerts", response_model=list[IncidentAlertOut])
+async def list_incident_alerts(
+    incident: VisibleIncident, session: DbSession
+) -> list[IncidentAlertOut]:
+    """Each distinct alert of the incident (one integration's fingerprint, however often it
+    was received) with its status now, first received first. A grouped incident resolves
+    when every one of them has resolved."""
+    conn = await session.connection()
+    return (await load_incident_alerts(conn, [incident.id]))[incident.id]
 
 
 @router.get("/{incident_id}/pages", response_model=list[PageOut])

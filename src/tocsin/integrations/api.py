@@ -96,6 +96,8 @@ async def create_integration_route(
         options=body.options,
         templates=body.templates.model_dump(exclude_none=True),
         rate_limit_per_minute=body.rate_limit_per_minute,
+        group_by=body.group_by,
+        group_window_seconds=body.group_window_seconds,
         now=now,
     )
     await session.commit()

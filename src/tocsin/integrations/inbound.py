@@ -16,7 +16,6 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 from sqlalchemy import delete, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tocsin.alerts.ingest import (
@@ -50,6 +49,7 @@ from tocsin.integrations.payload_log import MAX_BODY_CHARS, PayloadEntry
 from tocsin.integrations.signals import signal_for_pipeline
 from tocsin.integrations.templates import apply_templates
 from tocsin.noise.decide import Suppression
+from tocsin.store.inserts import insert_ignoring
 from tocsin.telemetry.logs import bind_integration_id, log_context
 
 log = logging.getLogger(__name__)
@@ -173,11 +173,10 @@ async def _seen_delivery(conn: AsyncConnection, integration_id: uuid.UUID, deliv
 async def _remember_delivery(
     conn: AsyncConnection, integration_id: uuid.UUID, delivery: str, now: datetime
 ) -> None:
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    await conn.execute(
-        dialect.insert(InboundDelivery)
-        .values(integration_id=integration_id, delivery_id=delivery[:200], received_at=now)
-        .on_conflict_do_nothing()
+    await insert_ignoring(
+        conn,
+        InboundDelivery,
+        {"integration_id": integration_id, "delivery_id": delivery[:200], "received_at": now},
     )
     # A retry older than this is refused by its Timestamp anyway: forget older ids.
     await conn.execute(

@@ -113,6 +113,8 @@ async def create_integration(
     options: dict[str, Any] | None = None,
     templates: dict[str, Any] | None = None,
     rate_limit_per_minute: int | None = None,
+    group_by: list[str] | None = None,
+    group_window_seconds: int | None = None,
 ) -> tuple[Integration, str]:
     """A new integration and its key, which is not stored (only its hash is)."""
     if default_service_id is not None:
@@ -127,6 +129,8 @@ async def create_integration(
         options=_options(type, options or {}),
         templates=templates or {},
         rate_limit_per_minute=rate_limit_per_minute,
+        group_by=group_by,
+        group_window_seconds=group_window_seconds,
         created_at=now,
         updated_at=now,
     )

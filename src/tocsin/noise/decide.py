@@ -29,6 +29,9 @@ class SuppressionKind(enum.StrEnum):
     MAINTENANCE = "maintenance"
     SILENCE = "silence"
     INHIBITION = "inhibition"
+    # Not suppressed outright: it joined its group's incident and paged nobody new
+    # (noise/grouping.py). The id is the incident's.
+    GROUP = "group"
 
 
 @dataclass(frozen=True)

@@ -7,11 +7,11 @@ import uuid
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tocsin.integrations.email.message import ParsedEmail
 from tocsin.integrations.email.models import EmailThread
+from tocsin.store.inserts import insert_ignoring
 
 
 async def thread_dedup_key(
@@ -44,14 +44,14 @@ async def remember_thread(
     A re-delivered message (same id) keeps its first record."""
     if parsed.message_id is None:
         return
-    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    await conn.execute(
-        insert(EmailThread)
-        .values(
-            integration_id=integration_id,
-            message_id=parsed.message_id,
-            dedup_key=dedup_key,
-            received_at=now,
-        )
-        .on_conflict_do_nothing(index_elements=["integration_id", "message_id"])
+    await insert_ignoring(
+        conn,
+        EmailThread,
+        {
+            "integration_id": integration_id,
+            "message_id": parsed.message_id,
+            "dedup_key": dedup_key,
+            "received_at": now,
+        },
+        unique=["integration_id", "message_id"],
     )
