@@ -15,6 +15,7 @@ from tocsin.incidents.models import Incident
 from tocsin.integrations.intake import Intake
 from tocsin.integrations.lookup import find_active_integration
 from tocsin.integrations.replies import answer_webhook
+from tocsin.store.pages import newest_first
 from tocsin.web import (
     CurrentUser,
     Cursor,
@@ -22,8 +23,6 @@ from tocsin.web import (
     Limit,
     Page,
     State,
-    cut_page,
-    newest_first_page,
 )
 
 router = APIRouter(tags=["alerts"])
@@ -97,9 +96,7 @@ async def list_alerts(
         stmt = stmt.where(Alert.integration_id == integration_id)
     if incident_id is not None:
         stmt = stmt.where(Alert.incident_id == incident_id)
-    stmt = newest_first_page(
-        stmt, created=Alert.received_at, row_id=Alert.id, limit=limit, cursor=cursor
+    rows, next_cursor = await newest_first(
+        session, stmt, created=Alert.received_at, row_id=Alert.id, limit=limit, cursor=cursor
     )
-    rows = list((await session.execute(stmt)).scalars())
-    rows, next_cursor = cut_page(rows, limit, lambda r: (r.received_at, r.id))
     return Page[AlertOut](items=[AlertOut.model_validate(r) for r in rows], next_cursor=next_cursor)

@@ -44,6 +44,7 @@ from tocsin.integrations.replies import (
     throttled,
 )
 from tocsin.integrations.schemas import ChangeEventOut
+from tocsin.store.pages import newest_first
 from tocsin.web import (
     CurrentUser,
     Cursor,
@@ -51,8 +52,6 @@ from tocsin.web import (
     Limit,
     Page,
     State,
-    cut_page,
-    newest_first_page,
 )
 
 router = APIRouter(tags=["integrations"])
@@ -291,15 +290,14 @@ async def list_change_events(
     """The service's change events (deploys and the like), newest first."""
     if await session.get(Service, service_id) is None:
         raise ServiceNotFound(service_id)
-    stmt = newest_first_page(
+    page, next_cursor = await newest_first(
+        session,
         select(ChangeEvent).where(ChangeEvent.service_id == service_id),
         created=ChangeEvent.received_at,
         row_id=ChangeEvent.id,
         limit=limit,
         cursor=cursor,
     )
-    rows = list((await session.execute(stmt)).scalars())
-    page, next_cursor = cut_page(rows, limit, lambda r: (r.received_at, r.id))
     return Page[ChangeEventOut](
         items=[ChangeEventOut.model_validate(r) for r in page], next_cursor=next_cursor
     )
