@@ -48,6 +48,13 @@ class EventKind(enum.StrEnum):
     # A low-urgency page went to the person's quiet channel only: they had been paged their
     # limit of times in the last hour (notifications/downgrade.py).
     PAGE_DOWNGRADED = "page_downgraded"
+    # Merged by hand (noise/merging.py): on the target, naming its sources; on each source,
+    # naming the target it went into (it is resolved too).
+    MERGED = "merged"
+    MERGED_INTO = "merged_into"
+    # One alert split out by hand into a new incident: on the incident it left, naming the new
+    # one (whose `created` entry names where it came from).
+    SPLIT = "split"
 
 
 @dataclass(frozen=True)
