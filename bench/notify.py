@@ -292,7 +292,7 @@ async def latency(
         "TOCSIN_SECRET_KEY": "bench",
         "TOCSIN_OUTBOUND_ALLOW": "127.0.0.0/8",  # the receiver is on loopback
         "TOCSIN_NOTIFY_BURST": "1000000000",
-        "TOCSIN_LOG_LEVEL": "warning",
+        "TOCSIN_LOG_LEVEL": os.environ.get("BENCH_SERVER_LOG_LEVEL", "warning"),
     }
     log = open(os.environ.get("BENCH_SERVER_LOG", os.devnull), "w")  # noqa: SIM115, ASYNC230
     serve = [sys.executable, "-m", "tocsin.cli", "serve"]
@@ -312,6 +312,7 @@ async def latency(
         )
     base = f"http://127.0.0.1:{port}"
     sent_at: dict[str, float] = {}
+    answered_at: dict[str, float] = {}
     errors = 0
     lag = 0.0
     cpu_before: dict[int, float] = {}
@@ -368,7 +369,7 @@ async def latency(
         cpu_before = server_cpu(processes)
         bench_cpu = time.process_time()
         start = time.monotonic()
-        if os.environ.get("BENCH_MEASURING_FILE"):  # for a profiler: the server pids, now
+        if os.environ.get("BENCH_MEASURING_FILE"):
             Path(os.environ["BENCH_MEASURING_FILE"]).write_text(
                 " ".join(str(p.pid) for p in processes)
             )
@@ -389,7 +390,9 @@ async def latency(
                 if errors <= 3:
                     print(f"ingest answered {status}: {body[:200]!r}")
                 return
-            sent_at[orjson.loads(body)["incident_id"]] = t0
+            incident_id = orjson.loads(body)["incident_id"]
+            sent_at[incident_id] = t0
+            answered_at[incident_id] = time.monotonic()
 
         # Open loop: each request starts at its time, whatever the answers.
         tasks = []
@@ -431,6 +434,16 @@ async def latency(
         print(
             f"incident created -> first delivery: p50 {statistics.median(latencies) * 1000:.0f} ms"
             f", p99 {pct(latencies, 0.99) * 1000:.0f} ms, max {max(latencies) * 1000:.0f} ms"
+        )
+        # Where the time went: waiting for the 202 (ingest), then for the first message.
+        answer = [answered_at[i] - t for i, t in sent_at.items()]
+        after = [
+            receiver.first_seen[i] - answered_at[i] for i in sent_at if i in receiver.first_seen
+        ]
+        print(
+            f"  of which alert sent -> 202: p50 {statistics.median(answer) * 1000:.0f} ms, "
+            f"p99 {pct(answer, 0.99) * 1000:.0f} ms; 202 -> first delivery: "
+            f"p50 {statistics.median(after) * 1000:.0f} ms, p99 {pct(after, 0.99) * 1000:.0f} ms"
         )
     return LatencyResult(
         len(sent_at),
