@@ -125,5 +125,9 @@ class InlineConnection:
     def dialect(self) -> Dialect:
         return self._sync.dialect
 
+    @property
+    def sync_engine(self) -> Engine:
+        return self._sync.engine
+
     async def execute(self, statement: Any, parameters: Any = None) -> Any:
         return self._sync.execute(statement, parameters)
