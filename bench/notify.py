@@ -15,7 +15,9 @@
     python bench/notify.py --find-capacity \
         --postgres-url postgresql+asyncpg://postgres@127.0.0.1:5432/bench
         # the highest rate with first-delivery p99 < 2 s: SQLite one serve, PostgreSQL one
-        # serve, PostgreSQL serve --no-worker + 2 workers (PostgreSQL ones only with the URL)
+        # serve, PostgreSQL serve --no-worker + 2 workers (PostgreSQL ones only with the URL;
+        # --setups postgres-workers for one of them). The database must exist; its public
+        # schema is dropped and made anew before every step.
 """
 
 from __future__ import annotations
@@ -511,12 +513,18 @@ async def find_capacity(
 ) -> None:
     """For each setup, raise the rate step by step until first-delivery p99 reaches `limit`
     (or an incident is not delivered, or ingest fails); print the highest rate that held."""
-    setups: list[tuple[str, str | None, int]] = [("SQLite, one serve", None, 0)]
-    if args.postgres_url:
-        setups += [
-            ("PostgreSQL, one serve", args.postgres_url, 0),
-            ("PostgreSQL, serve --no-worker + 2 workers", args.postgres_url, 2),
-        ]
+    known: dict[str, tuple[str, str | None, int]] = {
+        "sqlite": ("SQLite, one serve", None, 0),
+        "postgres": ("PostgreSQL, one serve", args.postgres_url, 0),
+        "postgres-workers": ("PostgreSQL, serve --no-worker + 2 workers", args.postgres_url, 2),
+    }
+    wanted = args.setups.split(",") if args.setups else list(known)
+    if not args.postgres_url:
+        wanted = [name for name in wanted if not name.startswith("postgres")]
+    unknown = [name for name in wanted if name not in known]
+    if unknown or not wanted:
+        raise SystemExit(f"--setups: choose from {', '.join(known)} (PostgreSQL needs its URL)")
+    setups = [known[name] for name in wanted]
     print(f"CPU: {cpu_model()}, {os.cpu_count()} cores; {machine_load()} at start")
     summary = []
     for name, pg_url, workers in setups:
@@ -565,6 +573,11 @@ async def main() -> None:
     )
     parser.add_argument(
         "--postgres-url", help="--find-capacity: also measure PostgreSQL on this database"
+    )
+    parser.add_argument(
+        "--setups",
+        help="--find-capacity: which of sqlite,postgres,postgres-workers (default: all of "
+        "them, the PostgreSQL ones when --postgres-url is given)",
     )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
