@@ -24,7 +24,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, bindparam, func, insert, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tocsin.catalog.models import Service
 from tocsin.config import Settings
@@ -54,6 +53,7 @@ from tocsin.notifications.models import (
 )
 from tocsin.notifications.redaction import short_error
 from tocsin.notifications.throttle import RecentSends, decide
+from tocsin.store.connection import Connection
 from tocsin.teams.models import Team
 from tocsin.telemetry.logs import log_context
 from tocsin.telemetry.tracing import span
@@ -126,7 +126,7 @@ def _due_filter(now: datetime) -> Any:
 
 
 async def _claim(
-    conn: AsyncConnection, ctx: WorkerContext, now: datetime, where: Any, limit: int
+    conn: Connection, ctx: WorkerContext, now: datetime, where: Any, limit: int
 ) -> list[Claimed]:
     """Lease up to `limit` rows matching `where`, oldest due first."""
     candidates = (
@@ -156,7 +156,7 @@ async def _claim(
 
 
 async def _recent_sends(
-    conn: AsyncConnection, user_id: uuid.UUID, kind: ContactKind, address: str, since: datetime
+    conn: Connection, user_id: uuid.UUID, kind: ContactKind, address: str, since: datetime
 ) -> RecentSends:
     """Page messages this address of this person got since `since` (bundles count once)."""
     row = (
@@ -176,7 +176,7 @@ async def _recent_sends(
 
 
 async def _load_incident_facts(
-    conn: AsyncConnection, incident_ids: set[uuid.UUID]
+    conn: Connection, incident_ids: set[uuid.UUID]
 ) -> dict[uuid.UUID, IncidentFacts]:
     if not incident_ids:
         return {}
@@ -203,7 +203,7 @@ async def _load_incident_facts(
 
 
 async def _load_secrets(
-    conn: AsyncConnection, method_ids: set[uuid.UUID]
+    conn: Connection, method_ids: set[uuid.UUID]
 ) -> dict[uuid.UUID, str | None]:
     if not method_ids:
         return {}
@@ -255,7 +255,7 @@ def _message_for_one(
 
 
 async def _plan_sends(
-    conn: AsyncConnection, ctx: WorkerContext, claimed: list[Claimed], now: datetime
+    conn: Connection, ctx: WorkerContext, claimed: list[Claimed], now: datetime
 ) -> tuple[list[Send], list[tuple[Claimed, datetime]]]:
     """What to send for the claimed rows (after throttling), and which rows wait until when.
     May claim more of a flooded person's due pages, to bundle them all at once."""
@@ -417,7 +417,7 @@ _RECORD_FAILED = (
 
 
 async def _record(
-    conn: AsyncConnection, ctx: WorkerContext, outcomes: list[Outcome], now: datetime
+    conn: Connection, ctx: WorkerContext, outcomes: list[Outcome], now: datetime
 ) -> None:
     attempts: list[dict[str, Any]] = []
     timeline: list[tuple[uuid.UUID, TimelineEntry]] = []
