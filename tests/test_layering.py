@@ -55,6 +55,8 @@ LAYERS: dict[str, int] = {
     "retention": 10,
     # the process: HTTP and the command line
     "web": 11,
+    # the process's long-lived parts, started and stopped together (serve and worker)
+    "runtime": 11,
     "ui": 11,
     "bootstrap": 11,
     # every table, gathered for Alembic and the tests
@@ -92,9 +94,6 @@ KNOWN_UPWARD: set[tuple[str, str]] = {
     ("tocsin.incidents.models", "alerts"),
     ("tocsin.incidents.responding", "escalation"),
     ("tocsin.incidents.schemas", "alerts"),
-    ("tocsin.integrations.email_ingest", "web"),
-    ("tocsin.integrations.inbound", "web"),
-    ("tocsin.integrations.replies", "web"),
     ("tocsin.noise.expiry", "worker"),
     ("tocsin.notifications.delivery", "worker"),
     ("tocsin.notifications.dispatch", "alerts"),

@@ -1,49 +1,28 @@
-"""What every HTTP route shares: the app's state, the session, the current user, pagination."""
+"""What every HTTP route shares: the process's runtime, the session, the current user."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 from urllib.parse import urlsplit
 
 from fastapi import Depends, Query, Request, Security, WebSocket
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from tocsin.audit.recorder import REQUEST_KEY as AUDIT_REQUEST
 from tocsin.auth.accounts import Principal, find_principal
 from tocsin.auth.scopes import require_scope
-from tocsin.clock import Clock
 from tocsin.config import Settings
 from tocsin.errors import Unauthorized
-from tocsin.store.quickreads import QuickReads
-
-if TYPE_CHECKING:
-    from tocsin.alerts.batcher import IngestBatcher
-    from tocsin.realtime.hub import Hub
+from tocsin.runtime import Runtime
 
 
-@dataclass
-class AppState:
-    """Everything a request handler may need that lives as long as the app."""
-
-    settings: Settings
-    engine: AsyncEngine
-    read_engine: AsyncEngine  # same pool; transactions that only read
-    quick_reads: QuickReads  # the ingest path's point lookups (tocsin.store.quickreads)
-    sessions: async_sessionmaker[AsyncSession]
-    read_sessions: async_sessionmaker[AsyncSession]
-    clock: Clock
-    hub: Hub
-    batcher: IngestBatcher
-    extras: dict[str, Any] = field(default_factory=dict)
-
-
-def get_state(request: Request) -> AppState:
-    state: AppState = request.app.state.tocsin
+def get_state(request: Request) -> Runtime:
+    """The runtime the app's lifespan started (app.py)."""
+    state: Runtime = request.app.state.tocsin
     return state
 
 
@@ -120,7 +99,7 @@ def get_now(request: Request) -> datetime:
     return get_state(request).clock.now()
 
 
-State = Annotated[AppState, Depends(get_state)]
+State = Annotated[Runtime, Depends(get_state)]
 DbSession = Annotated[AsyncSession, Depends(get_session)]
 CurrentUser = Annotated[Principal, Depends(get_principal)]
 Now = Annotated[datetime, Depends(get_now)]

@@ -165,6 +165,16 @@ async def _open(conn: Connection, rows: list[dict[str, Any]]) -> set[uuid.UUID]:
     return set(inserted.scalars())
 
 
+async def open_incident(conn: AsyncConnection, demand: Demand, *, now: datetime) -> uuid.UUID:
+    """Open an incident by hand (an alert split out of another): it absorbs later alerts of
+    its fingerprint unless another incident already does."""
+    incident_id = uuid.uuid4()
+    row = _incident_row(demand, incident_id, now)
+    if incident_id not in await _open(conn, [row]):
+        await _open(conn, [{**row, "dedup_open": False}])
+    return incident_id
+
+
 async def place(
     conn: Connection, demands: list[Demand], *, now: datetime
 ) -> dict[DedupKey, DedupOutcome]:

@@ -167,6 +167,19 @@ class ReassignIn(ActionIn):
         return self
 
 
+class MergeIn(ActionIn):
+    """The incidents to merge into this one: their alerts move here and they resolve."""
+
+    source_ids: list[uuid.UUID] = Field(min_length=1, max_length=50)
+
+    @field_validator("source_ids")
+    @classmethod
+    def _distinct(cls, value: list[uuid.UUID]) -> list[uuid.UUID]:
+        if len(set(value)) != len(value):
+            raise ValueError("names an incident twice")
+        return value
+
+
 class NoteIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
