@@ -27,7 +27,7 @@ GROUP_BY_HELP = (
 GROUP_WINDOW_HELP = (
     "For how long after an incident of a group opened further alerts of the group join it"
 )
-GroupWindow = Annotated[int, Field(ge=1, le=7 * 86_400, strict=True)]
+GroupWindow = Annotated[int, Field(ge=1, le=7 * 86_400)]
 
 
 def check_group_by(keys: list[str] | None) -> list[str] | None:
