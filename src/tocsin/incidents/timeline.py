@@ -9,10 +9,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import insert
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tocsin.db import new_ordered_id
 from tocsin.incidents.models import ActorType, IncidentEvent
+from tocsin.store.connection import Connection
 
 
 class EventKind(enum.StrEnum):
@@ -87,14 +87,14 @@ class TimelineEntry:
 
 
 async def append_events(
-    conn: AsyncConnection, incident_id: uuid.UUID, entries: list[TimelineEntry], *, now: datetime
+    conn: Connection, incident_id: uuid.UUID, entries: list[TimelineEntry], *, now: datetime
 ) -> None:
     """Write entries to the incident's timeline, all stamped `now`, in one statement."""
     await append_to_timelines(conn, [(incident_id, entry) for entry in entries], now=now)
 
 
 async def append_to_timelines(
-    conn: AsyncConnection, entries: list[tuple[uuid.UUID, TimelineEntry]], *, now: datetime
+    conn: Connection, entries: list[tuple[uuid.UUID, TimelineEntry]], *, now: datetime
 ) -> None:
     """Write entries to the timelines of several incidents, in order, in one statement."""
     if not entries:

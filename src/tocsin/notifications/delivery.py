@@ -25,7 +25,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, bindparam, func, insert, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tocsin.catalog.models import Service
 from tocsin.config import Settings
@@ -55,6 +54,7 @@ from tocsin.notifications.models import (
 )
 from tocsin.notifications.redaction import short_error
 from tocsin.notifications.throttle import RecentSends, decide
+from tocsin.store.connection import Connection
 from tocsin.teams.models import Team
 from tocsin.telemetry.logs import log_context
 from tocsin.telemetry.tracing import span
@@ -127,7 +127,7 @@ def _due_filter(now: datetime) -> Any:
 
 
 async def _claim(
-    conn: AsyncConnection, ctx: WorkerContext, now: datetime, where: Any, limit: int
+    conn: Connection, ctx: WorkerContext, now: datetime, where: Any, limit: int
 ) -> list[Claimed]:
     """Lease up to `limit` rows matching `where`, oldest due first."""
     candidates = (
@@ -160,7 +160,7 @@ Address = tuple[uuid.UUID, ContactKind, str]  # a person's one way of being reac
 
 
 async def _recent_sends(
-    conn: AsyncConnection, addresses: Iterable[Address], since: datetime
+    conn: Connection, addresses: Iterable[Address], since: datetime
 ) -> dict[Address, RecentSends]:
     """Page messages each of these addresses of each person got since `since` (bundles
     count once): one statement for a whole batch; an address with none is left out."""
@@ -192,7 +192,7 @@ async def _recent_sends(
 
 
 async def _load_incident_facts(
-    conn: AsyncConnection, incident_ids: set[uuid.UUID]
+    conn: Connection, incident_ids: set[uuid.UUID]
 ) -> dict[uuid.UUID, IncidentFacts]:
     if not incident_ids:
         return {}
@@ -219,7 +219,7 @@ async def _load_incident_facts(
 
 
 async def _load_secrets(
-    conn: AsyncConnection, method_ids: set[uuid.UUID]
+    conn: Connection, method_ids: set[uuid.UUID]
 ) -> dict[uuid.UUID, str | None]:
     if not method_ids:
         return {}
@@ -271,7 +271,7 @@ def _message_for_one(
 
 
 async def _plan_sends(
-    conn: AsyncConnection, ctx: WorkerContext, claimed: list[Claimed], now: datetime
+    conn: Connection, ctx: WorkerContext, claimed: list[Claimed], now: datetime
 ) -> tuple[list[Send], list[tuple[Claimed, datetime]]]:
     """What to send for the claimed rows (after throttling), and which rows wait until when.
     May claim more of a flooded person's due pages, to bundle them all at once."""
@@ -446,7 +446,7 @@ _RECORD_FAILED = (
 
 
 async def _record(
-    conn: AsyncConnection, ctx: WorkerContext, outcomes: list[Outcome], now: datetime
+    conn: Connection, ctx: WorkerContext, outcomes: list[Outcome], now: datetime
 ) -> None:
     attempts: list[dict[str, Any]] = []
     timeline: list[tuple[uuid.UUID, TimelineEntry]] = []

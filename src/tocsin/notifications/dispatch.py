@@ -15,7 +15,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tocsin.alerts.models import Severity
 from tocsin.auth.models import User
@@ -39,6 +38,7 @@ from tocsin.notifications.models import (
     NotificationRule,
     Urgency,
 )
+from tocsin.store.connection import Connection
 from tocsin.store.inserts import insert_ignoring
 from tocsin.worker.wakeup import announce_work
 
@@ -149,7 +149,7 @@ def plan_for_pages(
 
 
 async def load_usable_rules(
-    conn: AsyncConnection, user_ids: Iterable[uuid.UUID]
+    conn: Connection, user_ids: Iterable[uuid.UUID]
 ) -> dict[uuid.UUID, list[UsableRule]]:
     """Each user's rules whose contact method is verified, by user."""
     rows = await conn.execute(
@@ -214,9 +214,7 @@ def delivery_row(
     }
 
 
-async def write_deliveries(
-    conn: AsyncConnection, rows: list[dict[str, Any]], *, now: datetime
-) -> None:
+async def write_deliveries(conn: Connection, rows: list[dict[str, Any]], *, now: datetime) -> None:
     """Insert delivery rows (a repeated idempotency key is skipped) and wake the workers
     if any is due already."""
     if not rows:
@@ -227,7 +225,7 @@ async def write_deliveries(
 
 
 async def plan_deliveries(
-    conn: AsyncConnection, page_ids: Sequence[uuid.UUID], *, now: datetime
+    conn: Connection, page_ids: Sequence[uuid.UUID], *, now: datetime
 ) -> None:
     """Write the delivery rows for these pages (inside the caller's transaction)."""
     if not page_ids:
@@ -292,7 +290,7 @@ async def plan_deliveries(
 
 
 async def _count_recent_pages(
-    conn: AsyncConnection,
+    conn: Connection,
     user_ids: Iterable[uuid.UUID],
     *,
     now: datetime,
@@ -319,7 +317,7 @@ async def _count_recent_pages(
 
 
 async def _downgrades(
-    conn: AsyncConnection, pages: list[PagedPerson], *, now: datetime
+    conn: Connection, pages: list[PagedPerson], *, now: datetime
 ) -> dict[uuid.UUID, PagingLimit]:
     """The low-urgency pages that go to their person's quiet channel (downgrade.py), each
     with a timeline entry on its incident saying so."""
@@ -369,7 +367,7 @@ async def _downgrades(
 
 
 async def cancel_pending_deliveries(
-    conn: AsyncConnection, incident_id: uuid.UUID, *, now: datetime
+    conn: Connection, incident_id: uuid.UUID, *, now: datetime
 ) -> int:
     """Cancel the incident's deliveries not yet sent; returns how many. One a worker is
     sending right now still goes out, and is then recorded as sent."""

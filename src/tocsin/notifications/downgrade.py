@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from tocsin.errors import InvalidInput
 from tocsin.notifications.models import ContactKind, ContactMethod, PagingPreference
+from tocsin.store.connection import Connection
 
 WINDOW = timedelta(hours=1)
 
@@ -45,7 +46,7 @@ def downgraded(limit: PagingLimit | None, *, pages_in_last_hour: int) -> bool:
 
 
 async def load_paging_limits(
-    conn: AsyncConnection, user_ids: Iterable[uuid.UUID]
+    conn: Connection, user_ids: Iterable[uuid.UUID]
 ) -> dict[uuid.UUID, PagingLimit]:
     """The limits of those of these people who set one, with their quiet method if it is
     still verified."""
