@@ -65,6 +65,7 @@ from tocsin.noise.grouping import (
     plan_groups,
 )
 from tocsin.noise.matchers import labels_of
+from tocsin.notifications.dispatch import urgency_of
 from tocsin.realtime.events import StreamEvent
 from tocsin.routing.route import Route, route_alert
 from tocsin.store.connection import Connection
@@ -178,13 +179,16 @@ def _alert_row(
     }
 
 
-def _opening(prepared: PreparedAlert, route: Route) -> dict[str, Any]:
-    """The columns of the incident this alert would open."""
+def _opening(prepared: PreparedAlert, route: Route, *, now: datetime) -> dict[str, Any]:
+    """The columns of the incident this alert would open, its urgency decided now (by the
+    service's urgency, support hours at `now`, or the severity)."""
     alert = prepared.alert
+    urgency = urgency_of(alert.severity, route.urgency, support_hours=route.support_hours, at=now)
     return {
         "title": alert.title,
         "description": alert.description,
         "priority": alert.severity,
+        "urgency": urgency.value,
         "team_id": route.team_id,
         "escalation_policy_id": route.escalation_policy_id,
         "service_id": route.service_id,
@@ -319,7 +323,7 @@ async def _commit_firing_run(
     def demand(key: DedupKey) -> Demand:
         prepared = run[first[key]]
         assert prepared.route is not None
-        opening = _opening(prepared, prepared.route)
+        opening = _opening(prepared, prepared.route, now=now)
         if key in groups:
             opening["group_key"] = groups[key].group.key
         return Demand(

@@ -41,6 +41,13 @@ class EventKind(enum.StrEnum):
     PAGING_STUCK = "paging_stuck"
     # An acknowledged incident put aside until a time (noise/snooze.py); it pages again then.
     SNOOZED = "snoozed"
+    # A person's change of the incident's priority (its severity), with from and to.
+    PRIORITY_CHANGED = "priority_changed"
+    # Someone asked for one more person (or a policy's first level) to be paged now.
+    RESPONDER_ADDED = "responder_added"
+    # A low-urgency page went to the person's quiet channel only: they had been paged their
+    # limit of times in the last hour (notifications/downgrade.py).
+    PAGE_DOWNGRADED = "page_downgraded"
     # Merged by hand (noise/merging.py): on the target, naming its sources; on each source,
     # naming the target it went into (it is resolved too).
     MERGED = "merged"

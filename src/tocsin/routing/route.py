@@ -19,7 +19,9 @@ from sqlalchemy import and_, bindparam, func, select, tuple_
 from sqlalchemy.orm import aliased
 
 from tocsin.alerts.normalised import NormalisedAlert
-from tocsin.catalog.models import Service, ServiceStatus
+from tocsin.catalog.models import Service, ServiceStatus, ServiceUrgency
+from tocsin.catalog.support_hours import SupportHours
+from tocsin.catalog.support_hours import from_stored as support_hours_from_stored
 from tocsin.escalation.models import EscalationPolicy
 from tocsin.integrations.lookup import IntegrationInfo
 from tocsin.store.connection import Connection
@@ -44,6 +46,10 @@ class Route:
     # The service's grouping (noise/grouping.py): tag names and window; none without a service.
     group_by: tuple[str, ...] = ()
     group_window_seconds: int = 0
+    # The service's urgency and support hours (catalog/support_hours.py), which decide a new
+    # incident's urgency; none without a service.
+    urgency: ServiceUrgency = ServiceUrgency.SEVERITY_BASED
+    support_hours: SupportHours | None = None
 
 
 _service_policy = aliased(EscalationPolicy)
@@ -58,6 +64,8 @@ _SERVICE_ROUTE = (
         Service.escalation_policy_id,
         Service.group_by,
         Service.group_window_seconds,
+        Service.urgency,
+        Service.support_hours,
         _service_policy.id.label("service_policy_active_id"),
         _team_default.id.label("team_default_id"),
     )
@@ -119,6 +127,8 @@ async def _route_via_service(
         reason=reason,
         group_by=tuple(row.group_by or ()),
         group_window_seconds=row.group_window_seconds,
+        urgency=ServiceUrgency(row.urgency),
+        support_hours=support_hours_from_stored(row.support_hours),
     )
 
 
