@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 import uuid
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Enum, ForeignKey, Integer, String, Text, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
@@ -25,6 +26,8 @@ class ServiceUrgency(enum.StrEnum):
     SEVERITY_BASED = "severity_based"
     HIGH = "high"
     LOW = "low"
+    # High urgency inside the service's support hours, low outside them.
+    SUPPORT_HOURS = "support_hours"
 
 
 class Service(Base):
@@ -47,6 +50,9 @@ class Service(Base):
         default=ServiceUrgency.SEVERITY_BASED,
         server_default=ServiceUrgency.SEVERITY_BASED.value,
     )
+    # {"timezone": "Europe/Paris", "windows": [{"weekdays": [1..7], "start_time": "HH:MM",
+    #  "end_time": "HH:MM"}]}: when someone is there to answer (see incidents/urgency.py).
+    support_hours: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
     # Grouping (noise/grouping.py): alerts with equal values of these tags open one incident
     # while it is active and younger than the window. Empty: grouped by fingerprint only.
     group_by: Mapped[list[str]] = mapped_column(JSONType, default=list, server_default="[]")

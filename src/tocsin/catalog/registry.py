@@ -15,8 +15,8 @@ from tocsin.errors import Conflict, InvalidInput, NotFound
 from tocsin.escalation.models import EscalationPolicy
 from tocsin.incidents.models import Incident
 from tocsin.integrations.models import Integration
+from tocsin.store.pages import newest_first
 from tocsin.teams.models import Team
-from tocsin.web import cut_page, newest_first_page
 
 
 class ServiceNotFound(NotFound):
@@ -65,11 +65,9 @@ async def list_services(
         stmt = stmt.where(Service.status == status)
     if team_id is not None:
         stmt = stmt.where(Service.team_id == team_id)
-    paged = newest_first_page(
-        stmt, created=Service.created_at, row_id=Service.id, limit=limit, cursor=cursor
+    return await newest_first(
+        session, stmt, created=Service.created_at, row_id=Service.id, limit=limit, cursor=cursor
     )
-    rows = list((await session.execute(paged)).scalars())
-    return cut_page(rows, limit, lambda s: (s.created_at, s.id))
 
 
 async def _refuse_taken_routing_key(
@@ -120,6 +118,7 @@ async def register_service(
     urgency: ServiceUrgency = ServiceUrgency.SEVERITY_BASED,
     group_by: list[str] | None = None,
     group_window_seconds: int = 300,
+    support_hours: dict[str, Any] | None = None,
     now: datetime,
 ) -> Service:
     """A new service. Unknown team or unfit policy: InvalidInput; taken key: Conflict."""
@@ -137,6 +136,7 @@ async def register_service(
         urgency=urgency,
         group_by=list(group_by or []),
         group_window_seconds=group_window_seconds,
+        support_hours=support_hours,
         created_at=now,
         updated_at=now,
     )
@@ -161,6 +161,10 @@ async def change_service(
     routing_key = changes.get("routing_key")
     if routing_key is not None and routing_key != service.routing_key:
         await _refuse_taken_routing_key(session, routing_key, except_id=service.id)
+    urgency = changes.get("urgency", service.urgency)
+    hours = changes.get("support_hours", service.support_hours)
+    if urgency == ServiceUrgency.SUPPORT_HOURS and not hours:
+        raise InvalidInput("needed when urgency is support_hours", field="support_hours")
     for name, value in changes.items():
         setattr(service, name, value)
     service.updated_at = now

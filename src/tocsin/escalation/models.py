@@ -88,6 +88,9 @@ class JobKind(enum.StrEnum):
     LEVEL = "level"
     # The policy's acknowledgement timeout: an acknowledged incident returns to OPEN.
     ACK_TIMEOUT = "ack_timeout"
+    # An added responder (escalation/responders.py): page one person, or a policy's first
+    # level, once; the incident's own escalation is untouched.
+    RESPONDER = "responder"
 
 
 class JobOutcome(enum.StrEnum):
@@ -137,6 +140,9 @@ class EscalationJob(Base):
         Enum(JobOutcome, native_enum=False, values_callable=enum_values, length=20),
         nullable=True,
     )
+    # A RESPONDER timer pages this person, or this policy's first level, once.
+    responder_user_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
+    responder_policy_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
 
 
 class EscalationState(enum.StrEnum):
@@ -176,6 +182,7 @@ class PageVia(enum.StrEnum):
     SCHEDULE = "schedule"
     ENTIRE_TEAM = "entire_team"
     REASSIGN = "reassign"
+    RESPONDER = "responder"
 
 
 class Page(Base):

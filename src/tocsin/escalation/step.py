@@ -26,17 +26,18 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tocsin.db import read_only
 from tocsin.escalation.batch import BATCH_KINDS, BatchTimer, fire_timers_together
 from tocsin.escalation.engine import find_escalation, lock_incident, move_on, start_escalation
 from tocsin.escalation.models import EscalationJob, JobKind, JobOutcome
 from tocsin.escalation.plan import Position, Verdict, judge_timer
+from tocsin.escalation.responders import page_responder
 from tocsin.incidents.lifecycle import Action, apply_transition
 from tocsin.incidents.timeline import SYSTEM, EventKind, TimelineEntry, append_events
 from tocsin.realtime.events import StreamEvent
 from tocsin.store.backend import has_single_writer
+from tocsin.store.connection import Connection, Database
 from tocsin.telemetry.logs import log_context
 from tocsin.telemetry.tracing import span
 from tocsin.worker import metrics
@@ -76,7 +77,7 @@ def _due(now: datetime) -> list[object]:
 
 
 async def claim_due_jobs(
-    engine: AsyncEngine, *, worker_id: str, now: datetime, lease: timedelta, limit: int
+    engine: Database, *, worker_id: str, now: datetime, lease: timedelta, limit: int
 ) -> list[ClaimedJob]:
     """Lease up to `limit` due timers (earliest first) to this worker; committed at once."""
     due_ids = (
@@ -132,7 +133,7 @@ _COMPLETE = (
 
 
 async def fire_job(
-    conn: AsyncConnection, job: ClaimedJob, *, worker_id: str, now: datetime
+    conn: Connection, job: ClaimedJob, *, worker_id: str, now: datetime
 ) -> JobOutcome | None:
     """Fire one claimed timer in the caller's transaction. None when it is no longer ours to
     fire (cancelled, already fired, or re-claimed by another worker)."""
@@ -163,6 +164,16 @@ async def fire_job(
             start=Position(timer.scheduled_level, timer.scheduled_repeat),
             actor=SYSTEM,
             job_id=timer.id,
+            now=now,
+        )
+    elif verdict == Verdict.RESPONDER:
+        await page_responder(
+            conn,
+            incident,
+            job_id=timer.id,
+            seq=timer.escalation_seq,
+            user_id=timer.responder_user_id,
+            policy_id=timer.responder_policy_id,
             now=now,
         )
     elif verdict == Verdict.REOPEN:
@@ -359,7 +370,7 @@ async def fire_due_escalations(ctx: WorkerContext) -> bool:
     return bool(claimed or starts)
 
 
-async def release_claims(engine: AsyncEngine, *, worker_id: str) -> int:
+async def release_claims(engine: Database, *, worker_id: str) -> int:
     """Give back the timers this worker claimed but did not fire (at shutdown)."""
     async with engine.begin() as conn:
         result = await conn.execute(
@@ -371,7 +382,7 @@ async def release_claims(engine: AsyncEngine, *, worker_id: str) -> int:
     return result.rowcount or 0
 
 
-async def next_due_at(engine: AsyncEngine, *, now: datetime) -> datetime | None:
+async def next_due_at(engine: Database, *, now: datetime) -> datetime | None:
     """When a pending timer next becomes claimable: its due time, or for one leased by
     another worker, the end of that lease. The loop sleeps until then (or a wake-up)."""
     pending = (EscalationJob.completed.is_(False), EscalationJob.cancelled_at.is_(None))

@@ -29,6 +29,7 @@ from tocsin.heartbeats.models import HeartbeatMonitor, HeartbeatState
 from tocsin.integrations.lookup import IntegrationInfo
 from tocsin.integrations.models import IntegrationType
 from tocsin.realtime.events import StreamEvent
+from tocsin.store.connection import Connection
 from tocsin.worker.context import WorkerContext
 
 log = logging.getLogger(__name__)
@@ -137,7 +138,7 @@ def back_alert(monitor: _MonitorRow, *, now: datetime) -> NormalisedAlert:
 
 
 async def _ingest(
-    conn: AsyncConnection, monitor: _MonitorRow, alert: NormalisedAlert, *, now: datetime
+    conn: Connection, monitor: _MonitorRow, alert: NormalisedAlert, *, now: datetime
 ) -> IngestOutcome:
     prepared = await prepare(conn, _integration(monitor), alert)
     return await commit_alert(conn, prepared, now=now)
@@ -190,7 +191,7 @@ async def record_ping(conn: AsyncConnection, key: str, *, now: datetime) -> Ping
 
 
 async def _claim_late_monitors(
-    conn: AsyncConnection, now: datetime, *, limit: int, only: uuid.UUID | None = None
+    conn: Connection, now: datetime, *, limit: int, only: uuid.UUID | None = None
 ) -> list[_MonitorRow]:
     """Flip up to `limit` UP monitors past their deadline to LATE and return them; none if
     there are none (or other workers took them first)."""
@@ -232,7 +233,7 @@ async def _claim_late_monitors(
 
 
 async def _open_late_alert(
-    conn: AsyncConnection, monitor: _MonitorRow, now: datetime
+    conn: Connection, monitor: _MonitorRow, now: datetime
 ) -> tuple[tuple[StreamEvent, uuid.UUID], ...]:
     """Raise the monitor's alert; returns what the stream should announce once committed."""
     outcome = await _ingest(conn, monitor, late_alert(monitor, now=now), now=now)

@@ -15,6 +15,8 @@ from tocsin.incidents.listing import IncidentFilters, list_incidents, list_item
 from tocsin.incidents.models import Incident, IncidentStatus
 from tocsin.incidents.responding import (
     add_note,
+    add_responder,
+    change_priority,
     escalate_incident,
     find_visible_incident,
     reassign_incident,
@@ -25,10 +27,14 @@ from tocsin.incidents.schemas import (
     IncidentAlertOut,
     IncidentDetail,
     IncidentPage,
+    MergeIn,
     NoteIn,
     PageOut,
+    PriorityIn,
     ReassignIn,
+    ResponderIn,
 )
+from tocsin.noise.merging import merge_incidents, split_alert
 from tocsin.realtime.events import StreamEvent
 from tocsin.web import (
     CurrentUser,
@@ -209,6 +215,44 @@ async def add_note_route(
     return await _answer(incident, session, state)
 
 
+@router.post("/{incident_id}/responders", status_code=202, response_model=IncidentDetail)
+async def add_responder_route(
+    incident: VisibleIncident,
+    body: ResponderIn,
+    session: DbSession,
+    user: CurrentUser,
+    now: Now,
+    state: State,
+) -> IncidentDetail:
+    """Page one more person (`user_id`, a manager or responder of the team) or an escalation
+    policy's first level (`escalation_policy_id`, of the team) now, through the worker; the
+    incident's own escalation goes on. 409 unless it is open or acknowledged."""
+    await add_responder(
+        session,
+        user,
+        incident,
+        user_id=body.user_id,
+        escalation_policy_id=body.escalation_policy_id,
+        now=now,
+        note=body.note,
+    )
+    return await _answer(incident, session, state)
+
+
+@router.post("/{incident_id}/priority", response_model=IncidentDetail)
+async def change_priority_route(
+    incident: VisibleIncident,
+    body: PriorityIn,
+    session: DbSession,
+    user: CurrentUser,
+    now: Now,
+    state: State,
+) -> IncidentDetail:
+    """Set the priority (critical, high, medium, low, info); timeline `priority_changed`."""
+    await change_priority(session, user, incident, priority=body.priority, now=now, note=body.note)
+    return await _answer(incident, session, state)
+
+
 @router.get("/{incident_id}/alerts", response_model=list[IncidentAlertOut])
 async def list_incident_alerts(
     incident: VisibleIncident, session: DbSession
@@ -218,6 +262,54 @@ async def list_incident_alerts(
     when every one of them has resolved."""
     conn = await session.connection()
     return (await load_incident_alerts(conn, [incident.id]))[incident.id]
+
+
+@router.post("/{incident_id}/merge", response_model=IncidentDetail)
+async def merge_incidents_route(
+    incident: VisibleIncident,
+    body: MergeIn,
+    session: DbSession,
+    user: CurrentUser,
+    now: Now,
+    state: State,
+) -> IncidentDetail:
+    """Merge the incidents of `source_ids` into this one: their alerts move here, they
+    resolve, and both timelines name the other side. Managers and responders of every
+    team involved; all must be open or acknowledged (409 otherwise)."""
+    changed = await merge_incidents(
+        session, user, incident, body.source_ids, now=now, note=body.note
+    )
+    detail = await _answer(incident, session, state)
+    state.hub.announce([(StreamEvent.INCIDENT_UPDATED, i) for i in changed[1:]])
+    return detail
+
+
+@router.post(
+    "/{incident_id}/alerts/{alert_id}/split", status_code=201, response_model=IncidentDetail
+)
+async def split_alert_route(
+    incident: VisibleIncident,
+    alert_id: uuid.UUID,
+    session: DbSession,
+    user: CurrentUser,
+    now: Now,
+    state: State,
+    body: ActionIn | None = None,
+) -> IncidentDetail:
+    """Open a new incident for one alert of this one (any of its receipts' ids, e.g. the
+    `alert_id` of GET .../alerts): every receipt of it moves, and the new incident pages as
+    any new incident does. Answers the new incident. 409 when it is the only alert."""
+    new_id = await split_alert(
+        session, user, incident, alert_id, now=now, note=body.note if body else ""
+    )
+    opened = await session.get(Incident, new_id)
+    assert opened is not None
+    detail = await load_incident_detail(session, opened)
+    await session.commit()
+    state.hub.announce(
+        [(StreamEvent.INCIDENT_UPDATED, incident.id), (StreamEvent.INCIDENT_CREATED, new_id)]
+    )
+    return detail
 
 
 @router.get("/{incident_id}/pages", response_model=list[PageOut])

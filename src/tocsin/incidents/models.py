@@ -100,6 +100,8 @@ class Incident(Base):
     last_escalated_at: Mapped[datetime | None] = mapped_column(nullable=True)
     # Acknowledged and snoozed: the worker returns it to open (and paging) at this instant.
     snoozed_until: Mapped[datetime | None] = mapped_column(nullable=True)
+    # "high" or "low", decided when it opened (None: older incidents, paged by severity).
+    urgency: Mapped[str | None] = mapped_column(String(10), nullable=True)
     # Set when the incident holds alerts of several fingerprints (noise/grouping.py): the
     # group's key (service + group_by values) for an incident a group opened, or a marker of
     # its own for one that merge or split made. It then resolves when every alert has.

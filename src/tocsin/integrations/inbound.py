@@ -42,16 +42,16 @@ from tocsin.integrations.adapters.base import (
 )
 from tocsin.integrations.adapters.cloudwatch import SEEN_DELIVERIES_KEPT
 from tocsin.integrations.changes import record_change
+from tocsin.integrations.intake import Intake
 from tocsin.integrations.lookup import IntegrationInfo
 from tocsin.integrations.models import InboundDelivery
-from tocsin.integrations.payload_log import MAX_BODY_CHARS, PayloadEntry, PayloadLog
-from tocsin.integrations.ratelimit import RateLimiter
+from tocsin.integrations.payload_log import MAX_BODY_CHARS, PayloadEntry
 from tocsin.integrations.signals import signal_for_pipeline
 from tocsin.integrations.templates import apply_templates
 from tocsin.noise.decide import Suppression
+from tocsin.store.connection import Connection
 from tocsin.store.inserts import insert_ignoring
 from tocsin.telemetry.logs import bind_integration_id, log_context
-from tocsin.web import AppState
 
 log = logging.getLogger(__name__)
 
@@ -90,19 +90,6 @@ class Received:
     template_problems: list[dict[str, str]] = field(default_factory=list)
 
 
-def rate_limiter(state: AppState) -> RateLimiter:
-    limiter = state.extras.get("rate_limiter")
-    if limiter is None:
-        limiter = state.extras["rate_limiter"] = RateLimiter()
-    assert isinstance(limiter, RateLimiter)
-    return limiter
-
-
-def payload_log(state: AppState) -> PayloadLog | None:
-    found = state.extras.get("payload_log")
-    return found if isinstance(found, PayloadLog) else None
-
-
 def _content(alert: NormalisedAlert | Any) -> bytes:
     """A canonical form of what an alert says, to tell an identical resend."""
     return orjson.dumps(
@@ -121,7 +108,7 @@ def _content(alert: NormalisedAlert | Any) -> bytes:
 
 
 async def find_repeat(
-    conn: AsyncConnection,
+    conn: Connection,
     integration_id: uuid.UUID,
     alert: NormalisedAlert,
     repeat: Repeat,
@@ -185,7 +172,7 @@ async def _seen_delivery(conn: AsyncConnection, integration_id: uuid.UUID, deliv
 
 
 async def _remember_delivery(
-    conn: AsyncConnection, integration_id: uuid.UUID, delivery: str, now: datetime
+    conn: Connection, integration_id: uuid.UUID, delivery: str, now: datetime
 ) -> None:
     await insert_ignoring(
         conn,
@@ -218,10 +205,10 @@ def _parsed_body(body: bytes) -> Any:
 
 
 async def _store(
-    state: AppState, integration: IntegrationInfo, inbound: Inbound, mapped: Mapped
+    intake: Intake, integration: IntegrationInfo, inbound: Inbound, mapped: Mapped
 ) -> Received:
     if mapped.delivery_id:
-        async with state.read_engine.connect() as conn:
+        async with intake.read_engine.connect() as conn:
             if await _seen_delivery(conn, integration.id, mapped.delivery_id):
                 return Received(duplicate_delivery=True, reply=mapped.reply)
     payload = _parsed_body(inbound.body) if integration.templates and mapped.alerts else None
@@ -235,18 +222,18 @@ async def _store(
         if rendered.problems:
             problems.append(rendered.problems)
         alert = rendered.alert
-        async with state.quick_reads.connect() as conn:
+        async with intake.quick_reads.connect() as reads:
             found = None
             if item.repeat != Repeat.RECORD:
-                found = await find_repeat(conn, integration.id, alert, item.repeat)
+                found = await find_repeat(reads, integration.id, alert, item.repeat)
             if found is not None:
                 slots.append(found)
                 continue
-            prepared.append(await prepare(conn, integration, alert))
+            prepared.append(await prepare(reads, integration, alert))
         slots.append(alert)
     change_ids: list[uuid.UUID] = []
 
-    async def extra(conn: AsyncConnection, now: datetime) -> list[uuid.UUID]:
+    async def extra(conn: Connection, now: datetime) -> list[uuid.UUID]:
         change_ids.clear()  # a failed shared transaction is retried alone
         touched: list[uuid.UUID] = []
         for notice in mapped.changes:
@@ -272,7 +259,7 @@ async def _store(
     )
     outcome = SubmissionOutcome()
     if prepared or submission.signals or submission.extra is not None:
-        outcome = await state.batcher.submit(submission)
+        outcome = await intake.batcher.submit(submission)
     stored = iter(outcome.alerts)
     results: list[AlertResult] = []
     for slot in slots:
@@ -346,7 +333,7 @@ def describe(received: Received) -> dict[str, Any]:
 
 
 async def receive(
-    state: AppState,
+    intake: Intake,
     integration: IntegrationInfo,
     inbound: Inbound,
     *,
@@ -358,8 +345,8 @@ async def receive(
     PayloadForbidden. `map_payload` replaces the adapter's own mapping (PagerDuty's change
     events endpoint, Opsgenie's close); `secret` is cut out of the logged body."""
     bind_integration_id(integration.id)
-    rate_limiter(state).take(integration.id, integration.rate_limit_per_minute, inbound.now)
-    plog = payload_log(state)
+    intake.rate_limiter.take(integration.id, integration.rate_limit_per_minute, inbound.now)
+    plog = intake.payload_log
 
     def record(status: int, mapping: dict[str, Any]) -> None:
         if plog is not None:
@@ -392,7 +379,7 @@ async def receive(
             except ValidationError:
                 log.warning("integration %s has invalid options; using defaults", integration.id)
                 options = adapter.options_model()
-            mapped = await adapter.map(inbound, options, state.settings)
+            mapped = await adapter.map(inbound, options, intake.settings)
         refuse_oversized(mapped)
     except PayloadRejected as exc:
         record(
@@ -403,6 +390,6 @@ async def receive(
     except PayloadForbidden as exc:
         record(403, {"error": str(exc)})
         raise
-    received = await _store(state, integration, inbound, mapped)
+    received = await _store(intake, integration, inbound, mapped)
     record(202, describe(received))
     return received

@@ -17,7 +17,7 @@ from tocsin.catalog.models import Service
 from tocsin.errors import Conflict, InvalidInput, NotFound
 from tocsin.integrations.models import Integration, IntegrationType
 from tocsin.integrations.schemas import checked_options
-from tocsin.web import cut_page, newest_first_page
+from tocsin.store.pages import newest_first
 
 KEY_PREFIX = "ik"
 
@@ -63,15 +63,14 @@ async def list_integrations(
         stmt = stmt.join(Service, Service.id == Integration.default_service_id).where(
             Service.team_id == team_id
         )
-    stmt = newest_first_page(
+    return await newest_first(
+        session,
         stmt,
         created=Integration.created_at,
         row_id=Integration.id,
         limit=limit,
         cursor=cursor,
     )
-    rows = list((await session.execute(stmt)).scalars())
-    return cut_page(rows, limit, lambda i: (i.created_at, i.id))
 
 
 async def _refuse_unknown_service(session: AsyncSession, service_id: uuid.UUID) -> None:

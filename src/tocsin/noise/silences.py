@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from tocsin.alerts.models import Alert
 from tocsin.catalog.models import Service
@@ -14,7 +14,9 @@ from tocsin.errors import Conflict, NotFound
 from tocsin.incidents.models import Incident
 from tocsin.noise.matchers import MatchOp
 from tocsin.noise.models import Silence
+from tocsin.noise.rulecache import note_rules_changed
 from tocsin.noise.schemas import MatcherOut, SilenceCreate, SilenceOut
+from tocsin.store.connection import Connection
 
 
 class SilenceNotFound(NotFound):
@@ -57,6 +59,7 @@ async def create_silence(
     )
     session.add(silence)
     await session.flush()
+    await note_rules_changed(session)
     return silence
 
 
@@ -91,6 +94,7 @@ async def expire_silence(session: AsyncSession, silence: Silence, *, now: dateti
     silence.expired_at = now
     silence.ends_at = min(silence.ends_at, now)
     await session.flush()
+    await note_rules_changed(session)
 
 
 async def count_silenced(
@@ -146,11 +150,14 @@ async def silence_like(
     )
 
 
-async def expire_ended_silences(conn: AsyncConnection, *, now: datetime) -> int:
+async def expire_ended_silences(conn: Connection, *, now: datetime) -> int:
     """Mark every silence whose end has passed as expired; how many were."""
     result = await conn.execute(
         update(Silence)
         .where(Silence.expired_at.is_(None), Silence.ends_at <= now)
         .values(expired_at=now)
     )
-    return int(result.rowcount or 0)
+    expired = int(result.rowcount or 0)
+    if expired:
+        await note_rules_changed(conn)  # not needed for correctness: drops them from caches
+    return expired

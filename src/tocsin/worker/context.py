@@ -7,10 +7,9 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from sqlalchemy.ext.asyncio import AsyncEngine
-
 from tocsin.clock import Clock
 from tocsin.config import Settings
+from tocsin.store.connection import Database
 
 # (stream event type, incident id) pairs, announced after their change is committed.
 Announce = Callable[[Iterable[tuple[str, uuid.UUID]]], None]
@@ -18,7 +17,7 @@ Announce = Callable[[Iterable[tuple[str, uuid.UUID]]], None]
 
 @dataclass(frozen=True)
 class WorkerContext:
-    engine: AsyncEngine
+    engine: Database
     clock: Clock
     settings: Settings
     # Unique per worker process; written into the lease columns of the rows it claims.

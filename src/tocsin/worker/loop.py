@@ -22,13 +22,12 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncEngine
-
 from tocsin.clock import Clock
 from tocsin.config import Settings
 from tocsin.db import asyncpg_dsn
 from tocsin.escalation.step import next_due_at, release_claims
 from tocsin.store.backend import is_shared
+from tocsin.store.connection import Database
 from tocsin.worker import metrics, wakeup
 from tocsin.worker.context import Announce, Step, WorkerContext
 from tocsin.worker.steps import all_steps
@@ -39,10 +38,10 @@ POLL_SECONDS = 1.0
 STEP_TIMEOUT_SECONDS = 30.0
 
 # When the next piece of work is due, or None; lets the loop sleep exactly until a timer.
-NextDue = Callable[[AsyncEngine, datetime], Awaitable[datetime | None]]
+NextDue = Callable[[Database, datetime], Awaitable[datetime | None]]
 
 
-async def _next_escalation(engine: AsyncEngine, now: datetime) -> datetime | None:
+async def _next_escalation(engine: Database, now: datetime) -> datetime | None:
     return await next_due_at(engine, now=now)
 
 
@@ -189,7 +188,7 @@ class WorkerLoop:
 
 
 def make_context(
-    engine: AsyncEngine,
+    engine: Database,
     clock: Clock,
     settings: Settings,
     *,
