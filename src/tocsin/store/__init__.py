@@ -1,0 +1,1 @@
+"""The store: everything that differs between SQLite and PostgreSQL, behind one set of types."""
