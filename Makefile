@@ -28,8 +28,13 @@ lint: $(VENV)/.installed-test
 typecheck: $(VENV)/.installed-test
 	$(BIN)/mypy
 
+# Test files run in PYTEST_WORKERS processes (each with its own databases); the tests wait
+# on databases, sockets and child processes more than on the CPU, so 4 suit 2 cores.
+# PYTEST_WORKERS=0 runs them in this process.
+PYTEST_WORKERS ?= 4
+
 pytest: $(VENV)/.installed-test
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile
 
 test: lint typecheck pytest
 

@@ -60,9 +60,12 @@ async def seed(
     repeat_count: int,
     first_due: datetime,
     spread: timedelta,
+    held: int = 0,
+    held_due: datetime | None = None,
 ) -> list[uuid.UUID]:
     """A team of three, a policy of `levels` user levels, and `incidents` open incidents at
-    level 1 (already paged) whose timers for level 2 fall due evenly over `spread`."""
+    level 1 (already paged) whose timers for level 2 fall due evenly over `spread`; then
+    `held` more whose timers all fall due at `held_due` (a reserve, pulled in later)."""
     now = datetime.now(UTC)
     team_id, policy_id = uuid.uuid4(), uuid.uuid4()
     users = [uuid.uuid4() for _ in range(3)]
@@ -124,9 +127,14 @@ async def seed(
         )
         snapshot = await load_policy_snapshot(conn, policy_id)
         assert snapshot is not None
-        ids = [uuid.uuid4() for _ in range(incidents)]
+        ids = [uuid.uuid4() for _ in range(incidents + held)]
         step = spread / max(incidents - 1, 1)
-        for start in range(0, incidents, 1000):
+        held_at = held_due or first_due + spread
+
+        def due_of(n: int) -> datetime:
+            return first_due + step * n if n < incidents else held_at
+
+        for start in range(0, len(ids), 1000):
             chunk = list(enumerate(ids))[start : start + 1000]
             await conn.execute(
                 sa.insert(Incident),
@@ -175,7 +183,7 @@ async def seed(
                         "incident_id": i,
                         "scheduled_level": 2,
                         "scheduled_repeat": 0,
-                        "scheduled_for": first_due + step * n,
+                        "scheduled_for": due_of(n),
                         "completed": False,
                         "created_at": now,
                         "escalation_seq": 1,
@@ -184,9 +192,7 @@ async def seed(
                     for n, i in chunk
                 ],
             )
-        await conn.execute(
-            sa.text("SELECT setval('incident_number_seq', :n)"), {"n": incidents + 1}
-        )
+        await conn.execute(sa.text("SELECT setval('incident_number_seq', :n)"), {"n": len(ids) + 1})
     return ids
 
 

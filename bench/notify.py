@@ -34,18 +34,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import orjson
-import uvicorn
 from sqlalchemy import func, insert, select, text
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from ingest import Connection
 from tests.factories import (
     make_integration,
     make_person,
@@ -73,32 +71,67 @@ from tocsin.notifications.models import (
 from tocsin.teams.models import TeamRole
 from tocsin.worker.context import WorkerContext
 
+RECEIVED = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
+
+
+class _ReceiverProtocol(asyncio.Protocol):
+    """HTTP/1.1 with keep-alive, just enough to take webhook POSTs: the receiver shares the
+    machine with the server it measures, so it spends as little CPU as it can."""
+
+    def __init__(self, receiver: Receiver) -> None:
+        self.receiver = receiver
+        self.buffer = bytearray()
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        while True:
+            end = self.buffer.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            length = 0
+            for line in bytes(self.buffer[:end]).split(b"\r\n")[1:]:
+                name, _, value = line.partition(b":")
+                if name.strip().lower() == b"content-length":
+                    length = int(value)
+            if len(self.buffer) < end + 4 + length:
+                return
+            body = bytes(self.buffer[end + 4 : end + 4 + length])
+            del self.buffer[: end + 4 + length]
+            self.receiver.note(body)
+            assert self.transport is not None
+            self.transport.write(RECEIVED)
+
 
 class Receiver:
+    """A loopback webhook receiver noting when each incident's first message arrives."""
+
     def __init__(self) -> None:
         self.count = 0
         self.first_seen: dict[str, float] = {}
         self.base_url = ""
-        self.task: asyncio.Task[None] | None = None
+        self.server: asyncio.Server | None = None
 
-    async def handle(self, request: Request) -> Response:
-        body = orjson.loads(await request.body())
+    def note(self, body: bytes) -> None:
         self.count += 1
-        incident = body.get("incident")
+        incident = orjson.loads(body).get("incident")
         if incident is not None:
             self.first_seen.setdefault(incident["id"], time.monotonic())
-        return Response(b"{}", media_type="application/json")
 
-    async def start(self) -> uvicorn.Server:
-        app = Starlette(routes=[Route("/{p:path}", self.handle, methods=["POST"])])
-        server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self.server = await loop.create_server(
+            lambda: _ReceiverProtocol(self), "127.0.0.1", 0, backlog=1024
         )
-        self.task = asyncio.create_task(server.serve())
-        while not server.started:  # noqa: ASYNC110
-            await asyncio.sleep(0.01)
-        self.base_url = f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
-        return server
+        self.base_url = f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}"
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            self.server.close()
+            self.server = None
 
 
 def free_port() -> int:
@@ -280,10 +313,13 @@ async def latency(
     base = f"http://127.0.0.1:{port}"
     sent_at: dict[str, float] = {}
     errors = 0
+    lag = 0.0
+    cpu_before: dict[int, float] = {}
+    cpu_after: dict[int, float] = {}
+    bench_cpu = 0.0
+    path = urlsplit(integration.url).path if "://" in integration.url else integration.url
     try:
-        async with httpx.AsyncClient(
-            base_url=base, timeout=30, limits=httpx.Limits(max_connections=400)
-        ) as http:
+        async with httpx.AsyncClient(base_url=base, timeout=30) as http:
             for _ in range(1200):  # a loaded machine can take a minute to start it
                 try:
                     if (await http.get("/readyz")).status_code == 200:
@@ -291,62 +327,79 @@ async def latency(
                 except httpx.HTTPError:
                     pass
                 await asyncio.sleep(0.1)
-            # Warm up (first imports, connection pools) so they are not counted.
-            warm = []
-            for n in range(users):
-                response = await http.post(
-                    integration.url,
-                    json={
-                        "title": "Warm-up",
-                        "severity": "critical",
-                        "routing_key": f"svc{n}",
-                        "dedup_key": f"warm-{n}",
-                    },
-                )
-                warm.append(response.json()["incident_id"])
-            while not set(warm) <= set(receiver.first_seen):  # noqa: ASYNC110
-                await asyncio.sleep(0.1)
-            total = int(rate * seconds)
-            start = time.monotonic()
+        # Requests go out over raw keep-alive connections (bench/ingest.py's client): httpx
+        # would cost the load generator, on the same machine, as much CPU as the server.
+        idle: list[Connection] = []
 
-            async def one(n: int) -> None:
-                nonlocal errors
-                t0 = time.monotonic()
-                try:
-                    response = await http.post(
-                        integration.url,
-                        json={
-                            "title": f"Bench incident {n}",
-                            "severity": "critical",
-                            "routing_key": f"svc{n % users}",
-                            "dedup_key": f"bench-{n}",
-                        },
-                    )
-                except httpx.HTTPError as exc:
-                    errors += 1
-                    if errors <= 3:
-                        print(f"ingest error: {type(exc).__name__}: {exc}")
-                    return
-                if response.status_code != 202:
-                    errors += 1
-                    if errors <= 3:
-                        print(f"ingest answered {response.status_code}: {response.text[:200]}")
-                    return
-                sent_at[response.json()["incident_id"]] = t0
+        async def post(body: bytes) -> tuple[int, bytes]:
+            reused = bool(idle)
+            conn = idle.pop() if idle else Connection("127.0.0.1", port)
+            try:
+                answer = await conn.post(path, body)
+            except (ConnectionError, asyncio.IncompleteReadError):
+                if not reused:
+                    raise
+                # Closed by the server while idle, before it read this request: once more.
+                conn = Connection("127.0.0.1", port)
+                answer = await conn.post(path, body)
+            idle.append(conn)
+            return answer
 
-            # Open loop: each request starts at its time, whatever the answers; only the
-            # requests in flight exist as tasks (thousands queued in httpx's pool would cost
-            # the load generator more CPU than the server spends).
-            tasks = []
-            for n in range(total):
-                await asyncio.sleep(max(0.0, start + n / rate - time.monotonic()))
-                tasks.append(asyncio.create_task(one(n)))
-            await asyncio.gather(*tasks)
-            deadline = time.monotonic() + wait_seconds
-            while time.monotonic() < deadline and not set(sent_at) <= set(  # noqa: ASYNC110
-                receiver.first_seen
-            ):
-                await asyncio.sleep(0.1)
+        def alert(title: str, n: int, dedup_key: str) -> bytes:
+            return orjson.dumps(
+                {
+                    "title": title,
+                    "severity": "critical",
+                    "routing_key": f"svc{n % users}",
+                    "dedup_key": dedup_key,
+                }
+            )
+
+        # Warm up (first imports, connection pools) so they are not counted.
+        warm = []
+        for n in range(users):
+            status, body = await post(alert("Warm-up", n, f"warm-{n}"))
+            if status != 202:
+                raise SystemExit(f"warm-up alert answered {status}: {body[:200]!r}")
+            warm.append(orjson.loads(body)["incident_id"])
+        while not set(warm) <= set(receiver.first_seen):  # noqa: ASYNC110
+            await asyncio.sleep(0.1)
+        total = int(rate * seconds)
+        cpu_before = server_cpu(processes)
+        bench_cpu = time.process_time()
+        start = time.monotonic()
+
+        async def one(n: int) -> None:
+            nonlocal errors, lag
+            t0 = time.monotonic()
+            lag = max(lag, t0 - (start + n / rate))
+            try:
+                status, body = await post(alert(f"Bench incident {n}", n, f"bench-{n}"))
+            except (OSError, asyncio.IncompleteReadError) as exc:
+                errors += 1
+                if errors <= 3:
+                    print(f"ingest error: {type(exc).__name__}: {exc}")
+                return
+            if status != 202:
+                errors += 1
+                if errors <= 3:
+                    print(f"ingest answered {status}: {body[:200]!r}")
+                return
+            sent_at[orjson.loads(body)["incident_id"]] = t0
+
+        # Open loop: each request starts at its time, whatever the answers.
+        tasks = []
+        for n in range(total):
+            await asyncio.sleep(max(0.0, start + n / rate - time.monotonic()))
+            tasks.append(asyncio.create_task(one(n)))
+        await asyncio.gather(*tasks)
+        deadline = time.monotonic() + wait_seconds
+        while time.monotonic() < deadline and not set(sent_at) <= set(  # noqa: ASYNC110
+            receiver.first_seen
+        ):
+            await asyncio.sleep(0.1)
+        cpu_after = server_cpu(processes)
+        bench_cpu = time.process_time() - bench_cpu
     finally:
         for process in processes:
             process.terminate()
@@ -358,8 +411,18 @@ async def latency(
     where = f"serve --no-worker + {separate_workers} worker(s)" if separate_workers else "serve"
     print(
         f"latency ({where}): {len(sent_at)} incidents at {rate:g}/s for {seconds:g} s "
-        f"({users} people), {errors} ingest errors, {missing} without a delivery after 60 s"
+        f"({users} people), {errors} ingest errors, {missing} without a delivery after "
+        f"{wait_seconds:g} s; sender at most {lag * 1000:.0f} ms behind its schedule"
     )
+    if cpu_after and sent_at:
+        used = {pid: cpu_after[pid] - cpu_before.get(pid, 0.0) for pid in cpu_after}
+        spent = sum(used.values())
+        print(
+            f"server CPU while measured: {spent:.2f} s "
+            f"({' + '.join(f'{v:.2f}' for v in used.values())}) = "
+            f"{spent / len(sent_at) * 1000:.2f} ms per incident; this bench's own: "
+            f"{bench_cpu:.2f} s; {cpu_model()}, {machine_load()}"
+        )
     if latencies:
         print(
             f"incident created -> first delivery: p50 {statistics.median(latencies) * 1000:.0f} ms"
@@ -372,6 +435,19 @@ async def latency(
         statistics.median(latencies) if latencies else None,
         pct(latencies, 0.99) if latencies else None,
     )
+
+
+def server_cpu(processes: list[subprocess.Popen[Any]]) -> dict[int, float]:
+    """CPU seconds (user + system) each process has used so far (Linux; {} elsewhere)."""
+    ticks = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    used = {}
+    for process in processes:
+        try:
+            fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return {}
+        used[process.pid] = (int(fields[11]) + int(fields[12])) / ticks
+    return used
 
 
 def cpu_model() -> str:
@@ -399,7 +475,7 @@ async def one_latency_run(
         await reset_postgres(url)
     await asyncio.to_thread(upgrade, url)
     receiver = Receiver()
-    server = await receiver.start()
+    await receiver.start()
     try:
         return await latency(
             url,
@@ -411,8 +487,7 @@ async def one_latency_run(
             wait_seconds=15,
         )
     finally:
-        server.should_exit = True
-        await asyncio.sleep(0.2)
+        await receiver.stop()
 
 
 async def find_capacity(
@@ -487,7 +562,7 @@ async def main() -> None:
                 await reset_postgres(url)
             await asyncio.to_thread(upgrade, url)
             receiver = Receiver()
-            server = await receiver.start()
+            await receiver.start()
             try:
                 if part == "throughput":
                     await throughput(url, receiver, count=args.count, workers=args.workers)
@@ -501,9 +576,13 @@ async def main() -> None:
                         separate_workers=args.separate_workers,
                     )
             finally:
-                server.should_exit = True
-                await asyncio.sleep(0.2)
+                await receiver.stop()
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    try:
+        import uvloop  # the server's own loop; cheaper for the load generator too
+    except ImportError:
+        asyncio.run(main())
+    else:
+        uvloop.run(main())

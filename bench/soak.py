@@ -3,7 +3,7 @@ fresh PostgreSQL database for --minutes (default 10): alerts to both API nodes (
 cycling, so incidents open, take alerts and get paged), acknowledgements and resolutions,
 schedule on-call look-ups, WebSocket subscribers on both nodes and web UI pages. Prints the
 throughput and p99 latency of each kind of request, the errors, and each process's resident
-memory at the start (after a warm-up) and at the end.
+memory at the start (after a warm-up), every tenth of the run and at the end.
 
     TOCSIN_TEST_POSTGRES_URL=postgresql+asyncpg://postgres@127.0.0.1/x \
         .venv/bin/python bench/soak.py --minutes 10
@@ -195,8 +195,13 @@ async def soak(cluster: Cluster, seeded: scenario.Seeded, *, seconds: float, rat
     warm_at = time.monotonic()
     memory_start = cluster.memory()
     counts_at_warm = {kind: len(values) for kind, values in tally.latencies.items()}
-    await asyncio.sleep(seconds)
-    memory_end = cluster.memory()
+    # Resident memory every tenth of the run: a trend shows as a rise in every step, caches
+    # filling as a rise that stops.
+    samples = [memory_start]
+    for _ in range(10):
+        await asyncio.sleep(seconds / 10)
+        samples.append(cluster.memory())
+    memory_end = samples[-1]
     measured = time.monotonic() - warm_at
     stop.set()
     await asyncio.gather(*tasks, return_exceptions=True)
@@ -214,11 +219,12 @@ async def soak(cluster: Cluster, seeded: scenario.Seeded, *, seconds: float, rat
     print(f"errors: {dict(tally.errors) or 'none'}")
     for kind, example in tally.examples.items():
         print(f"  first {kind} error: {example}")
-    print(f"{'process':<10}{'RSS start MiB':>15}{'RSS end MiB':>13}")
+    print(f"{'process':<10}{'RSS start MiB':>15}{'RSS end MiB':>13}  every tenth of the run, MiB")
     for name in memory_start:
         start, end = memory_start[name], memory_end.get(name)
+        series = " ".join(f"{(sample.get(name) or 0) / 1024:.0f}" for sample in samples)
         print(
-            f"{name:<10}{(start or 0) / 1024:>15.1f}{(end or 0) / 1024:>13.1f}"
+            f"{name:<10}{(start or 0) / 1024:>15.1f}{(end or 0) / 1024:>13.1f}  {series}"
             + ("" if start and end else "  (not running)")
         )
 

@@ -16,8 +16,8 @@ from tocsin.alerts.normalised import NormalisedAlert
 from tocsin.catalog.models import ServiceStatus
 from tocsin.integrations.lookup import find_active_integration
 from tocsin.integrations.models import IntegrationType
-from tocsin.quickreads import QuickReads
 from tocsin.routing.route import RouteReason, route_alert
+from tocsin.store.quickreads import QuickReads
 
 
 @pytest.fixture

@@ -1,16 +1,14 @@
-"""create_app(settings) -> FastAPI: mounts every domain's router and runs the ingest batcher
-(and, unless told not to, the worker) for the app's lifetime."""
+"""create_app(settings) -> FastAPI: mounts every domain's router, and runs the process's
+runtime (the ingest batcher and, unless told not to, the worker) for the app's lifetime."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
@@ -20,48 +18,31 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tocsin import __version__, ui
 from tocsin.alerts import api as alerts_api
-from tocsin.alerts.batcher import IngestBatcher
-from tocsin.alerts.ingest import SubmissionOutcome
 from tocsin.alerts.lane import WebhookLane
 from tocsin.audit import api as audit_api
 from tocsin.auth import api as auth_api
 from tocsin.auth.scopes import describe_scopes
 from tocsin.catalog import api as catalog_api
-from tocsin.clock import Clock, SystemClock
+from tocsin.clock import Clock
 from tocsin.config import Settings
-from tocsin.db import (
-    create_engine,
-    create_session_factory,
-    inline_where_possible,
-    read_only,
-)
 from tocsin.errors import InvalidInput, TocsinError, TooManyRequests
 from tocsin.escalation import api as escalation_api
 from tocsin.heartbeats import api as heartbeat_api
 from tocsin.incidents import api as incidents_api
 from tocsin.incidents.dedup import DedupRaceLost
-from tocsin.incidents.detail import find_incident, load_incident_detail
 from tocsin.integrations import api as integrations_api
 from tocsin.integrations import events_api as integration_events_api
-from tocsin.integrations.email_ingest import start_smtp_listener
-from tocsin.integrations.payload_log import PayloadLog
 from tocsin.noise import api as noise_api
 from tocsin.notifications import api as notifications_api
-from tocsin.operations.models import ProcessKind
-from tocsin.operations.processes import ProcessHeartbeat
-from tocsin.quickreads import QuickReads
 from tocsin.realtime import api as realtime_api
 from tocsin.realtime.access import AnnounceAccessChanges
-from tocsin.realtime.fanout import PostgresFanOut
-from tocsin.realtime.hub import Hub
+from tocsin.runtime import Runtime, WorkerOptions
 from tocsin.schedules import api as schedules_api
 from tocsin.teams import api as teams_api
 from tocsin.telemetry.logs import install_redaction
 from tocsin.telemetry.requests import RequestIdMiddleware, route_of
-from tocsin.telemetry.tracing import start_tracing, stop_tracing
-from tocsin.web import ERROR_RESPONSES, FOREIGN_ERROR_RESPONSES, AppState
+from tocsin.web import ERROR_RESPONSES, FOREIGN_ERROR_RESPONSES, State
 from tocsin.worker import api as worker_api
-from tocsin.worker.loop import WorkerLoop, make_context
 
 log = logging.getLogger(__name__)
 
@@ -174,115 +155,44 @@ def _error_handlers(app: FastAPI) -> None:
         )
 
 
+health_router = APIRouter(tags=["health"])
+
+
+@health_router.get("/healthz")
+async def healthz() -> dict[str, str]:
+    """Alive: the process answers."""
+    return {"status": "ok"}
+
+
+@health_router.get("/readyz", responses={503: {"description": "Database unreachable"}})
+async def readyz(state: State) -> JSONResponse:
+    """Ready: the database answers."""
+    try:
+        async with state.read_engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+    except Exception as exc:
+        log.warning("readiness check failed: %s", exc)
+        return JSONResponse({"status": "unavailable"}, status_code=503)
+    return JSONResponse({"status": "ok"})
+
+
 def create_app(
     settings: Settings | None = None, *, clock: Clock | None = None, run_worker: bool = True
 ) -> FastAPI:
-    """The Tocsin app. With `run_worker`, the worker loop (escalation timers and other due
-    work) runs in this process for the app's lifetime."""
+    """The Tocsin app. Its lifespan starts a serving runtime (tocsin.runtime) and stops it;
+    with `run_worker`, the worker loop runs in this process too."""
     settings = settings or Settings()
-    clock = clock or SystemClock()
     install_redaction()  # uvicorn's lines too, however the server was started
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = create_engine(settings.database_url, pool_size=settings.db_pool_size)
-        sessions = create_session_factory(engine)
-        read_engine = read_only(engine)
-        quick_reads = QuickReads(engine)
-        read_sessions = create_session_factory(read_engine)
-
-        async def load_for_stream(
-            incident_id: uuid.UUID,
-        ) -> tuple[uuid.UUID, dict[str, Any]] | None:
-            async with read_sessions() as session:
-                incident = await find_incident(session, incident_id)
-                if incident is None:
-                    return None
-                detail = await load_incident_detail(session, incident)
-            return incident.team_id, detail.model_dump(mode="json")
-
-        hub = Hub(load_for_stream)
-        fan_out = None
-        if not settings.is_sqlite:
-            # Several processes share the database: events go to every one of them.
-            fan_out = PostgresFanOut(
-                settings.database_url,
-                on_events=hub.deliver,
-                wants_events=lambda: hub.subscriber_count > 0,
-            )
-            hub.fan_out = fan_out
-            await fan_out.start()
-
-        def on_committed(outcomes: list[SubmissionOutcome]) -> None:
-            hub.announce(event for outcome in outcomes for event in outcome.events)
-
-        # SQLite: the committer and the worker run their transactions inline (tocsin.db).
-        writer = inline_where_possible(engine)
-        batcher = IngestBatcher(
-            writer,
-            clock,
-            # SQLite has one writer. On PostgreSQL two committers overlap their round trips;
-            # more make smaller batches, which cost more statements per alert (measured: 1
-            # gives 283 alerts/s, 2 gives 332, 4 gives 257; docs/benchmarks.md).
-            committers=1 if settings.is_sqlite else 2,
-            max_batch=settings.ingest_batch_max,
-            on_committed=on_committed,
-        )
-        app.state.tocsin = AppState(
-            settings=settings,
-            engine=engine,
-            read_engine=read_engine,
-            quick_reads=quick_reads,
-            sessions=sessions,
-            read_sessions=read_sessions,
-            clock=clock,
-            hub=hub,
-            batcher=batcher,
-            extras={"run_worker": run_worker},
-        )
-        batcher.start()
-        payload_log = PayloadLog(writer)
-        payload_log.start()
-        app.state.tocsin.extras["payload_log"] = payload_log
-        smtp = None
-        if settings.smtp_listen_port is not None:
-            smtp = await start_smtp_listener(app.state.tocsin)
-            app.state.tocsin.extras["smtp_listener"] = smtp
-        worker_task: asyncio.Task[None] | None = None
-        worker: WorkerLoop | None = None
-        heartbeat = ProcessHeartbeat(
-            writer, clock, kind=ProcessKind.API_AND_WORKER if run_worker else ProcessKind.API
-        )
-        await heartbeat.start()
-        app.state.tocsin.extras["process_heartbeat"] = heartbeat
-        tracing = start_tracing(process_id=heartbeat.process_id, kind=heartbeat.kind.value)
-        if run_worker:
-            worker = WorkerLoop(
-                make_context(
-                    writer, clock, settings, worker_id=heartbeat.process_id, announce=hub.announce
-                )
-            )
-            worker_task = asyncio.create_task(worker.run(), name="tocsin-worker")
+        runtime = Runtime(settings, clock=clock, worker=WorkerOptions() if run_worker else None)
+        app.state.tocsin = runtime
+        await runtime.start()
         try:
             yield
         finally:
-            if worker is not None and worker_task is not None:
-                worker.stop()
-                await worker_task
-            await heartbeat.stop()
-            if tracing:
-                stop_tracing()
-            if smtp is not None:
-                await smtp.stop()
-            await batcher.stop()
-            await payload_log.stop()
-            if fan_out is not None:
-                await fan_out.close()
-            await hub.close()
-            await quick_reads.dispose()
-            await engine.dispose()
-            if writer is not engine:
-                await writer.dispose()
+            await runtime.stop()
 
     app = FastAPI(
         title="Tocsin",
@@ -300,23 +210,7 @@ def create_app(
     app.add_middleware(RequestIdMiddleware)  # outermost: every answer carries the id
     _error_handlers(app)
 
-    @app.get("/healthz", tags=["health"])
-    async def healthz() -> dict[str, str]:
-        """Alive: the process answers."""
-        return {"status": "ok"}
-
-    @app.get("/readyz", tags=["health"], responses={503: {"description": "Database unreachable"}})
-    async def readyz(request: Request) -> JSONResponse:
-        """Ready: the database answers."""
-        state: AppState = request.app.state.tocsin
-        try:
-            async with state.read_engine.connect() as conn:
-                await conn.execute(text("SELECT 1"))
-        except Exception as exc:
-            log.warning("readiness check failed: %s", exc)
-            return JSONResponse({"status": "unavailable"}, status_code=503)
-        return JSONResponse({"status": "ok"})
-
+    app.include_router(health_router)
     for module in (
         auth_api,
         teams_api,

@@ -22,6 +22,7 @@ from tocsin.config import Settings
 from tocsin.db import create_engine, read_only
 from tocsin.errors import TocsinError
 from tocsin.migrations import alembic_config, upgrade
+from tocsin.store.backend import is_shared, upgrades_itself
 from tocsin.telemetry.logs import configure_logging
 
 T = TypeVar("T")
@@ -83,7 +84,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     )
     if args.smtp_port is not None:
         settings = settings.model_copy(update={"smtp_listen_port": args.smtp_port})
-    if args.processes > 1 and settings.is_sqlite:
+    if args.processes > 1 and not is_shared(settings.database_url):
         print(
             "--processes needs PostgreSQL: SQLite has a single writer, which one process"
             " already keeps busy",
@@ -111,7 +112,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
             " Set it for good: %s",
             _MAKE_A_KEY,
         )
-    if settings.is_sqlite:
+    if upgrades_itself(settings.database_url):
         migrate(settings)  # the embedded database looks after itself
     elif not schema_is_current(settings):
         print(
@@ -198,7 +199,7 @@ def secret_key_refusal(
         why = "`serve --processes N` runs several processes"
     elif separate_worker:
         why = "with --no-worker, a `tocsin worker` elsewhere sends the messages"
-    elif not settings.is_sqlite:
+    elif is_shared(settings.database_url):
         why = "a PostgreSQL database is shared with other processes"
     else:
         return None
@@ -221,11 +222,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     import signal
     from datetime import timedelta
 
-    from tocsin.operations.models import ProcessKind
-    from tocsin.operations.processes import ProcessHeartbeat
-    from tocsin.realtime.fanout import PostgresFanOut
-    from tocsin.telemetry.tracing import start_tracing, stop_tracing
-    from tocsin.worker.loop import WorkerLoop, make_context
+    from tocsin.runtime import Runtime, WorkerOptions
     from tocsin.worker.steps import step_names
 
     if not settings.secret_key_is_set:
@@ -236,7 +233,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
             file=sys.stderr,
         )
         return 2
-    if settings.is_sqlite:
+    if upgrades_itself(settings.database_url):
         migrate(settings)
     elif not schema_is_current(settings):
         print(
@@ -245,51 +242,36 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
         )
         return 2
 
+    steps = None
+    if args.steps:
+        known = step_names()
+        wanted = [name.strip() for name in args.steps.split(",") if name.strip()]
+        unknown = [name for name in wanted if name not in known]
+        if unknown:
+            raise TocsinError(
+                f"unknown steps {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+            )
+        steps = [known[name] for name in wanted]
+    options = WorkerOptions(
+        worker_id=args.worker_id,
+        lease=timedelta(seconds=args.lease_seconds),
+        steps=steps,
+        poll_seconds=min(args.poll_seconds, 1.0),
+    )
+
     async def run() -> None:
-        engine = create_engine(settings.database_url)
-        # The API processes' stream subscribers hear of what this worker changes (PostgreSQL;
-        # on SQLite everything runs in one `serve`, whose in-process worker tells its hub).
-        fan_out = None if settings.is_sqlite else PostgresFanOut(settings.database_url)
-        if fan_out is not None:
-            await fan_out.start()
-        clock = SystemClock()
-        context = make_context(
-            engine,
-            clock,
-            settings,
-            worker_id=args.worker_id,
-            lease=timedelta(seconds=args.lease_seconds),
-            announce=fan_out.send if fan_out is not None else None,
-        )
-        steps = None
-        if args.steps:
-            known = step_names()
-            wanted = [name.strip() for name in args.steps.split(",") if name.strip()]
-            unknown = [name for name in wanted if name not in known]
-            if unknown:
-                raise TocsinError(
-                    f"unknown steps {', '.join(unknown)}; known: {', '.join(sorted(known))}"
-                )
-            steps = [known[name] for name in wanted]
-        loop = WorkerLoop(context, steps=steps, poll_seconds=min(args.poll_seconds, 1.0))
-        running = asyncio.get_running_loop()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            running.add_signal_handler(signum, loop.stop)
-        heartbeat = ProcessHeartbeat(
-            engine, clock, kind=ProcessKind.WORKER, process_id=context.worker_id
-        )
-        await heartbeat.start()
-        tracing = start_tracing(process_id=context.worker_id, kind=ProcessKind.WORKER.value)
-        print(f"worker {context.worker_id} running", flush=True)
+        runtime = Runtime(settings, serve_http=False, worker=options)
+        await runtime.start()
         try:
-            await loop.run()
+            worker = runtime.worker
+            assert worker is not None
+            running = asyncio.get_running_loop()
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                running.add_signal_handler(signum, worker.stop)
+            print(f"worker {runtime.process_id} running", flush=True)
+            await runtime.wait()
         finally:
-            await heartbeat.stop()
-            if tracing:
-                stop_tracing()
-            if fan_out is not None:
-                await fan_out.close()
-            await engine.dispose()
+            await runtime.stop()
 
     asyncio.run(run())
     return 0

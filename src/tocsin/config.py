@@ -197,10 +197,6 @@ class Settings(BaseSettings):
         one this process made up, which no other process shares."""
         return "secret_key" in self.model_fields_set
 
-    @property
-    def is_sqlite(self) -> bool:
-        return self.database_url.startswith("sqlite")
-
     def base_url(self) -> str:
         """The URL people and tools reach this server on, used in links we hand out."""
         if self.public_url:

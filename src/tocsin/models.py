@@ -15,7 +15,7 @@ from tocsin.escalation.models import (
 from tocsin.heartbeats.models import HeartbeatMonitor
 from tocsin.importers.models import ImportRecord
 from tocsin.incidents.models import Incident, IncidentEvent
-from tocsin.integrations.email_models import EmailThread
+from tocsin.integrations.email.models import EmailThread
 from tocsin.integrations.models import (
     ChangeEvent,
     InboundDelivery,

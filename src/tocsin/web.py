@@ -1,54 +1,28 @@
-"""What every HTTP route shares: the app's state, the session, the current user, pagination."""
+"""What every HTTP route shares: the process's runtime, the session, the current user."""
 
 from __future__ import annotations
 
-import base64
-import binascii
-import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 from urllib.parse import urlsplit
 
 from fastapi import Depends, Query, Request, Security, WebSocket
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
-from sqlalchemy import Select, and_, or_
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
-from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from tocsin.audit.recorder import REQUEST_KEY as AUDIT_REQUEST
 from tocsin.auth.accounts import Principal, find_principal
 from tocsin.auth.scopes import require_scope
-from tocsin.clock import Clock
 from tocsin.config import Settings
-from tocsin.errors import InvalidInput, Unauthorized
-from tocsin.quickreads import QuickReads
-
-if TYPE_CHECKING:
-    from tocsin.alerts.batcher import IngestBatcher
-    from tocsin.realtime.hub import Hub
+from tocsin.errors import Unauthorized
+from tocsin.runtime import Runtime
 
 
-@dataclass
-class AppState:
-    """Everything a request handler may need that lives as long as the app."""
-
-    settings: Settings
-    engine: AsyncEngine
-    read_engine: AsyncEngine  # same pool; transactions that only read
-    quick_reads: QuickReads  # the ingest path's point lookups (see tocsin.db)
-    sessions: async_sessionmaker[AsyncSession]
-    read_sessions: async_sessionmaker[AsyncSession]
-    clock: Clock
-    hub: Hub
-    batcher: IngestBatcher
-    extras: dict[str, Any] = field(default_factory=dict)
-
-
-def get_state(request: Request) -> AppState:
-    state: AppState = request.app.state.tocsin
+def get_state(request: Request) -> Runtime:
+    """The runtime the app's lifespan started (app.py)."""
+    state: Runtime = request.app.state.tocsin
     return state
 
 
@@ -125,7 +99,7 @@ def get_now(request: Request) -> datetime:
     return get_state(request).clock.now()
 
 
-State = Annotated[AppState, Depends(get_state)]
+State = Annotated[Runtime, Depends(get_state)]
 DbSession = Annotated[AsyncSession, Depends(get_session)]
 CurrentUser = Annotated[Principal, Depends(get_principal)]
 Now = Annotated[datetime, Depends(get_now)]
@@ -140,49 +114,6 @@ R = TypeVar("R")
 class Page(BaseModel, Generic[T]):
     items: list[T]
     next_cursor: str | None = None
-
-
-def encode_cursor(created_at: datetime, row_id: uuid.UUID) -> str:
-    raw = f"{created_at.isoformat()}|{row_id}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        created, _, row_id = base64.urlsafe_b64decode(padded).decode().partition("|")
-        at = datetime.fromisoformat(created)
-        if at.tzinfo is None:
-            raise ValueError("cursor time has no zone")
-        return at, uuid.UUID(row_id)
-    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
-        raise InvalidInput("cursor is not one this API handed out", field="cursor") from exc
-
-
-def newest_first_page(
-    stmt: Select[R],
-    *,
-    created: InstrumentedAttribute[datetime],
-    row_id: InstrumentedAttribute[uuid.UUID],
-    limit: int,
-    cursor: str | None,
-) -> Select[R]:
-    """Order newest first by (created, id) and start after the cursor; fetches limit + 1
-    rows so the caller can tell whether there is a next page."""
-    if cursor:
-        at, last_id = decode_cursor(cursor)
-        stmt = stmt.where(or_(created < at, and_(created == at, row_id < last_id)))
-    return stmt.order_by(created.desc(), row_id.desc()).limit(limit + 1)
-
-
-def cut_page(
-    rows: Sequence[Any], limit: int, key: Callable[[Any], tuple[datetime, uuid.UUID]]
-) -> tuple[list[Any], str | None]:
-    """Split the limit + 1 rows newest_first_page fetched into the page and its next_cursor."""
-    if len(rows) <= limit:
-        return list(rows), None
-    page = list(rows[:limit])
-    return page, encode_cursor(*key(page[-1]))
 
 
 class ErrorOut(BaseModel):

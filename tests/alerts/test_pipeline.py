@@ -19,7 +19,7 @@ from tocsin.alerts.models import Severity
 from tocsin.alerts.normalised import NormalisedAlert
 from tocsin.clock import FrozenClock
 from tocsin.integrations.lookup import IntegrationInfo, find_active_integration
-from tocsin.web import AppState
+from tocsin.runtime import Runtime
 
 
 async def _prepared(
@@ -63,7 +63,7 @@ async def test_a_payload_whose_third_alert_fails_leaves_nothing_stored(
 async def test_a_failing_payload_in_a_shared_batch_does_not_fail_its_neighbours(
     app: Any, client: AsyncClient, world: World, engine: AsyncEngine
 ) -> None:
-    state: AppState = app.state.tocsin
+    state: Runtime = app.state.tocsin
     integration, prepared = await _prepared(engine, world, ["a1", "a2", "b1", "b2", "b3"])
     good = Submission(integration, alerts=(prepared[0], prepared[1]))
     bad = Submission(

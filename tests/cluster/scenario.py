@@ -125,7 +125,13 @@ async def run(cluster: Cluster, seeded: Seeded, *, seconds: float, concurrency: 
         sending = False
         await asyncio.gather(*senders)
     await bring_timers_forward(cluster.database_url)
-    await asyncio.sleep(2.0)  # the last events reach the listener
+    # The last events reach the listener: seconds on a loaded machine, so wait for them (a
+    # minute at most) rather than a fixed time; problems() reports any never heard.
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if set(outcome.accepted.values()) <= outcome.heard:
+            break
+        await asyncio.sleep(0.2)
     listener.cancel()
     with contextlib.suppress(asyncio.CancelledError, websockets.ConnectionClosed):
         await listener

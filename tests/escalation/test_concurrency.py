@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from tests.escalation.conftest import Scene
 from tocsin.escalation.models import EscalationJob, Page
 from tocsin.escalation.step import claim_due_jobs, fire_due_escalations
+from tocsin.operations.models import ProcessRow
 
 
 async def test_a_dead_workers_timer_is_taken_again_after_its_lease(scene: Scene) -> None:
@@ -117,6 +118,18 @@ def _start_worker(database_url: str, name: str) -> subprocess.Popen[bytes]:
     )
 
 
+async def _registered(scene: Scene, name: str) -> None:
+    """Wait until worker `name` has installed its signal handlers and joined the registry."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        async with scene.engine.connect() as conn:
+            seen = await conn.scalar(sa.select(ProcessRow.id).where(ProcessRow.id == name))
+        if seen is not None:
+            return
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"worker {name} never registered")
+
+
 async def test_workers_killed_at_random_lose_and_double_no_page(
     scene: Scene, backend: str, database_url: str
 ) -> None:
@@ -133,7 +146,8 @@ async def test_workers_killed_at_random_lose_and_double_no_page(
                 .where(EscalationJob.incident_id == uuid.UUID(incident))
                 .values(scheduled_for=start + timedelta(seconds=n * 0.15))
             )
-    workers = [_start_worker(database_url, f"crash-{n}") for n in range(2)]
+    names = [f"crash-{n}" for n in range(2)]
+    workers = [_start_worker(database_url, name) for name in names]
     kills = 0
     try:
         deadline = time.monotonic() + 120
@@ -143,7 +157,8 @@ async def test_workers_killed_at_random_lose_and_double_no_page(
                 victim = random.randrange(len(workers))
                 workers[victim].send_signal(signal.SIGKILL)
                 workers[victim].wait()
-                workers[victim] = _start_worker(database_url, f"crash-restarted-{kills}")
+                names[victim] = f"crash-restarted-{kills}"
+                workers[victim] = _start_worker(database_url, names[victim])
                 kills += 1
                 continue
             async with scene.engine.connect() as conn:
@@ -161,10 +176,14 @@ async def test_workers_killed_at_random_lose_and_double_no_page(
             if left == 0:
                 break
     finally:
+        # A worker restarted a moment ago may still be importing, before its SIGTERM handler
+        # exists (seconds on a loaded machine): stop each once it has said it is running.
+        for name in names:
+            await _registered(scene, name)
         for worker in workers:
             worker.send_signal(signal.SIGTERM)
         for worker in workers:
-            assert worker.wait(timeout=15) == 0
+            assert worker.wait(timeout=60) == 0
     async with scene.engine.connect() as conn:
         rows = (
             await conn.execute(

@@ -22,7 +22,7 @@ from tocsin.db import create_engine
 from tocsin.escalation.step import claim_due_jobs
 from tocsin.migrations import upgrade
 
-BEFORE_QUEUE = "0017"
+BEFORE_QUEUE = "0021"
 LEASE_END = NOW + timedelta(minutes=1)
 MONITOR = uuid.uuid4()
 

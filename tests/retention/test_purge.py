@@ -88,7 +88,7 @@ async def test_old_resolved_incidents_go_with_their_rows_and_nothing_else_does(
     assert await rows_of(engine, "alerts", still_open) == 1
 
     # The webhook bodies so far are in the payload log (written in the background: now).
-    await app.state.tocsin.extras["payload_log"].flush()
+    await app.state.tocsin.payload_log.flush()
 
     # 400 days after the first was resolved: it goes, the one resolved a day later stays.
     clock.advance(timedelta(days=399, hours=12))

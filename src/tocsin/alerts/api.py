@@ -12,18 +12,17 @@ from tocsin.alerts.schemas import AlertOut, GenericAlertIn, IngestAccepted
 from tocsin.auth.permissions import visible_team_ids
 from tocsin.errors import NotFound
 from tocsin.incidents.models import Incident
+from tocsin.integrations.intake import Intake
 from tocsin.integrations.lookup import find_active_integration
 from tocsin.integrations.replies import answer_webhook
+from tocsin.store.pages import newest_first
 from tocsin.web import (
-    AppState,
     CurrentUser,
     Cursor,
     DbSession,
     Limit,
     Page,
     State,
-    cut_page,
-    newest_first_page,
 )
 
 router = APIRouter(tags=["alerts"])
@@ -62,16 +61,16 @@ async def receive_webhook(integration_key: str, request: Request, state: State) 
     """Accept a payload in the integration's format (the generic one is shown here; see
     docs/integrations.md for the others). The 202 is sent only once what it caused is
     committed."""
-    return await webhook_response(state, integration_key, request)
+    return await webhook_response(state.intake, integration_key, request)
 
 
-async def webhook_response(state: AppState, key: str, request: Request) -> Response:
+async def webhook_response(intake: Intake, key: str, request: Request) -> Response:
     """What `POST /webhooks/{key}` answers (alerts/lane.py calls it directly)."""
-    async with state.quick_reads.connect() as conn:
+    async with intake.quick_reads.connect() as conn:
         integration = await find_active_integration(conn, key)
     if integration is None:
         raise IntegrationKeyNotFound()
-    return await answer_webhook(state, integration, request, key)
+    return await answer_webhook(intake, integration, request, key)
 
 
 @router.get("/api/v1/alerts", response_model=Page[AlertOut])
@@ -97,9 +96,7 @@ async def list_alerts(
         stmt = stmt.where(Alert.integration_id == integration_id)
     if incident_id is not None:
         stmt = stmt.where(Alert.incident_id == incident_id)
-    stmt = newest_first_page(
-        stmt, created=Alert.received_at, row_id=Alert.id, limit=limit, cursor=cursor
+    rows, next_cursor = await newest_first(
+        session, stmt, created=Alert.received_at, row_id=Alert.id, limit=limit, cursor=cursor
     )
-    rows = list((await session.execute(stmt)).scalars())
-    rows, next_cursor = cut_page(rows, limit, lambda r: (r.received_at, r.id))
     return Page[AlertOut](items=[AlertOut.model_validate(r) for r in rows], next_cursor=next_cursor)

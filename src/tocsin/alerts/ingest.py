@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -31,8 +31,10 @@ from tocsin.alerts.normalised import NormalisedAlert, fingerprint
 from tocsin.escalation.engine import NO_POLICY_NOTE
 from tocsin.escalation.jobs import schedule_starts
 from tocsin.incidents.dedup import (
+    DedupKey,
     Demand,
     find_active_incidents,
+    join_incidents,
     place,
     transition_active,
 )
@@ -50,10 +52,18 @@ from tocsin.noise.decide import (
     Candidate,
     Source,
     Suppression,
+    SuppressionKind,
     find_sources,
     load_noise,
     suppression_for,
     wants_sources,
+)
+from tocsin.noise.grouping import (
+    Wanted,
+    find_finished_groups,
+    find_resolvable_incidents,
+    group_of,
+    plan_groups,
 )
 from tocsin.noise.matchers import labels_of
 from tocsin.realtime.events import StreamEvent
@@ -189,6 +199,8 @@ class _Placed:
     incident_id: uuid.UUID | None  # None: unrouted or suppressed
     created: bool = False  # this alert opened the incident
     suppressed: Suppression | None = None
+    # It joined its group's incident (grouping, not dedup, put it there): which, and why.
+    grouped: Suppression | None = None
 
 
 async def _store_placed(
@@ -212,7 +224,7 @@ async def _store_placed(
                 incident_id=incident_id,
                 routed=route is not None,
                 now=now,
-                suppressed=item.suppressed,
+                suppressed=item.suppressed or item.grouped,
             )
         )
         if item.suppressed is not None:
@@ -227,18 +239,17 @@ async def _store_placed(
             continue
         actor = Actor.integration(prepared.integration.id)
         if not item.created:
-            entries.append(
-                (
-                    incident_id,
-                    TimelineEntry(EventKind.ALERT_ADDED, actor, data={"alert_id": str(alert_id)}),
-                )
-            )
+            data = {"alert_id": str(alert_id)}
+            if item.grouped is not None:
+                data["grouped"] = item.grouped.reason
+            entries.append((incident_id, TimelineEntry(EventKind.ALERT_ADDED, actor, data=data)))
             outcomes.append(
                 IngestOutcome(
                     alert_id,
                     incident_id,
                     deduplicated=True,
                     events=((StreamEvent.ALERT_ADDED, incident_id),),
+                    suppressed=item.grouped,
                 )
             )
             continue
@@ -289,41 +300,88 @@ async def _store_placed(
 async def _commit_firing_run(
     conn: AsyncConnection, run: list[PreparedAlert], *, now: datetime
 ) -> list[IngestOutcome]:
-    """Deduplicate and store firing alerts together: dedup places every fingerprint of the run
-    at once, and the first alert of a fingerprint that opens an incident is its creator."""
+    """Decide and store firing alerts together: noise first, then grouping, then dedup, each
+    for the whole run at once. The first alert of a fingerprint that opens an incident is its
+    creator."""
     if not run:
         return []
     suppressed = await decide_noise(conn, run, now=now)
-    counts: Counter[tuple[uuid.UUID, str]] = Counter()
-    first: dict[tuple[uuid.UUID, str], int] = {}
+    counts: Counter[DedupKey] = Counter()
+    first: dict[DedupKey, int] = {}
     for n, prepared in enumerate(run):
         if prepared.route is not None and suppressed[n] is None:
             key = (prepared.integration.id, prepared.fingerprint)
             counts[key] += 1
             first.setdefault(key, n)
-    demands = []
-    for key, n in first.items():
-        prepared = run[n]
+    groups = _groups_of(run, first)
+    plan = await plan_groups(conn, groups, now=now)
+
+    def demand(key: DedupKey) -> Demand:
+        prepared = run[first[key]]
         assert prepared.route is not None
-        demands.append(
-            Demand(
-                integration_id=key[0],
-                fingerprint=key[1],
-                window=timedelta(minutes=prepared.integration.dedup_window_minutes),
-                alerts=counts[key],
-                opening=_opening(prepared, prepared.route),
-            )
+        opening = _opening(prepared, prepared.route)
+        if key in groups:
+            opening["group_key"] = groups[key].group.key
+        return Demand(
+            integration_id=key[0],
+            fingerprint=key[1],
+            window=timedelta(minutes=prepared.integration.dedup_window_minutes),
+            alerts=counts[key],
+            opening=opening,
         )
-    outcomes = await place(conn, demands, now=now)
+
+    outcomes = await place(
+        conn, [demand(k) for k in first if k not in plan.join and k not in plan.follow], now=now
+    )
+    # Alerts joining a group's incident (found, or opened by its leader in this run) skip
+    # dedup; one whose incident was resolved in the meantime goes through dedup after all.
+    joining: dict[DedupKey, tuple[uuid.UUID, bool]] = dict(plan.join)
+    late: list[DedupKey] = []
+    for key, leader in plan.follow.items():
+        led = outcomes[leader]
+        if led.created:
+            joining[key] = (led.incident_id, False)
+        else:
+            late.append(key)
+    joined = await join_incidents(
+        conn, {k: (i, counts[k]) for k, (i, _) in joining.items()}, now=now
+    )
+    late += [k for k in joining if k not in joined]
+    outcomes.update(await place(conn, [demand(k) for k in late], now=now))
     placed = []
     for n, prepared in enumerate(run):
         if prepared.route is None or suppressed[n] is not None:
             placed.append(_Placed(prepared, None, suppressed=suppressed[n]))
             continue
         key = (prepared.integration.id, prepared.fingerprint)
+        if key in joined:
+            group = groups[key].group
+            reason = group.reason + (" (already in this incident)" if joining[key][1] else "")
+            grouped = Suppression(SuppressionKind.GROUP, joined[key], reason)
+            placed.append(_Placed(prepared, joined[key], grouped=grouped))
+            continue
         outcome = outcomes[key]
         placed.append(_Placed(prepared, outcome.incident_id, outcome.created and first[key] == n))
     return await _store_placed(conn, placed, now=now)
+
+
+def _groups_of(run: list[PreparedAlert], first: Mapping[DedupKey, int]) -> dict[DedupKey, Wanted]:
+    """The group of each fingerprint of the run whose service (or integration) groups, in
+    run order; a fingerprint's first alert decides its group."""
+    groups = {}
+    for key, n in first.items():
+        prepared = run[n]
+        assert prepared.route is not None
+        group = group_of(
+            route=prepared.route,
+            tags=prepared.alert.tags,
+            group_by=prepared.integration.group_by,
+            window_seconds=prepared.integration.group_window_seconds,
+        )
+        if group is not None:
+            window = timedelta(minutes=prepared.integration.dedup_window_minutes)
+            groups[key] = Wanted(group, window)
+    return groups
 
 
 def _labels(prepared: PreparedAlert, service_name: str) -> dict[str, str]:
@@ -372,8 +430,12 @@ async def _commit_resolved(
     conn: AsyncConnection, prepared: PreparedAlert, now: datetime
 ) -> IngestOutcome:
     integration = prepared.integration
-    incident_ids = await find_active_incidents(conn, integration.id, prepared.fingerprint)
-    target = incident_ids[0] if incident_ids else None
+    found = await find_resolvable_incidents(conn, integration.id, prepared.fingerprint)
+    grouped = [incident_id for incident_id, group_key in found if group_key is not None]
+    single = [incident_id for incident_id, group_key in found if group_key is None]
+    # A grouped incident holding the fingerprint takes the receipt: its alert list then
+    # shows this alert resolved.
+    target = next(iter(grouped + single), None)
     alert_id = uuid.uuid4()
     row = _alert_row(prepared, alert_id, incident_id=target, routed=target is not None, now=now)
     await conn.execute(insert(Alert), [row])
@@ -393,13 +455,22 @@ async def _commit_resolved(
     )
     events: list[Event] = [(StreamEvent.ALERT_ADDED, target)]
     if integration.auto_resolve:
-        # The problem is gone: every active incident of this fingerprint goes.
+        # The problem is gone: every active incident of this fingerprint goes, and a grouped
+        # one once the last of its alerts has resolved.
         changed = await transition_active(
             conn,
-            incident_ids,
+            single,
             Action.RESOLVE,
             actor=actor,
             note="resolved by the monitoring tool",
+            now=now,
+        )
+        changed += await transition_active(
+            conn,
+            await find_finished_groups(conn, grouped),
+            Action.RESOLVE,
+            actor=actor,
+            note="every alert of the incident has resolved",
             now=now,
         )
         events += [(StreamEvent.INCIDENT_UPDATED, i) for i in changed]

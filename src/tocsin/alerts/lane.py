@@ -31,7 +31,7 @@ class WebhookLane:
             return
         request = Request(scope, receive)
         try:
-            response = await webhook_response(scope["app"].state.tocsin, key, request)
+            response = await webhook_response(scope["app"].state.tocsin.intake, key, request)
         except Exception as exc:
             response = await _handled(scope, request, exc)
         await response(scope, receive, send)

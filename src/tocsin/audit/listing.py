@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tocsin.audit.models import AuditEntry
 from tocsin.audit.schemas import AuditEntryOut
 from tocsin.auth.models import User
-from tocsin.web import cut_page, newest_first_page
+from tocsin.store.pages import newest_first
 
 
 @dataclass(frozen=True)
@@ -42,11 +42,9 @@ async def list_audit_entries(
         stmt = stmt.where(AuditEntry.at >= wanted.since)
     if wanted.until is not None:
         stmt = stmt.where(AuditEntry.at < wanted.until)
-    stmt = newest_first_page(
-        stmt, created=AuditEntry.at, row_id=AuditEntry.id, limit=limit, cursor=cursor
+    page, next_cursor = await newest_first(
+        session, stmt, created=AuditEntry.at, row_id=AuditEntry.id, limit=limit, cursor=cursor
     )
-    rows = list((await session.execute(stmt)).scalars())
-    page, next_cursor = cut_page(rows, limit, lambda entry: (entry.at, entry.id))
     actors = {entry.actor_user_id for entry in page if entry.actor_user_id is not None}
     found = await session.execute(select(User.id, User.email).where(User.id.in_(actors)))
     emails = {user_id: email for user_id, email in found}

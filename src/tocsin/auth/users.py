@@ -18,8 +18,8 @@ from tocsin.auth.schemas import SELF_EDITABLE, ApiKeyCreate
 from tocsin.auth.secrets import hash_password
 from tocsin.auth.sessions import revoke_sessions_of
 from tocsin.errors import Conflict, Forbidden, InvalidInput, NotFound
+from tocsin.store.pages import newest_first
 from tocsin.teams.models import TeamMember
-from tocsin.web import cut_page, newest_first_page
 
 
 class UserNotFound(NotFound):
@@ -199,23 +199,20 @@ async def list_users(
     session: AsyncSession, *, limit: int, cursor: str | None
 ) -> tuple[list[User], str | None]:
     """One page of users, newest first, and the cursor of the next page."""
-    stmt = newest_first_page(
-        select(User), created=User.created_at, row_id=User.id, limit=limit, cursor=cursor
+    return await newest_first(
+        session, select(User), created=User.created_at, row_id=User.id, limit=limit, cursor=cursor
     )
-    rows = list((await session.execute(stmt)).scalars())
-    return cut_page(rows, limit, lambda u: (u.created_at, u.id))
 
 
 async def list_api_keys(
     session: AsyncSession, user_id: uuid.UUID, *, limit: int, cursor: str | None
 ) -> tuple[list[ApiKey], str | None]:
     """One page of the user's API keys (revoked ones included), newest first."""
-    stmt = newest_first_page(
+    return await newest_first(
+        session,
         select(ApiKey).where(ApiKey.user_id == user_id),
         created=ApiKey.created_at,
         row_id=ApiKey.id,
         limit=limit,
         cursor=cursor,
     )
-    rows = list((await session.execute(stmt)).scalars())
-    return cut_page(rows, limit, lambda k: (k.created_at, k.id))

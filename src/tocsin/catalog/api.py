@@ -75,6 +75,8 @@ async def create_service(
         escalation_policy_id=body.escalation_policy_id,
         status=body.status,
         urgency=body.urgency,
+        group_by=body.group_by,
+        group_window_seconds=body.group_window_seconds,
         now=now,
     )
     await session.commit()

@@ -5,11 +5,12 @@ from __future__ import annotations
 import enum
 import uuid
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Enum, ForeignKey, String, Text, Uuid
+from sqlalchemy import Enum, ForeignKey, Integer, String, Text, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
-from tocsin.db import Base, enum_values, new_id
+from tocsin.db import Base, JSONType, enum_values, new_id
 
 
 class ServiceStatus(enum.StrEnum):
@@ -47,5 +48,12 @@ class Service(Base):
         default=ServiceUrgency.SEVERITY_BASED,
         server_default=ServiceUrgency.SEVERITY_BASED.value,
     )
+    # {"timezone": "Europe/Paris", "windows": [{"weekdays": [1..7], "start_time": "HH:MM",
+    #  "end_time": "HH:MM"}]}: when someone is there to answer (see incidents/urgency.py).
+    support_hours: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
+    # Grouping (noise/grouping.py): alerts with equal values of these tags open one incident
+    # while it is active and younger than the window. Empty: grouped by fingerprint only.
+    group_by: Mapped[list[str]] = mapped_column(JSONType, default=list, server_default="[]")
+    group_window_seconds: Mapped[int] = mapped_column(Integer, default=300, server_default="300")
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]

@@ -15,8 +15,8 @@ from tocsin.errors import Conflict, InvalidInput, NotFound
 from tocsin.escalation.models import EscalationPolicy
 from tocsin.incidents.models import Incident
 from tocsin.integrations.models import Integration
+from tocsin.store.pages import newest_first
 from tocsin.teams.models import Team
-from tocsin.web import cut_page, newest_first_page
 
 
 class ServiceNotFound(NotFound):
@@ -65,11 +65,9 @@ async def list_services(
         stmt = stmt.where(Service.status == status)
     if team_id is not None:
         stmt = stmt.where(Service.team_id == team_id)
-    paged = newest_first_page(
-        stmt, created=Service.created_at, row_id=Service.id, limit=limit, cursor=cursor
+    return await newest_first(
+        session, stmt, created=Service.created_at, row_id=Service.id, limit=limit, cursor=cursor
     )
-    rows = list((await session.execute(paged)).scalars())
-    return cut_page(rows, limit, lambda s: (s.created_at, s.id))
 
 
 async def _refuse_taken_routing_key(
@@ -118,6 +116,8 @@ async def register_service(
     escalation_policy_id: uuid.UUID | None,
     status: ServiceStatus,
     urgency: ServiceUrgency = ServiceUrgency.SEVERITY_BASED,
+    group_by: list[str] | None = None,
+    group_window_seconds: int = 300,
     now: datetime,
 ) -> Service:
     """A new service. Unknown team or unfit policy: InvalidInput; taken key: Conflict."""
@@ -133,6 +133,8 @@ async def register_service(
         escalation_policy_id=escalation_policy_id,
         status=status,
         urgency=urgency,
+        group_by=list(group_by or []),
+        group_window_seconds=group_window_seconds,
         created_at=now,
         updated_at=now,
     )

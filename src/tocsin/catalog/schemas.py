@@ -17,6 +17,26 @@ RoutingKey = Annotated[
     StringConstraints(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9._:/-]+$"),
     Field(description="What alerts name to reach this service: letters, digits and . _ : / -"),
 ]
+GroupKey = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, strict=True)
+]
+GROUP_BY_HELP = (
+    "Tag names (Alertmanager labels) whose values group alerts into one incident, e.g. "
+    '["alertname", "cluster"]; empty: alerts are grouped by fingerprint only'
+)
+GROUP_WINDOW_HELP = (
+    "For how long after an incident of a group opened further alerts of the group join it"
+)
+GroupWindow = Annotated[int, Field(ge=1, le=7 * 86_400, strict=True)]
+
+
+def check_group_by(keys: list[str] | None) -> list[str] | None:
+    """No key twice: the same tag named twice is a typing mistake, not a wish."""
+    if keys is not None and len(set(keys)) != len(keys):
+        raise ValueError("names a tag twice")
+    return keys
+
+
 URGENCY_HELP = (
     "How the service's incidents page people: severity_based (critical and high severities "
     "are high urgency, the rest low), high (always high urgency) or low (always low)"
@@ -34,6 +54,8 @@ class ServiceOut(BaseModel):
     escalation_policy_id: uuid.UUID | None
     status: ServiceStatus
     urgency: ServiceUrgency = Field(description=URGENCY_HELP)
+    group_by: list[str] = Field(default_factory=list, description=GROUP_BY_HELP)
+    group_window_seconds: int = Field(default=300, description=GROUP_WINDOW_HELP)
     created_at: datetime
     updated_at: datetime
 
@@ -50,6 +72,10 @@ class ServiceCreate(BaseModel):
     )
     status: ServiceStatus = ServiceStatus.ACTIVE
     urgency: ServiceUrgency = Field(default=ServiceUrgency.SEVERITY_BASED, description=URGENCY_HELP)
+    group_by: list[GroupKey] = Field(default_factory=list, max_length=10, description=GROUP_BY_HELP)
+    group_window_seconds: GroupWindow = Field(default=300, description=GROUP_WINDOW_HELP)
+
+    _distinct_keys = field_validator("group_by")(check_group_by)
 
 
 class ServiceUpdate(BaseModel):
@@ -64,8 +90,21 @@ class ServiceUpdate(BaseModel):
     escalation_policy_id: uuid.UUID | None = None
     status: ServiceStatus | None = None
     urgency: ServiceUrgency | None = Field(default=None, description=URGENCY_HELP)
+    group_by: list[GroupKey] | None = Field(default=None, max_length=10, description=GROUP_BY_HELP)
+    group_window_seconds: GroupWindow | None = Field(default=None, description=GROUP_WINDOW_HELP)
 
-    @field_validator("name", "description", "routing_key", "team_id", "status", "urgency")
+    _distinct_keys = field_validator("group_by")(check_group_by)
+
+    @field_validator(
+        "name",
+        "description",
+        "routing_key",
+        "team_id",
+        "status",
+        "urgency",
+        "group_by",
+        "group_window_seconds",
+    )
     @classmethod
     def _not_null(cls, value: object) -> object:
         if value is None:

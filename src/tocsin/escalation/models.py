@@ -143,6 +143,9 @@ class EscalationJob(Base):
         Enum(JobOutcome, native_enum=False, values_callable=enum_values, length=20),
         nullable=True,
     )
+    # A RESPONDER timer pages this person, or this policy's first level, once.
+    responder_user_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
+    responder_policy_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
 
 
 # Timers as due rows: waiting until fired (completed) or cancelled.

@@ -21,8 +21,8 @@ from tocsin.errors import Conflict, InvalidInput, NotFound
 from tocsin.escalation.models import EscalationLevel, EscalationPolicy, TargetType
 from tocsin.incidents.models import Incident, IncidentStatus
 from tocsin.schedules.store import schedule_belongs_to_team
+from tocsin.store.pages import newest_first
 from tocsin.teams.models import Team, TeamMember
-from tocsin.web import cut_page, newest_first_page
 
 UNFINISHED = (IncidentStatus.OPEN, IncidentStatus.ACKNOWLEDGED)
 
@@ -155,15 +155,14 @@ async def list_visible_policies(
         stmt = stmt.where(EscalationPolicy.team_id.in_(visible))
     if team_id is not None:
         stmt = stmt.where(EscalationPolicy.team_id == team_id)
-    paged = newest_first_page(
+    return await newest_first(
+        session,
         stmt,
         created=EscalationPolicy.created_at,
         row_id=EscalationPolicy.id,
         limit=limit,
         cursor=cursor,
     )
-    rows = list((await session.execute(paged)).scalars())
-    return cut_page(rows, limit, lambda p: (p.created_at, p.id))
 
 
 async def load_levels(

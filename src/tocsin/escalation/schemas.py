@@ -224,7 +224,8 @@ class AlertSimulationOut(BaseModel):
     suppressed: SuppressionOut | None = Field(
         default=None,
         description="It would open no incident: the maintenance window, silence or "
-        "inhibition rule that would suppress it, and why (then the plan is empty)",
+        "inhibition rule that would suppress it, and why; or (kind group) it would join its "
+        "group's incident, joins_incident_id (then the plan is empty)",
     )
 
 

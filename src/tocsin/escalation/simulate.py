@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from tocsin.alerts.ingest import decide_noise, prepare
+from tocsin.alerts.ingest import PreparedAlert, decide_noise, prepare
 from tocsin.alerts.models import AlertStatus
 from tocsin.auth.accounts import Principal
 from tocsin.auth.permissions import require_team_reader, visible_team_ids
@@ -33,7 +33,8 @@ from tocsin.incidents.models import Incident
 from tocsin.integrations.adapters.base import Inbound, PayloadForbidden, PayloadRejected
 from tocsin.integrations.adapters.registry import adapter_for
 from tocsin.integrations.lookup import find_integration
-from tocsin.noise.decide import Suppression
+from tocsin.noise.decide import Suppression, SuppressionKind
+from tocsin.noise.grouping import Wanted, group_of, plan_groups
 from tocsin.routing.route import Route
 
 
@@ -59,7 +60,8 @@ class AlertSimulation:
     plan: tuple[PlanStep, ...]
     # It would join an open incident of a team the caller may not see: not named.
     joins_hidden_incident: bool = False
-    # It would open no incident: the maintenance window, silence or inhibition rule, and why.
+    # It would open no incident: the maintenance window, silence or inhibition rule, and why;
+    # or (kind group) the incident its group would put it in.
     suppressed: Suppression | None = None
 
 
@@ -144,14 +146,24 @@ async def simulate(
         if prepared.route is not None:
             suppressed = (await decide_noise(conn, [prepared], now=at))[0]
         if prepared.route is not None and suppressed is None:
+            # Grouping first, then dedup, as ingest decides.
+            suppressed = await _grouped(conn, prepared, at=at)
+            found = suppressed.id if suppressed is not None else None
             existing = await find_dedup_incident(conn, integration.id, prepared.fingerprint)
             window = timedelta(minutes=integration.dedup_window_minutes)
-            if existing is not None and joins_existing(existing[1], now=at, window=window):
-                team_id = await _team_of(conn, existing[0])
+            if (
+                found is None
+                and existing is not None
+                and joins_existing(existing[1], now=at, window=window)
+            ):
+                found = existing[0]
+            if found is not None:
+                team_id = await _team_of(conn, found)
                 if visible_teams is None or team_id in visible_teams:
-                    joins = existing[0]
+                    joins = found
                 else:
                     hidden = True
+                    suppressed = None  # it would name the incident
             elif prepared.route.escalation_policy_id is not None:
                 snapshot = await load_policy_snapshot(conn, prepared.route.escalation_policy_id)
                 if snapshot is not None:
@@ -170,6 +182,30 @@ async def simulate(
             )
         )
     return Simulation(at=at, alerts=tuple(results), ignored=tuple(mapped.ignored))
+
+
+async def _grouped(
+    conn: AsyncConnection, prepared: PreparedAlert, *, at: datetime
+) -> Suppression | None:
+    """The incident its group would put the alert in, as ingest decides it, if any."""
+    assert prepared.route is not None
+    integration = prepared.integration
+    group = group_of(
+        route=prepared.route,
+        tags=prepared.alert.tags,
+        group_by=integration.group_by,
+        window_seconds=integration.group_window_seconds,
+    )
+    if group is None:
+        return None
+    key = (integration.id, prepared.fingerprint)
+    window = timedelta(minutes=integration.dedup_window_minutes)
+    plan = await plan_groups(conn, {key: Wanted(group, window)}, now=at)
+    if key not in plan.join:
+        return None
+    incident_id, held = plan.join[key]
+    reason = group.reason + (" (already in this incident)" if held else "")
+    return Suppression(SuppressionKind.GROUP, incident_id, reason)
 
 
 async def simulate_as(

@@ -37,6 +37,7 @@ from tocsin.incidents.lifecycle import Action, apply_transition
 from tocsin.incidents.timeline import SYSTEM, EventKind, TimelineEntry, append_events
 from tocsin.realtime.events import StreamEvent
 from tocsin.store import queue
+from tocsin.store.backend import has_single_writer
 from tocsin.telemetry.logs import log_context
 from tocsin.telemetry.tracing import span
 from tocsin.worker import metrics
@@ -309,7 +310,7 @@ async def fire_due_escalations(ctx: WorkerContext) -> bool:
     left = await _fire_together(ctx, starts)
     batched = {job.id for job in starts}
     claimed = [job for job in claimed if job.id not in batched] + left
-    if ctx.engine.dialect.name == "postgresql":
+    if not has_single_writer(ctx.engine.url):
         # Each timer is a chain of round trips: fire several at once, each in its own
         # transaction (two of the same incident wait for each other on its row lock).
         lanes = asyncio.Semaphore(FIRE_CONCURRENCY)
@@ -323,7 +324,7 @@ async def fire_due_escalations(ctx: WorkerContext) -> bool:
     for job in claimed:
         await _fire_one(ctx, job)
         # Let requests in between timers: on SQLite the transactions run inline and would
-        # otherwise hold the event loop for a whole batch (tocsin.db.InlineEngine).
+        # otherwise hold the event loop for a whole batch (tocsin.store.inline.InlineEngine).
         await asyncio.sleep(0)
     return bool(claimed or starts)
 

@@ -17,7 +17,7 @@ from tocsin.errors import InvalidInput, NotFound
 from tocsin.heartbeats.models import HeartbeatMonitor, HeartbeatState
 from tocsin.heartbeats.watch import deadline
 from tocsin.integrations.models import Integration, IntegrationType
-from tocsin.web import cut_page, newest_first_page
+from tocsin.store.pages import newest_first
 from tocsin.worker.wakeup import announce_work
 
 KEY_PREFIX = "hb"
@@ -51,15 +51,14 @@ async def list_monitors(
         stmt = stmt.where(HeartbeatMonitor.service_id == service_id)
     if state is not None:
         stmt = stmt.where(HeartbeatMonitor.state == state)
-    paged = newest_first_page(
+    return await newest_first(
+        session,
         stmt,
         created=HeartbeatMonitor.created_at,
         row_id=HeartbeatMonitor.id,
         limit=limit,
         cursor=cursor,
     )
-    rows = list((await session.execute(paged)).scalars())
-    return cut_page(rows, limit, lambda m: (m.created_at, m.id))
 
 
 async def find_monitor_service(session: AsyncSession, service_id: uuid.UUID) -> Service:

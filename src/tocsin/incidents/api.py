@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query
 from sqlalchemy import select
 
 from tocsin.escalation.models import Page
-from tocsin.incidents.detail import load_incident_detail
+from tocsin.incidents.detail import load_incident_alerts, load_incident_detail
 from tocsin.incidents.lifecycle import Action
 from tocsin.incidents.listing import IncidentFilters, list_incidents, list_item
 from tocsin.incidents.models import Incident, IncidentStatus
@@ -22,12 +22,15 @@ from tocsin.incidents.responding import (
 )
 from tocsin.incidents.schemas import (
     ActionIn,
+    IncidentAlertOut,
     IncidentDetail,
     IncidentPage,
+    MergeIn,
     NoteIn,
     PageOut,
     ReassignIn,
 )
+from tocsin.noise.merging import merge_incidents, split_alert
 from tocsin.realtime.events import StreamEvent
 from tocsin.web import (
     CurrentUser,
@@ -206,6 +209,65 @@ async def add_note_route(
     the other actions. Answers the incident with its timeline."""
     await add_note(session, user, incident, note=body.note, now=now)
     return await _answer(incident, session, state)
+
+
+@router.get("/{incident_id}/alerts", response_model=list[IncidentAlertOut])
+async def list_incident_alerts(
+    incident: VisibleIncident, session: DbSession
+) -> list[IncidentAlertOut]:
+    """Each distinct alert of the incident (one integration's fingerprint, however often it
+    was received) with its status now, first received first. A grouped incident resolves
+    when every one of them has resolved."""
+    conn = await session.connection()
+    return (await load_incident_alerts(conn, [incident.id]))[incident.id]
+
+
+@router.post("/{incident_id}/merge", response_model=IncidentDetail)
+async def merge_incidents_route(
+    incident: VisibleIncident,
+    body: MergeIn,
+    session: DbSession,
+    user: CurrentUser,
+    now: Now,
+    state: State,
+) -> IncidentDetail:
+    """Merge the incidents of `source_ids` into this one: their alerts move here, they
+    resolve, and both timelines name the other side. Managers and responders of every
+    team involved; all must be open or acknowledged (409 otherwise)."""
+    changed = await merge_incidents(
+        session, user, incident, body.source_ids, now=now, note=body.note
+    )
+    detail = await _answer(incident, session, state)
+    state.hub.announce([(StreamEvent.INCIDENT_UPDATED, i) for i in changed[1:]])
+    return detail
+
+
+@router.post(
+    "/{incident_id}/alerts/{alert_id}/split", status_code=201, response_model=IncidentDetail
+)
+async def split_alert_route(
+    incident: VisibleIncident,
+    alert_id: uuid.UUID,
+    session: DbSession,
+    user: CurrentUser,
+    now: Now,
+    state: State,
+    body: ActionIn | None = None,
+) -> IncidentDetail:
+    """Open a new incident for one alert of this one (any of its receipts' ids, e.g. the
+    `alert_id` of GET .../alerts): every receipt of it moves, and the new incident pages as
+    any new incident does. Answers the new incident. 409 when it is the only alert."""
+    new_id = await split_alert(
+        session, user, incident, alert_id, now=now, note=body.note if body else ""
+    )
+    opened = await session.get(Incident, new_id)
+    assert opened is not None
+    detail = await load_incident_detail(session, opened)
+    await session.commit()
+    state.hub.announce(
+        [(StreamEvent.INCIDENT_UPDATED, incident.id), (StreamEvent.INCIDENT_CREATED, new_id)]
+    )
+    return detail
 
 
 @router.get("/{incident_id}/pages", response_model=list[PageOut])

@@ -18,13 +18,18 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import bindparam, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tocsin.incidents.lifecycle import Action, IllegalTransition, apply_transition
+from tocsin.incidents.lifecycle import (
+    ACTIVE_STATUSES,
+    Action,
+    IllegalTransition,
+    apply_transition,
+)
 from tocsin.incidents.models import Incident, IncidentStatus
 from tocsin.incidents.timeline import Actor
+from tocsin.store.inserts import Numbering, insert_ignoring
 
 # Two rounds are enough: a lost race means the winner is committed (PostgreSQL waits for it
 # before answering ON CONFLICT) and visible to the next look. A third is slack for a winner
@@ -74,7 +79,7 @@ _FIND_DEDUP_OPEN_MANY = select(
     Incident.integration_id.in_(bindparam("integrations", expanding=True)),
     Incident.dedup_open.is_(True),
 )
-_LAST_NUMBER = select(func.coalesce(func.max(Incident.number), 0))
+_INCIDENT_NUMBERS = Numbering(Incident.number, "incident_number_seq")
 
 
 async def find_dedup_incidents(
@@ -147,18 +152,26 @@ async def _open(conn: AsyncConnection, rows: list[dict[str, Any]]) -> set[uuid.U
     same fingerprint."""
     if not rows:
         return set()
-    if conn.dialect.name == "postgresql":
-        stmt: Any = postgresql.insert(Incident).values(number=func.nextval("incident_number_seq"))
-    else:
-        # SQLite has a single writer (and ingest takes the write lock up front), so numbers
-        # counted on from the largest cannot collide.
-        last = (await conn.execute(_LAST_NUMBER)).scalar()
-        rows = [{**row, "number": int(last or 0) + n} for n, row in enumerate(rows, start=1)]
-        stmt = sqlite.insert(Incident)
-    stmt = stmt.on_conflict_do_nothing(
-        index_elements=["integration_id", "fingerprint"], index_where=text("dedup_open")
-    ).returning(Incident.id)
-    return set((await conn.execute(stmt, rows)).scalars())
+    inserted = await insert_ignoring(
+        conn,
+        Incident,
+        rows,
+        unique=["integration_id", "fingerprint"],
+        where=text("dedup_open"),
+        returning=[Incident.id],
+        numbering=_INCIDENT_NUMBERS,
+    )
+    return set(inserted.scalars())
+
+
+async def open_incident(conn: AsyncConnection, demand: Demand, *, now: datetime) -> uuid.UUID:
+    """Open an incident by hand (an alert split out of another): it absorbs later alerts of
+    its fingerprint unless another incident already does."""
+    incident_id = uuid.uuid4()
+    row = _incident_row(demand, incident_id, now)
+    if incident_id not in await _open(conn, [row]):
+        await _open(conn, [{**row, "dedup_open": False}])
+    return incident_id
 
 
 async def place(
@@ -197,6 +210,27 @@ async def place(
         if not pending:
             return placed
     raise DedupRaceLost(f"fingerprints {sorted(f for _, f in pending)!r} kept changing under us")
+
+
+async def join_incidents(
+    conn: AsyncConnection, joins: Mapping[DedupKey, tuple[uuid.UUID, int]], *, now: datetime
+) -> dict[DedupKey, uuid.UUID]:
+    """Count alerts on incidents chosen for them by grouping (fingerprint -> incident and how
+    many alerts), where the incident is still active: one UPDATE per incident, in id order.
+    Those joined; one missing found its incident resolved in the meantime."""
+    per_incident: dict[uuid.UUID, int] = {}
+    for incident_id, alerts in joins.values():
+        per_incident[incident_id] = per_incident.get(incident_id, 0) + alerts
+    active = set()
+    for incident_id in sorted(per_incident):
+        result = await conn.execute(
+            update(Incident)
+            .where(Incident.id == incident_id, Incident.status.in_(ACTIVE_STATUSES))
+            .values(alert_count=Incident.alert_count + per_incident[incident_id], updated_at=now)
+        )
+        if result.rowcount == 1:
+            active.add(incident_id)
+    return {key: incident_id for key, (incident_id, _) in joins.items() if incident_id in active}
 
 
 async def find_active_incidents(

@@ -19,8 +19,8 @@ from tocsin.catalog.models import Service
 from tocsin.escalation.models import Page
 from tocsin.incidents.models import Incident, IncidentStatus
 from tocsin.incidents.schemas import IncidentListItem, IncidentOut, ServiceRef, TeamRef, UserRef
+from tocsin.store.pages import newest_first
 from tocsin.teams.models import Team
-from tocsin.web import cut_page, newest_first_page
 
 
 @dataclass(frozen=True)
@@ -83,11 +83,9 @@ async def list_incidents(
                 Incident.id.in_(_paging_me_now(principal.user_id)),
             )
         )
-    stmt = newest_first_page(
-        stmt, created=Incident.created_at, row_id=Incident.id, limit=limit, cursor=cursor
+    rows, next_cursor = await newest_first(
+        session, stmt, created=Incident.created_at, row_id=Incident.id, limit=limit, cursor=cursor
     )
-    rows = list((await session.execute(stmt)).scalars())
-    rows, next_cursor = cut_page(rows, limit, lambda r: (r.created_at, r.id))
     return await describe_incidents(session, rows), next_cursor
 
 

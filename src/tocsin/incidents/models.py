@@ -46,6 +46,8 @@ class Incident(Base):
         Index("ix_incidents_status_created", "status", "created_at"),
         Index("ix_incidents_service", "service_id"),
         Index("ix_incidents_snoozed_until", "snoozed_until"),
+        # Ingest looks up the active incident of a group (noise/grouping.py) by this.
+        Index("ix_incidents_group_key_status", "group_key", "status"),
         # The incident list: newest first, a page at a time, stops after the page's rows.
         Index("ix_incidents_created_id", "created_at", "id"),
         # At most one incident per (integration, fingerprint) takes new alerts. This index,
@@ -98,6 +100,12 @@ class Incident(Base):
     last_escalated_at: Mapped[datetime | None] = mapped_column(nullable=True)
     # Acknowledged and snoozed: the worker returns it to open (and paging) at this instant.
     snoozed_until: Mapped[datetime | None] = mapped_column(nullable=True)
+    # "high" or "low", decided when it opened (None: older incidents, paged by severity).
+    urgency: Mapped[str | None] = mapped_column(String(10), nullable=True)
+    # Set when the incident holds alerts of several fingerprints (noise/grouping.py): the
+    # group's key (service + group_by values) for an incident a group opened, or a marker of
+    # its own for one that merge or split made. It then resolves when every alert has.
+    group_key: Mapped[str | None] = mapped_column(String(128), nullable=True)
 
 
 class ActorType(enum.StrEnum):

@@ -8,7 +8,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from tocsin.alerts.models import Severity
+from tocsin.alerts.limits import MAX_DEPTH, clip, depth_beyond
+from tocsin.alerts.models import AlertStatus, Severity
 from tocsin.alerts.schemas import AlertOut
 from tocsin.incidents.models import ActorType, IncidentStatus
 
@@ -39,6 +40,11 @@ class IncidentOut(BaseModel):
     last_escalated_at: datetime | None
     snoozed_until: datetime | None = Field(
         default=None, description="Acknowledged and snoozed: it returns to open and pages then"
+    )
+    group_key: str | None = Field(
+        default=None,
+        description="Set when it holds alerts of several fingerprints (grouped, merged or "
+        "split): it then resolves when every one of its alerts has resolved",
     )
 
 
@@ -102,12 +108,43 @@ class PageOut(BaseModel):
     created_at: datetime
 
 
+class IncidentAlertOut(BaseModel):
+    """One alert of the incident as people think of it: every receipt of one fingerprint from
+    one integration, with its status now (its latest receipt's)."""
+
+    alert_id: uuid.UUID = Field(description="Its latest receipt; split it out by this id")
+    integration_id: uuid.UUID
+    fingerprint: str
+    status: AlertStatus = Field(description="firing or resolved: its latest receipt's status")
+    title: str
+    severity: Severity
+    source: str
+    tags: dict[str, Any]
+    received: int = Field(description="How many times it was received in this incident")
+    first_received_at: datetime
+    last_received_at: datetime
+    grouped_reason: str | None = Field(
+        default=None,
+        description="How it came into the incident when another alert opened it: the group",
+    )
+
+    @field_validator("tags", mode="before")
+    @classmethod
+    def _cut_too_deep(cls, value: Any) -> Any:
+        return clip(value) if depth_beyond(value, MAX_DEPTH) else value
+
+
 class IncidentDetail(IncidentOut):
     team: TeamRef
     service: ServiceRef | None
     alerts: list[AlertOut] = Field(description="The most recent alerts, newest first")
     timeline: list[TimelineEventOut] = Field(description="Oldest first")
     pages: list[PageOut] = Field(default_factory=list, description="People paged, oldest first")
+    grouped_alerts: list[IncidentAlertOut] = Field(
+        default_factory=list,
+        description="Each distinct alert of the incident with its status now, first received "
+        "first (the same list as GET /api/v1/incidents/{id}/alerts)",
+    )
 
 
 class ActionIn(BaseModel):
@@ -128,6 +165,19 @@ class ReassignIn(ActionIn):
         if (self.user_id is None) == (self.escalation_policy_id is None):
             raise ValueError("give exactly one of user_id or escalation_policy_id")
         return self
+
+
+class MergeIn(ActionIn):
+    """The incidents to merge into this one: their alerts move here and they resolve."""
+
+    source_ids: list[uuid.UUID] = Field(min_length=1, max_length=50)
+
+    @field_validator("source_ids")
+    @classmethod
+    def _distinct(cls, value: list[uuid.UUID]) -> list[uuid.UUID]:
+        if len(set(value)) != len(value):
+            raise ValueError("names an incident twice")
+        return value
 
 
 class NoteIn(BaseModel):

@@ -41,6 +41,13 @@ class EventKind(enum.StrEnum):
     PAGING_STUCK = "paging_stuck"
     # An acknowledged incident put aside until a time (noise/snooze.py); it pages again then.
     SNOOZED = "snoozed"
+    # Merged by hand (noise/merging.py): on the target, naming its sources; on each source,
+    # naming the target it went into (it is resolved too).
+    MERGED = "merged"
+    MERGED_INTO = "merged_into"
+    # One alert split out by hand into a new incident: on the incident it left, naming the new
+    # one (whose `created` entry names where it came from).
+    SPLIT = "split"
 
 
 @dataclass(frozen=True)

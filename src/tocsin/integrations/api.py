@@ -11,8 +11,7 @@ from fastapi import APIRouter, Depends
 
 from tocsin.auth.permissions import require_admin
 from tocsin.config import Settings
-from tocsin.integrations.email_ingest import email_address
-from tocsin.integrations.inbound import payload_log
+from tocsin.integrations.email.addresses import email_address
 from tocsin.integrations.models import Integration, IntegrationType
 from tocsin.integrations.payload_log import read_recent_payloads
 from tocsin.integrations.provisioning import (
@@ -97,6 +96,8 @@ async def create_integration_route(
         options=body.options,
         templates=body.templates.model_dump(exclude_none=True),
         rate_limit_per_minute=body.rate_limit_per_minute,
+        group_by=body.group_by,
+        group_window_seconds=body.group_window_seconds,
         now=now,
     )
     await session.commit()
@@ -160,5 +161,5 @@ async def list_payloads(
     """Admin only (payloads may hold anything a tool sent). The last payloads received,
     newest first, each with what it was mapped to or why it was refused."""
     require_admin(principal)
-    rows = await read_recent_payloads(payload_log(state), state.read_engine, integration.id)
+    rows = await read_recent_payloads(state.payload_log, state.read_engine, integration.id)
     return [PayloadOut.model_validate(r) for r in rows]

@@ -27,6 +27,7 @@ from tocsin.integrations.adapters.pagerduty import (
     map_v1_event,
 )
 from tocsin.integrations.inbound import MapPayload, receive
+from tocsin.integrations.intake import Intake
 from tocsin.integrations.lookup import IntegrationInfo, find_active_integration
 from tocsin.integrations.models import ChangeEvent, IntegrationType
 from tocsin.integrations.ratelimit import RateLimited
@@ -43,16 +44,14 @@ from tocsin.integrations.replies import (
     throttled,
 )
 from tocsin.integrations.schemas import ChangeEventOut
+from tocsin.store.pages import newest_first
 from tocsin.web import (
-    AppState,
     CurrentUser,
     Cursor,
     DbSession,
     Limit,
     Page,
     State,
-    cut_page,
-    newest_first_page,
 )
 
 router = APIRouter(tags=["integrations"])
@@ -72,8 +71,8 @@ _OPSGENIE_ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-async def _find(state: AppState, key: str, type: IntegrationType) -> IntegrationInfo | None:
-    async with state.quick_reads.connect() as conn:
+async def _find(intake: Intake, key: str, type: IntegrationType) -> IntegrationInfo | None:
+    async with intake.quick_reads.connect() as conn:
         integration = await find_active_integration(conn, key)
     return integration if integration is not None and integration.type == type else None
 
@@ -88,20 +87,20 @@ def _body_object(body: bytes) -> dict[str, Any] | None:
 
 async def _pagerduty(
     request: Request,
-    state: AppState,
+    intake: Intake,
     *,
     key_field: str,
     mapper: Any,
     v1: bool = False,
 ) -> JSONResponse:
-    inbound = await inbound_request(request, state)
+    inbound = await inbound_request(request, intake.clock)
     data = _body_object(inbound.body)
     if data is None:
         return JSONResponse(PD_UNRECOGNISED, status_code=400)
     key = data.get(key_field)
     if not isinstance(key, str) or not key:
         return pd_invalid([f"{key_field}: Field required"])
-    integration = await _find(state, key, IntegrationType.PAGERDUTY)
+    integration = await _find(intake, key, IntegrationType.PAGERDUTY)
     if integration is None:
         return pd_invalid(["Invalid routing key" if not v1 else "Invalid service key"])
 
@@ -111,7 +110,7 @@ async def _pagerduty(
 
     try:
         received = await receive(
-            state,
+            intake,
             integration,
             inbound,
             map_payload=map_payload,
@@ -134,13 +133,13 @@ async def _pagerduty(
 )
 async def pagerduty_enqueue(request: Request, state: State) -> JSONResponse:
     """trigger / acknowledge / resolve; the integration key is the body's routing_key."""
-    return await _pagerduty(request, state, key_field="routing_key", mapper=map_alert_event)
+    return await _pagerduty(request, state.intake, key_field="routing_key", mapper=map_alert_event)
 
 
 @router.post("/v2/change/enqueue", status_code=202, summary="PagerDuty Events API v2: change event")
 async def pagerduty_change(request: Request, state: State) -> JSONResponse:
     """Recorded on the integration's service and its active incidents; never pages."""
-    return await _pagerduty(request, state, key_field="routing_key", mapper=map_change_event)
+    return await _pagerduty(request, state.intake, key_field="routing_key", mapper=map_change_event)
 
 
 @router.post(
@@ -151,7 +150,9 @@ async def pagerduty_change(request: Request, state: State) -> JSONResponse:
 )
 async def pagerduty_v1(request: Request, state: State) -> JSONResponse:
     """The v1 API: service_key, event_type, incident_key; answers 200."""
-    return await _pagerduty(request, state, key_field="service_key", mapper=map_v1_event, v1=True)
+    return await _pagerduty(
+        request, state.intake, key_field="service_key", mapper=map_v1_event, v1=True
+    )
 
 
 # Opsgenie --------------------------------------------------------------------------------
@@ -165,18 +166,18 @@ def _genie_key(authorization: str | None) -> str | None:
 
 
 async def _opsgenie(
-    request: Request, state: AppState, authorization: str | None, mapper: MapPayload
+    request: Request, intake: Intake, authorization: str | None, mapper: MapPayload
 ) -> JSONResponse:
     key = _genie_key(authorization)
-    integration = await _find(state, key, IntegrationType.OPSGENIE) if key else None
+    integration = await _find(intake, key, IntegrationType.OPSGENIE) if key else None
     if integration is None:
         return JSONResponse(
             opsgenie_body(message="Could not authenticate: send 'Authorization: GenieKey <key>'"),
             status_code=401,
         )
-    inbound = await inbound_request(request, state)
+    inbound = await inbound_request(request, intake.clock)
     try:
-        await receive(state, integration, inbound, map_payload=mapper)
+        await receive(intake, integration, inbound, map_payload=mapper)
     except RateLimited as exc:
         return throttled(exc, opsgenie_body(message=exc.detail))
     except PayloadRejected as exc:
@@ -211,12 +212,12 @@ async def opsgenie_create(
     async def mapper(inbound: Inbound) -> Mapped:
         return map_create(_json_or_reject(inbound.body, optional=False))
 
-    return await _opsgenie(request, state, authorization, mapper)
+    return await _opsgenie(request, state.intake, authorization, mapper)
 
 
 async def _opsgenie_action(
     request: Request,
-    state: AppState,
+    intake: Intake,
     authorization: str | None,
     identifier: str,
     identifier_type: str,
@@ -229,7 +230,7 @@ async def _opsgenie_action(
             )
         return map_action(identifier, action, _json_or_reject(inbound.body, optional=True))
 
-    return await _opsgenie(request, state, authorization, mapper)
+    return await _opsgenie(request, intake, authorization, mapper)
 
 
 @router.post(
@@ -247,7 +248,7 @@ async def opsgenie_close(
 ) -> JSONResponse:
     """Resolves the incident open for this alias; nothing if none is."""
     return await _opsgenie_action(
-        request, state, authorization, identifier, identifier_type, SignalAction.RESOLVE
+        request, state.intake, authorization, identifier, identifier_type, SignalAction.RESOLVE
     )
 
 
@@ -266,7 +267,7 @@ async def opsgenie_acknowledge(
 ) -> JSONResponse:
     """Acknowledges the incident open for this alias; nothing if none is."""
     return await _opsgenie_action(
-        request, state, authorization, identifier, identifier_type, SignalAction.ACKNOWLEDGE
+        request, state.intake, authorization, identifier, identifier_type, SignalAction.ACKNOWLEDGE
     )
 
 
@@ -289,15 +290,14 @@ async def list_change_events(
     """The service's change events (deploys and the like), newest first."""
     if await session.get(Service, service_id) is None:
         raise ServiceNotFound(service_id)
-    stmt = newest_first_page(
+    page, next_cursor = await newest_first(
+        session,
         select(ChangeEvent).where(ChangeEvent.service_id == service_id),
         created=ChangeEvent.received_at,
         row_id=ChangeEvent.id,
         limit=limit,
         cursor=cursor,
     )
-    rows = list((await session.execute(stmt)).scalars())
-    page, next_cursor = cut_page(rows, limit, lambda r: (r.received_at, r.id))
     return Page[ChangeEventOut](
         items=[ChangeEventOut.model_validate(r) for r in page], next_cursor=next_cursor
     )

@@ -16,7 +16,6 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 from sqlalchemy import delete, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tocsin.alerts.ingest import (
@@ -43,15 +42,15 @@ from tocsin.integrations.adapters.base import (
 )
 from tocsin.integrations.adapters.cloudwatch import SEEN_DELIVERIES_KEPT
 from tocsin.integrations.changes import record_change
+from tocsin.integrations.intake import Intake
 from tocsin.integrations.lookup import IntegrationInfo
 from tocsin.integrations.models import InboundDelivery
-from tocsin.integrations.payload_log import MAX_BODY_CHARS, PayloadEntry, PayloadLog
-from tocsin.integrations.ratelimit import RateLimiter
+from tocsin.integrations.payload_log import MAX_BODY_CHARS, PayloadEntry
 from tocsin.integrations.signals import signal_for_pipeline
 from tocsin.integrations.templates import apply_templates
 from tocsin.noise.decide import Suppression
+from tocsin.store.inserts import insert_ignoring
 from tocsin.telemetry.logs import bind_integration_id, log_context
-from tocsin.web import AppState
 
 log = logging.getLogger(__name__)
 
@@ -88,19 +87,6 @@ class Received:
     reply: dict[str, Any] = field(default_factory=dict)
     duplicate_delivery: bool = False
     template_problems: list[dict[str, str]] = field(default_factory=list)
-
-
-def rate_limiter(state: AppState) -> RateLimiter:
-    limiter = state.extras.get("rate_limiter")
-    if limiter is None:
-        limiter = state.extras["rate_limiter"] = RateLimiter()
-    assert isinstance(limiter, RateLimiter)
-    return limiter
-
-
-def payload_log(state: AppState) -> PayloadLog | None:
-    found = state.extras.get("payload_log")
-    return found if isinstance(found, PayloadLog) else None
 
 
 def _content(alert: NormalisedAlert | Any) -> bytes:
@@ -187,11 +173,10 @@ async def _seen_delivery(conn: AsyncConnection, integration_id: uuid.UUID, deliv
 async def _remember_delivery(
     conn: AsyncConnection, integration_id: uuid.UUID, delivery: str, now: datetime
 ) -> None:
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    await conn.execute(
-        dialect.insert(InboundDelivery)
-        .values(integration_id=integration_id, delivery_id=delivery[:200], received_at=now)
-        .on_conflict_do_nothing()
+    await insert_ignoring(
+        conn,
+        InboundDelivery,
+        {"integration_id": integration_id, "delivery_id": delivery[:200], "received_at": now},
     )
     # A retry older than this is refused by its Timestamp anyway: forget older ids.
     await conn.execute(
@@ -219,10 +204,10 @@ def _parsed_body(body: bytes) -> Any:
 
 
 async def _store(
-    state: AppState, integration: IntegrationInfo, inbound: Inbound, mapped: Mapped
+    intake: Intake, integration: IntegrationInfo, inbound: Inbound, mapped: Mapped
 ) -> Received:
     if mapped.delivery_id:
-        async with state.read_engine.connect() as conn:
+        async with intake.read_engine.connect() as conn:
             if await _seen_delivery(conn, integration.id, mapped.delivery_id):
                 return Received(duplicate_delivery=True, reply=mapped.reply)
     payload = _parsed_body(inbound.body) if integration.templates and mapped.alerts else None
@@ -236,7 +221,7 @@ async def _store(
         if rendered.problems:
             problems.append(rendered.problems)
         alert = rendered.alert
-        async with state.quick_reads.connect() as conn:
+        async with intake.quick_reads.connect() as conn:
             found = None
             if item.repeat != Repeat.RECORD:
                 found = await find_repeat(conn, integration.id, alert, item.repeat)
@@ -273,7 +258,7 @@ async def _store(
     )
     outcome = SubmissionOutcome()
     if prepared or submission.signals or submission.extra is not None:
-        outcome = await state.batcher.submit(submission)
+        outcome = await intake.batcher.submit(submission)
     stored = iter(outcome.alerts)
     results: list[AlertResult] = []
     for slot in slots:
@@ -347,7 +332,7 @@ def describe(received: Received) -> dict[str, Any]:
 
 
 async def receive(
-    state: AppState,
+    intake: Intake,
     integration: IntegrationInfo,
     inbound: Inbound,
     *,
@@ -359,8 +344,8 @@ async def receive(
     PayloadForbidden. `map_payload` replaces the adapter's own mapping (PagerDuty's change
     events endpoint, Opsgenie's close); `secret` is cut out of the logged body."""
     bind_integration_id(integration.id)
-    rate_limiter(state).take(integration.id, integration.rate_limit_per_minute, inbound.now)
-    plog = payload_log(state)
+    intake.rate_limiter.take(integration.id, integration.rate_limit_per_minute, inbound.now)
+    plog = intake.payload_log
 
     def record(status: int, mapping: dict[str, Any]) -> None:
         if plog is not None:
@@ -393,7 +378,7 @@ async def receive(
             except ValidationError:
                 log.warning("integration %s has invalid options; using defaults", integration.id)
                 options = adapter.options_model()
-            mapped = await adapter.map(inbound, options, state.settings)
+            mapped = await adapter.map(inbound, options, intake.settings)
         refuse_oversized(mapped)
     except PayloadRejected as exc:
         record(
@@ -404,6 +389,6 @@ async def receive(
     except PayloadForbidden as exc:
         record(403, {"error": str(exc)})
         raise
-    received = await _store(state, integration, inbound, mapped)
+    received = await _store(intake, integration, inbound, mapped)
     record(202, describe(received))
     return received

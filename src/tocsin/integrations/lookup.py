@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tocsin.auth.secrets import hash_token
 from tocsin.integrations.models import Integration, IntegrationType
-from tocsin.quickreads import driver_ready
+from tocsin.store.quickreads import driver_ready
 
 
 @dataclass(frozen=True)
@@ -26,6 +26,9 @@ class IntegrationInfo:
     options: dict[str, Any] = field(default_factory=dict)
     templates: dict[str, Any] = field(default_factory=dict)
     rate_limit_per_minute: int | None = None
+    # Overrides the service's grouping when set (noise/grouping.py).
+    group_by: tuple[str, ...] | None = None
+    group_window_seconds: int | None = None
 
 
 _INFO = select(
@@ -37,6 +40,8 @@ _INFO = select(
     Integration.options,
     Integration.templates,
     Integration.rate_limit_per_minute,
+    Integration.group_by,
+    Integration.group_window_seconds,
 )
 
 
@@ -75,4 +80,6 @@ def _info(row: Row[Any] | None) -> IntegrationInfo | None:
         options=row.options or {},
         templates=row.templates or {},
         rate_limit_per_minute=row.rate_limit_per_minute,
+        group_by=None if row.group_by is None else tuple(row.group_by),
+        group_window_seconds=row.group_window_seconds,
     )

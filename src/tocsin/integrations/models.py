@@ -50,6 +50,10 @@ class Integration(Base):
     templates: Mapped[dict[str, Any]] = mapped_column(default=dict)
     # Requests accepted per minute; None means no limit.
     rate_limit_per_minute: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # Grouping for the alerts of this integration, overriding their service's; None: the
+    # service's. An empty list groups this integration's alerts by fingerprint only.
+    group_by: Mapped[list[str] | None] = mapped_column(JSONType, nullable=True)
+    group_window_seconds: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 

@@ -17,7 +17,7 @@ from tocsin.catalog.models import Service
 from tocsin.errors import Conflict, InvalidInput, NotFound
 from tocsin.integrations.models import Integration, IntegrationType
 from tocsin.integrations.schemas import checked_options
-from tocsin.web import cut_page, newest_first_page
+from tocsin.store.pages import newest_first
 
 KEY_PREFIX = "ik"
 
@@ -63,15 +63,14 @@ async def list_integrations(
         stmt = stmt.join(Service, Service.id == Integration.default_service_id).where(
             Service.team_id == team_id
         )
-    stmt = newest_first_page(
+    return await newest_first(
+        session,
         stmt,
         created=Integration.created_at,
         row_id=Integration.id,
         limit=limit,
         cursor=cursor,
     )
-    rows = list((await session.execute(stmt)).scalars())
-    return cut_page(rows, limit, lambda i: (i.created_at, i.id))
 
 
 async def _refuse_unknown_service(session: AsyncSession, service_id: uuid.UUID) -> None:
@@ -113,6 +112,8 @@ async def create_integration(
     options: dict[str, Any] | None = None,
     templates: dict[str, Any] | None = None,
     rate_limit_per_minute: int | None = None,
+    group_by: list[str] | None = None,
+    group_window_seconds: int | None = None,
 ) -> tuple[Integration, str]:
     """A new integration and its key, which is not stored (only its hash is)."""
     if default_service_id is not None:
@@ -127,6 +128,8 @@ async def create_integration(
         options=_options(type, options or {}),
         templates=templates or {},
         rate_limit_per_minute=rate_limit_per_minute,
+        group_by=group_by,
+        group_window_seconds=group_window_seconds,
         created_at=now,
         updated_at=now,
     )

@@ -12,24 +12,25 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from tocsin.alerts.schemas import IngestAccepted
+from tocsin.clock import Clock
 from tocsin.integrations.adapters.base import Inbound, PayloadForbidden, PayloadRejected
 from tocsin.integrations.adapters.cloudwatch.sns import SubscriptionNotConfirmed
 from tocsin.integrations.inbound import Received, receive
+from tocsin.integrations.intake import Intake
 from tocsin.integrations.lookup import IntegrationInfo
 from tocsin.integrations.models import IntegrationType
 from tocsin.integrations.ratelimit import RateLimited
 from tocsin.integrations.schemas import InboundAccepted, InboundAlert
 from tocsin.noise.decide import Suppression
 from tocsin.noise.schemas import SuppressionOut
-from tocsin.web import AppState
 
 
-async def inbound_request(request: Request, state: AppState) -> Inbound:
+async def inbound_request(request: Request, clock: Clock) -> Inbound:
     return Inbound(
         body=await request.body(),
         headers=request.headers,
         query=request.query_params,
-        now=state.clock.now(),
+        now=clock.now(),
     )
 
 
@@ -152,14 +153,14 @@ def accepted(received: Received) -> InboundAccepted:
 
 
 async def answer_webhook(
-    state: AppState, integration: IntegrationInfo, request: Request, key: str
+    intake: Intake, integration: IntegrationInfo, request: Request, key: str
 ) -> JSONResponse:
     """POST /webhooks/{key} for an integration of any type."""
-    inbound = await inbound_request(request, state)
+    inbound = await inbound_request(request, intake.clock)
     kind = integration.type
     try:
         received = await receive(
-            state,
+            intake,
             integration,
             inbound,
             secret=key,

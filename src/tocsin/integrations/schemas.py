@@ -17,6 +17,7 @@ from pydantic import (
 )
 
 from tocsin.alerts.models import AlertStatus
+from tocsin.catalog.schemas import GROUP_WINDOW_HELP, GroupKey, GroupWindow, check_group_by
 from tocsin.integrations.adapters import adapter_for
 from tocsin.integrations.adapters.base import NoOptions
 from tocsin.integrations.models import IntegrationType
@@ -41,6 +42,10 @@ RateLimit = Annotated[
     int,
     Field(ge=1, le=1_000_000, description="Requests accepted per minute; null for no limit"),
 ]
+INTEGRATION_GROUP_BY_HELP = (
+    "Tag names whose values group this integration's alerts into one incident, overriding "
+    "their service's group_by; null: the service's; empty: by fingerprint only"
+)
 TemplateSource = Annotated[str, StringConstraints(max_length=MAX_TEMPLATE)]
 
 
@@ -95,6 +100,8 @@ class IntegrationOut(BaseModel):
     options: dict[str, Any]
     templates: dict[str, Any]
     rate_limit_per_minute: int | None
+    group_by: list[str] | None = Field(default=None, description=INTEGRATION_GROUP_BY_HELP)
+    group_window_seconds: int | None = Field(default=None, description=GROUP_WINDOW_HELP)
     key_prefix: str = Field(description="The first characters of the key, to tell keys apart")
     created_at: datetime
     updated_at: datetime
@@ -131,6 +138,12 @@ class IntegrationCreate(BaseModel):
     )
     templates: Templates = Field(default_factory=Templates)
     rate_limit_per_minute: RateLimit | None = None
+    group_by: list[GroupKey] | None = Field(
+        default=None, max_length=10, description=INTEGRATION_GROUP_BY_HELP
+    )
+    group_window_seconds: GroupWindow | None = Field(default=None, description=GROUP_WINDOW_HELP)
+
+    _distinct_keys = field_validator("group_by")(check_group_by)
 
     @model_validator(mode="after")
     def _type_defaults(self) -> IntegrationCreate:
@@ -153,6 +166,12 @@ class IntegrationUpdate(BaseModel):
     options: dict[str, Any] | None = None
     templates: Templates | None = None
     rate_limit_per_minute: RateLimit | None = None
+    group_by: list[GroupKey] | None = Field(
+        default=None, max_length=10, description=INTEGRATION_GROUP_BY_HELP
+    )
+    group_window_seconds: GroupWindow | None = Field(default=None, description=GROUP_WINDOW_HELP)
+
+    _distinct_keys = field_validator("group_by")(check_group_by)
 
     @field_validator(
         "name", "dedup_window_minutes", "auto_resolve", "active", "options", "templates"

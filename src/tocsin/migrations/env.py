@@ -5,15 +5,13 @@ from __future__ import annotations
 import asyncio
 
 from alembic import context
-from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 import tocsin.models  # noqa: F401  (fills Base.metadata)
 from tocsin.db import Base, create_engine
+from tocsin.store.backend import alters_tables_by_copy, take_migration_lock
 
 config = context.config
-# An arbitrary constant: the advisory lock id all Tocsin processes agree on for migrations.
-MIGRATION_LOCK = 7_461_829_301
 target_metadata = Base.metadata
 
 
@@ -21,15 +19,12 @@ def _run(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
-        render_as_batch=connection.dialect.name == "sqlite",
+        render_as_batch=alters_tables_by_copy(connection),
         compare_type=True,
     )
     with context.begin_transaction():
-        if connection.dialect.name == "postgresql":
-            # Nodes started together each run `tocsin db upgrade`: the first to take this
-            # lock applies the migrations, the others wait, then find nothing left to do.
-            # Released when the transaction ends.
-            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
+        # Nodes started together each run `tocsin db upgrade`: they take turns.
+        take_migration_lock(connection)
         context.run_migrations()
 
 

@@ -28,6 +28,7 @@ from tocsin.errors import NotFound
 from tocsin.incidents.responding import find_visible_incident
 from tocsin.incidents.timeline import Actor
 from tocsin.noise.decide import window_rule
+from tocsin.noise.inhibitions import create_inhibition, delete_inhibition
 from tocsin.noise.maintenance import is_on
 from tocsin.noise.models import InhibitionRule, MaintenanceWindow, Silence
 from tocsin.noise.schemas import (
@@ -164,17 +165,7 @@ async def create_inhibition_rule(
 ) -> InhibitionRuleOut:
     """Managers of team_id; a rule over every team (no team_id) needs an admin."""
     await _require_scope(session, user, body.team_id, manager=True)
-    rule = InhibitionRule(
-        team_id=body.team_id,
-        name=body.name,
-        source_matchers=[m.matcher().as_dict() for m in body.source_matchers],
-        target_matchers=[m.matcher().as_dict() for m in body.target_matchers],
-        equal=list(body.equal),
-        created_by=user.user_id,
-        created_at=now,
-    )
-    session.add(rule)
-    await session.flush()
+    rule = await create_inhibition(session, body, by=user.user_id, now=now)
     return _rule_out(rule)
 
 
@@ -188,7 +179,7 @@ async def delete_inhibition_rule(
     if rule.team_id is not None:
         await require_team_reader(session, user, rule.team_id)
     await _require_scope(session, user, rule.team_id, manager=True)
-    await session.delete(rule)
+    await delete_inhibition(session, rule)
     return Response(status_code=204)
 
 

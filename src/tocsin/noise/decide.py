@@ -21,14 +21,19 @@ from tocsin.alerts.models import Alert, AlertStatus
 from tocsin.catalog.models import Service
 from tocsin.incidents.models import Incident, IncidentStatus
 from tocsin.noise.maintenance import WindowRule, first_on
-from tocsin.noise.matchers import Matcher, from_stored, labels_of, matches_all, tag_label
-from tocsin.noise.models import InhibitionRule, MaintenanceWindow, Silence
+from tocsin.noise.matchers import labels_of, matches_all, tag_label
+from tocsin.noise.models import MaintenanceWindow
+from tocsin.noise.rulecache import rules_in_force
+from tocsin.noise.rules import Inhibition, LeadIndex, SilenceRule, empty_index
 
 
 class SuppressionKind(enum.StrEnum):
     MAINTENANCE = "maintenance"
     SILENCE = "silence"
     INHIBITION = "inhibition"
+    # Not suppressed outright: it joined its group's incident and paged nobody new
+    # (noise/grouping.py). The id is the incident's.
+    GROUP = "group"
 
 
 @dataclass(frozen=True)
@@ -50,24 +55,6 @@ class Candidate:
 
 
 @dataclass(frozen=True)
-class SilenceRule:
-    id: uuid.UUID
-    team_id: uuid.UUID | None
-    matchers: tuple[Matcher, ...]
-    comment: str
-
-
-@dataclass(frozen=True)
-class Inhibition:
-    id: uuid.UUID
-    team_id: uuid.UUID | None
-    name: str
-    source: tuple[Matcher, ...]
-    target: tuple[Matcher, ...]
-    equal: tuple[str, ...]
-
-
-@dataclass(frozen=True)
 class Source:
     """A firing alert that may inhibit others."""
 
@@ -79,14 +66,16 @@ class Source:
 class NoiseInForce:
     """What is in force for one batch."""
 
-    silences: list[SilenceRule] = field(default_factory=list)
+    # Every silence not expired yet, some maybe not started or already ended: the decision
+    # checks the time.
+    silences: LeadIndex[SilenceRule] = field(default_factory=empty_index)
     windows: dict[uuid.UUID, list[WindowRule]] = field(default_factory=dict)
-    inhibitions: list[Inhibition] = field(default_factory=list)
+    inhibitions: LeadIndex[Inhibition] = field(default_factory=empty_index)
     service_names: dict[uuid.UUID, str] = field(default_factory=dict)
 
     @property
     def empty(self) -> bool:
-        return not (self.silences or self.windows or self.inhibitions)
+        return not (self.silences.size or self.windows or self.inhibitions.size)
 
 
 def _in_scope(rule_team: uuid.UUID | None, team_id: uuid.UUID) -> bool:
@@ -132,16 +121,14 @@ def suppression_for(
             if window.description:
                 text += f": {window.description}"
             return Suppression(SuppressionKind.MAINTENANCE, window.id, text)
-    for silence in noise.silences:
-        if _in_scope(silence.team_id, candidate.team_id) and matches_all(
-            silence.matchers, candidate.labels
-        ):
+    for silence in noise.silences.matching(candidate.labels):
+        if _in_scope(silence.team_id, candidate.team_id) and silence.active_at(at):
             shown = ", ".join(m.describe() for m in silence.matchers)
             text = f"silenced ({shown})"
             if silence.comment:
                 text += f": {silence.comment}"
             return Suppression(SuppressionKind.SILENCE, silence.id, text)
-    for rule in noise.inhibitions:
+    for rule in noise.inhibitions.matching(candidate.labels):
         if inhibited_by(rule, candidate, sources):
             return Suppression(
                 SuppressionKind.INHIBITION, rule.id, f"inhibited by rule {rule.name!r}"
@@ -154,27 +141,12 @@ def wants_sources(noise: NoiseInForce, candidates: Iterable[Candidate]) -> set[u
     of rules whose target side matches an alert of the batch."""
     teams: set[uuid.UUID | None] = set()
     for candidate in candidates:
-        for rule in noise.inhibitions:
-            if _in_scope(rule.team_id, candidate.team_id) and matches_all(
-                rule.target, candidate.labels
-            ):
+        for rule in noise.inhibitions.matching(candidate.labels):
+            if _in_scope(rule.team_id, candidate.team_id):
                 teams.add(rule.team_id)
     return teams
 
 
-_ACTIVE_SILENCES = select(Silence.id, Silence.team_id, Silence.matchers, Silence.comment).where(
-    Silence.starts_at <= bindparam("now"),
-    Silence.ends_at > bindparam("now"),
-    Silence.expired_at.is_(None),
-)
-_INHIBITIONS = select(
-    InhibitionRule.id,
-    InhibitionRule.team_id,
-    InhibitionRule.name,
-    InhibitionRule.source_matchers,
-    InhibitionRule.target_matchers,
-    InhibitionRule.equal,
-)
 # Each service of the batch with its name, once per maintenance window it has (or once).
 _SERVICES_AND_WINDOWS = (
     select(
@@ -216,23 +188,9 @@ async def load_noise(
     conn: AsyncConnection, *, service_ids: set[uuid.UUID], now: datetime
 ) -> NoiseInForce:
     """Silences active at `now`, every inhibition rule, the services' maintenance windows and
-    names: three statements per batch."""
-    noise = NoiseInForce()
-    for row in await conn.execute(_ACTIVE_SILENCES, {"now": now}):
-        noise.silences.append(
-            SilenceRule(row.id, row.team_id, from_stored(row.matchers), row.comment)
-        )
-    for row in await conn.execute(_INHIBITIONS):
-        noise.inhibitions.append(
-            Inhibition(
-                row.id,
-                row.team_id,
-                row.name,
-                from_stored(row.source_matchers),
-                from_stored(row.target_matchers),
-                tuple(row.equal),
-            )
-        )
+    names: two small statements per batch while no silence or rule changes (rulecache.py)."""
+    rules = await rules_in_force(conn)
+    noise = NoiseInForce(silences=rules.silences, inhibitions=rules.inhibitions)
     if service_ids:
         for row in await conn.execute(_SERVICES_AND_WINDOWS, {"ids": list(service_ids)}):
             noise.service_names[row.service_id] = row.name

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, Uuid
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tocsin.db import Base, JSONType, new_id
@@ -80,3 +80,13 @@ class MaintenanceWindow(Base):
         ForeignKey("users.id", ondelete="SET NULL"), nullable=True
     )
     created_at: Mapped[datetime]
+
+
+class NoiseRulesVersion(Base):
+    """One row whose `version` changes (to a new random stamp) with every change to a silence
+    or an inhibition rule: how each process knows its parsed copy is stale (rulecache.py)."""
+
+    __tablename__ = "noise_rules_version"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    version: Mapped[int] = mapped_column(BigInteger)

@@ -197,6 +197,11 @@ class SnoozeIn(BaseModel):
 
 
 class SuppressionOut(BaseModel):
-    kind: str = Field(description="maintenance, silence or inhibition")
-    id: uuid.UUID = Field(description="The maintenance window's, silence's or rule's id")
+    kind: str = Field(
+        description="maintenance, silence or inhibition; or group: it joined its group's "
+        "incident and paged nobody new"
+    )
+    id: uuid.UUID = Field(
+        description="The maintenance window's, silence's or rule's id; for group, the incident's"
+    )
     reason: str

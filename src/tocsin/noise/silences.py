@@ -14,6 +14,7 @@ from tocsin.errors import Conflict, NotFound
 from tocsin.incidents.models import Incident
 from tocsin.noise.matchers import MatchOp
 from tocsin.noise.models import Silence
+from tocsin.noise.rulecache import note_rules_changed
 from tocsin.noise.schemas import MatcherOut, SilenceCreate, SilenceOut
 
 
@@ -57,6 +58,7 @@ async def create_silence(
     )
     session.add(silence)
     await session.flush()
+    await note_rules_changed(session)
     return silence
 
 
@@ -91,6 +93,7 @@ async def expire_silence(session: AsyncSession, silence: Silence, *, now: dateti
     silence.expired_at = now
     silence.ends_at = min(silence.ends_at, now)
     await session.flush()
+    await note_rules_changed(session)
 
 
 async def count_silenced(
@@ -153,4 +156,7 @@ async def expire_ended_silences(conn: AsyncConnection, *, now: datetime) -> int:
         .where(Silence.expired_at.is_(None), Silence.ends_at <= now)
         .values(expired_at=now)
     )
-    return int(result.rowcount or 0)
+    expired = int(result.rowcount or 0)
+    if expired:
+        await note_rules_changed(conn)  # not needed for correctness: drops them from caches
+    return expired

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import and_, delete, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tocsin.auth.models import User
@@ -36,6 +35,7 @@ from tocsin.incidents.models import Incident, IncidentStatus
 from tocsin.incidents.timeline import Actor
 from tocsin.notifications.links import BadLink, LinkClaim
 from tocsin.notifications.models import ContactKind, ContactMethod, Delivery, UsedLink
+from tocsin.store.inserts import insert_ignoring
 from tocsin.teams.models import TeamMember
 
 # "4" acknowledges, "6" resolves, optionally followed by the incident number: "4 1234".
@@ -110,18 +110,18 @@ async def _use_once(conn: AsyncConnection, claim: LinkClaim, now: datetime) -> b
     """Record that the link acted; False if it already had. Two clicks at once both insert:
     the database keeps one, and the other (on PostgreSQL after waiting for the first to
     commit) inserts nothing."""
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    result = await conn.execute(
-        dialect.insert(UsedLink)
-        .values(
-            link_id=claim.link_id,
-            incident_id=claim.incident_id,
-            user_id=claim.user_id,
-            action=claim.action.value,
-            used_at=now,
-            expires_at=claim.expires_at,
-        )
-        .on_conflict_do_nothing(index_elements=["link_id"])
+    result = await insert_ignoring(
+        conn,
+        UsedLink,
+        {
+            "link_id": claim.link_id,
+            "incident_id": claim.incident_id,
+            "user_id": claim.user_id,
+            "action": claim.action.value,
+            "used_at": now,
+            "expires_at": claim.expires_at,
+        },
+        unique=["link_id"],
     )
     # Links past their expiry are refused anyway: what they left behind can go.
     await conn.execute(delete(UsedLink).where(UsedLink.expires_at < now))

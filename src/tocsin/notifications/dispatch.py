@@ -15,8 +15,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tocsin.alerts.models import Severity
@@ -33,6 +31,7 @@ from tocsin.notifications.models import (
     NotificationRule,
     Urgency,
 )
+from tocsin.store.inserts import insert_ignoring
 from tocsin.worker.wakeup import announce_work
 
 HIGH_URGENCY_SEVERITIES = frozenset({Severity.CRITICAL, Severity.HIGH})
@@ -148,13 +147,6 @@ async def load_usable_rules(
     return found
 
 
-# Built once and run with the rows as parameters, so the compiled form is reused.
-_INSERT_IGNORING_DUPLICATES = {
-    "postgresql": pg_insert(Delivery).on_conflict_do_nothing(index_elements=["idempotency_key"]),
-    "sqlite": sqlite_insert(Delivery).on_conflict_do_nothing(index_elements=["idempotency_key"]),
-}
-
-
 def delivery_row(
     *,
     kind: DeliveryKind,
@@ -199,7 +191,7 @@ async def write_deliveries(
     if any is due already."""
     if not rows:
         return
-    await conn.execute(_INSERT_IGNORING_DUPLICATES[conn.dialect.name], rows)
+    await insert_ignoring(conn, Delivery, rows, unique=["idempotency_key"])
     if any(row["due_at"] <= now for row in rows):
         await announce_work(conn)
 

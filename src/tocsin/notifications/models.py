@@ -220,3 +220,21 @@ class UsedLink(Base):
     action: Mapped[str] = mapped_column(String(20))
     used_at: Mapped[datetime]
     expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class PagingPreference(Base):
+    """Adaptive downgrade for one person: once they have been paged `pages_per_hour` times
+    in the last hour, further low-urgency pages go only to `quiet_contact_method_id` (or, with
+    none, their account email) instead of their low-urgency rules. High urgency is untouched."""
+
+    __tablename__ = "paging_preferences"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    # None: the `TOCSIN_QUIET_AFTER_PAGES_PER_HOUR` setting; 0: never downgrade.
+    pages_per_hour: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    quiet_contact_method_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("contact_methods.id", ondelete="SET NULL"), nullable=True
+    )
+    updated_at: Mapped[datetime]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-import os
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -22,6 +21,7 @@ from tocsin.escalation.models import EscalationJob, JobOutcome
 from tocsin.heartbeats.models import HeartbeatMonitor, HeartbeatState
 from tocsin.notifications.models import Delivery, DeliveryStatus
 from tocsin.operations.processes import ProcessSeen, list_processes
+from tocsin.store import backend as store_backend
 
 # How far back "recently parked" looks.
 RECENT = timedelta(hours=24)
@@ -219,34 +219,15 @@ async def schema_revision(conn: AsyncConnection) -> str | None:
     return (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar()
 
 
-async def database_size(conn: AsyncConnection) -> tuple[int, int | None, int | None]:
-    """(total bytes, SQLite main file bytes, SQLite WAL bytes)."""
-    if conn.dialect.name == "postgresql":
-        size = (await conn.execute(text("SELECT pg_database_size(current_database())"))).scalar()
-        return int(size or 0), None, None
-    path = conn.engine.url.database
-    if not path or path == ":memory:":
-        return 0, None, None
-    file_bytes, wal_bytes = _file_size(path), _file_size(path + "-wal")
-    return file_bytes + wal_bytes, file_bytes, wal_bytes
-
-
-def _file_size(path: str) -> int:
-    try:
-        return os.stat(path).st_size
-    except FileNotFoundError:
-        return 0
-
-
 async def gather_status(
     conn: AsyncConnection, *, now: datetime, schema_head: str | None
 ) -> StatusReport:
     """The whole report, read on one connection. Needs a schema with the process registry;
     check `schema_revision` first on a database that may be older."""
     revision = await schema_revision(conn)
-    size, file_bytes, wal_bytes = await database_size(conn)
+    size, file_bytes, wal_bytes = await store_backend.database_size(conn)
     database = DatabaseInfo(
-        backend=conn.dialect.name,
+        backend=store_backend.backend_name(conn),
         size_bytes=size,
         file_bytes=file_bytes,
         wal_bytes=wal_bytes,

@@ -24,7 +24,8 @@ from tocsin.auth.accounts import Principal, find_principal
 from tocsin.auth.permissions import visible_team_ids
 from tocsin.auth.sessions import SESSION_COOKIE, find_live_session
 from tocsin.realtime.hub import Subscription
-from tocsin.web import AppState, bearer_token, is_own_origin
+from tocsin.runtime import Runtime
+from tocsin.web import bearer_token, is_own_origin
 
 router = APIRouter(tags=["stream"])
 
@@ -41,7 +42,7 @@ class StreamCredential:
     from_cookie: bool
 
 
-def stream_credential(websocket: WebSocket, state: AppState) -> StreamCredential | None:
+def stream_credential(websocket: WebSocket, state: Runtime) -> StreamCredential | None:
     """The credential the client offered, by the header, the subprotocol or the cookie."""
     token = bearer_token(websocket.headers.get("authorization"))
     if token:
@@ -57,7 +58,7 @@ def stream_credential(websocket: WebSocket, state: AppState) -> StreamCredential
     return None
 
 
-async def principal_of(state: AppState, credential: StreamCredential) -> Principal | None:
+async def principal_of(state: Runtime, credential: StreamCredential) -> Principal | None:
     """Who the credential belongs to right now; None once revoked, expired or deactivated."""
     now = state.clock.now()
     async with state.read_sessions() as session:
@@ -70,7 +71,7 @@ async def principal_of(state: AppState, credential: StreamCredential) -> Princip
     return Principal(user_id=user.id, is_admin=user.is_admin, session_id=login.id)
 
 
-async def _visible(state: AppState, principal: Principal) -> set[uuid.UUID] | None:
+async def _visible(state: Runtime, principal: Principal) -> set[uuid.UUID] | None:
     async with state.read_sessions() as session:
         return await visible_team_ids(session, principal)
 
@@ -91,7 +92,7 @@ async def stream(websocket: WebSocket) -> None:
     """Send `{"type", "incident"}` messages until the client goes away. Authenticate with
     `Authorization: Bearer <key>`, or offer the subprotocols `tocsin` and `bearer.<key>`
     (the server answers `tocsin`); never `?token=`, which is refused with 400."""
-    state: AppState = websocket.app.state.tocsin
+    state: Runtime = websocket.app.state.tocsin
     if "token" in websocket.query_params:
         await _refuse_token_in_url(websocket)
         return
@@ -124,7 +125,7 @@ class _Watch:
     def __init__(
         self,
         websocket: WebSocket,
-        state: AppState,
+        state: Runtime,
         credential: StreamCredential,
         principal: Principal,
         subscription: Subscription,

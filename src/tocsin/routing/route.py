@@ -23,7 +23,7 @@ from tocsin.alerts.normalised import NormalisedAlert
 from tocsin.catalog.models import Service, ServiceStatus
 from tocsin.escalation.models import EscalationPolicy
 from tocsin.integrations.lookup import IntegrationInfo
-from tocsin.quickreads import driver_ready
+from tocsin.store.quickreads import driver_ready
 from tocsin.teams.models import Team, TeamTag
 
 log = logging.getLogger(__name__)
@@ -41,6 +41,9 @@ class Route:
     service_id: uuid.UUID | None
     escalation_policy_id: uuid.UUID | None
     reason: RouteReason
+    # The service's grouping (noise/grouping.py): tag names and window; none without a service.
+    group_by: tuple[str, ...] = ()
+    group_window_seconds: int = 0
 
 
 _service_policy = aliased(EscalationPolicy)
@@ -53,6 +56,8 @@ _SERVICE_ROUTE = (
         Service.id,
         Service.team_id,
         Service.escalation_policy_id,
+        Service.group_by,
+        Service.group_window_seconds,
         _service_policy.id.label("service_policy_active_id"),
         _team_default.id.label("team_default_id"),
     )
@@ -108,7 +113,12 @@ async def _route_via_service(
             )
         policy_id = row.team_default_id
     return Route(
-        team_id=row.team_id, service_id=row.id, escalation_policy_id=policy_id, reason=reason
+        team_id=row.team_id,
+        service_id=row.id,
+        escalation_policy_id=policy_id,
+        reason=reason,
+        group_by=tuple(row.group_by or ()),
+        group_window_seconds=row.group_window_seconds,
     )
 
 

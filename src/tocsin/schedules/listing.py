@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tocsin.auth.accounts import Principal
 from tocsin.auth.permissions import visible_team_ids
 from tocsin.schedules.models import Schedule
-from tocsin.web import cut_page, newest_first_page
+from tocsin.store.pages import newest_first
 
 
 async def list_visible_schedules(
@@ -30,8 +30,6 @@ async def list_visible_schedules(
         stmt = stmt.where(Schedule.team_id.in_(visible))
     if team_id is not None:
         stmt = stmt.where(Schedule.team_id == team_id)
-    paged = newest_first_page(
-        stmt, created=Schedule.created_at, row_id=Schedule.id, limit=limit, cursor=cursor
+    return await newest_first(
+        session, stmt, created=Schedule.created_at, row_id=Schedule.id, limit=limit, cursor=cursor
     )
-    rows = list((await session.execute(paged)).scalars())
-    return cut_page(rows, limit, lambda s: (s.created_at, s.id))

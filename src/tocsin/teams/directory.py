@@ -14,8 +14,8 @@ from tocsin.errors import Conflict, NotFound
 from tocsin.escalation.models import EscalationPolicy
 from tocsin.incidents.models import Incident
 from tocsin.schedules.models import Schedule
+from tocsin.store.pages import newest_first
 from tocsin.teams.models import Team
-from tocsin.web import cut_page, newest_first_page
 
 
 class TeamNotFound(NotFound):
@@ -45,11 +45,9 @@ async def list_teams(
     session: AsyncSession, *, limit: int, cursor: str | None
 ) -> tuple[list[Team], str | None]:
     """One page of teams, newest first, and the cursor of the next page."""
-    stmt = newest_first_page(
-        select(Team), created=Team.created_at, row_id=Team.id, limit=limit, cursor=cursor
+    return await newest_first(
+        session, select(Team), created=Team.created_at, row_id=Team.id, limit=limit, cursor=cursor
     )
-    rows = list((await session.execute(stmt)).scalars())
-    return cut_page(rows, limit, lambda t: (t.created_at, t.id))
 
 
 async def _refuse_taken_name(

@@ -41,9 +41,10 @@ from tocsin.incidents.responding import (
 from tocsin.incidents.schemas import NoteIn, ReassignIn
 from tocsin.notifications.history import incident_deliveries
 from tocsin.realtime.events import StreamEvent
+from tocsin.runtime import Runtime
 from tocsin.ui.incident_text import Names, actor_name, describe, details_json, user_ids_in
 from tocsin.ui.pages import SignedIn, Viewer, describe_errors, page_router, render
-from tocsin.web import AppState, DbSession, Now, State
+from tocsin.web import DbSession, Now, State
 
 router = page_router()
 
@@ -261,7 +262,7 @@ async def incident_live(
 # Actions: each answers 303 back to the incident page, or the page again with the reason.
 
 
-async def _acted(incident: Incident, session: AsyncSession, state: AppState, word: str) -> Response:
+async def _acted(incident: Incident, session: AsyncSession, state: Runtime, word: str) -> Response:
     await session.commit()
     state.hub.announce([(StreamEvent.INCIDENT_UPDATED, incident.id)])
     return RedirectResponse(f"/incidents/{incident.id}?done={word}", status_code=303)

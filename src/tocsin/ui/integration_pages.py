@@ -16,8 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tocsin.auth.permissions import require_admin
 from tocsin.errors import InvalidInput, TocsinError
 from tocsin.incidents.choices import service_names, team_names
-from tocsin.integrations.email_ingest import email_address
-from tocsin.integrations.inbound import payload_log
+from tocsin.integrations.email.addresses import email_address
 from tocsin.integrations.models import Integration, IntegrationType
 from tocsin.integrations.payload_log import read_recent_payloads
 from tocsin.integrations.provisioning import (
@@ -30,9 +29,10 @@ from tocsin.integrations.provisioning import (
     webhook_url,
 )
 from tocsin.integrations.schemas import IntegrationCreate
+from tocsin.runtime import Runtime
 from tocsin.ui.forms import Refusal, checked, optional, refusal
 from tocsin.ui.pages import SignedIn, Viewer, page_router, render
-from tocsin.web import AppState, DbSession, Now, State
+from tocsin.web import DbSession, Now, State
 
 router = page_router()
 
@@ -111,7 +111,7 @@ async def integration_list(
 
 
 def _key_page(
-    request: Request, integration: Integration, key: str, state: AppState, *, what: str
+    request: Request, integration: Integration, key: str, state: Runtime, *, what: str
 ) -> Response:
     """The one page that shows the key and the URLs made from it."""
     settings = state.settings
@@ -204,7 +204,7 @@ async def integration_page(
     integration = await _existing(session, integration_id)
     payloads: list[Any] = []
     if viewer.is_admin:
-        payloads = await read_recent_payloads(payload_log(state), state.read_engine, integration.id)
+        payloads = await read_recent_payloads(state.payload_log, state.read_engine, integration.id)
     services = await service_names(session)
     service = (
         services.get(integration.default_service_id) if integration.default_service_id else None

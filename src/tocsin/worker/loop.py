@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from tocsin.clock import Clock
 from tocsin.config import Settings
 from tocsin.db import asyncpg_dsn
+from tocsin.store.backend import is_shared
 from tocsin.worker import metrics, wakeup
 from tocsin.worker.context import (
     Announce,
@@ -165,7 +166,7 @@ class WorkerLoop:
         self._woken = wakeup.subscribe()
         woken = self._woken
         listener: PostgresListener | None = None
-        if self.ctx.engine.dialect.name == "postgresql":
+        if is_shared(self.ctx.engine.url):
             listener = PostgresListener(
                 self.ctx.engine.url.render_as_string(hide_password=False), woken.set
             )

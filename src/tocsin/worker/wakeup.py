@@ -13,8 +13,8 @@ from __future__ import annotations
 import asyncio
 import threading
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
+from tocsin.store.backend import notify_other_processes
+from tocsin.store.connection import Connection
 
 CHANNEL = "tocsin_work"
 
@@ -49,8 +49,7 @@ def wake_local() -> None:
             continue
 
 
-async def announce_work(conn: AsyncConnection) -> None:
+async def announce_work(conn: Connection) -> None:
     """Tell workers, here and on other machines, that a row due now is being written."""
-    if conn.dialect.name == "postgresql":
-        await conn.execute(text("SELECT pg_notify(:channel, '')"), {"channel": CHANNEL})
+    await notify_other_processes(conn, CHANNEL)
     wake_local()

@@ -11,7 +11,7 @@ Added columns only (nullable, or with a server default): safe to apply while pro
 the previous release run.
 
 Revision ID: 0019
-Revises: 0017
+Revises: 0021
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0019"
-down_revision = "0017"
+down_revision = "0021"
 branch_labels = None
 depends_on = None
 

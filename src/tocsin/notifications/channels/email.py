@@ -95,6 +95,12 @@ class SmtpSessions:
             await smtp.login(s.smtp_username, s.smtp_password)
         return smtp
 
+    def close_idle(self) -> None:
+        for idle in self._idle.values():
+            for _since, smtp in idle:
+                smtp.close()
+        self._idle.clear()
+
     def _take(self, key: _Key) -> aiosmtplib.SMTP | None:
         idle = self._idle.get(key, [])
         now = time.monotonic()
@@ -149,6 +155,13 @@ def _sessions() -> SmtpSessions:
     if found is None:
         found = _by_loop[loop] = SmtpSessions()
     return found
+
+
+def close_sessions() -> None:
+    """Close this event loop's idle SMTP sessions (the runtime's stop)."""
+    sessions = _by_loop.pop(asyncio.get_running_loop(), None)
+    if sessions is not None:
+        sessions.close_idle()
 
 
 @functools.cache

@@ -203,3 +203,15 @@ def guarded_client(guard: OutboundGuard) -> httpx.AsyncClient:
         )
         clients[guard] = client
     return client
+
+
+async def close_clients() -> None:
+    """Close this event loop's pooled clients (the runtime's stop); the next send, if any,
+    opens new ones."""
+    loop = asyncio.get_running_loop()
+    clients = list(_guarded.pop(loop, {}).values())
+    shared = _clients.pop(loop, None)
+    if shared is not None:
+        clients.append(shared)
+    for client in clients:
+        await client.aclose()

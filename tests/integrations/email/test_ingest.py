@@ -19,8 +19,7 @@ from tests.factories import World
 from tocsin.app import create_app
 from tocsin.clock import FrozenClock
 from tocsin.config import Settings
-from tocsin.integrations.email_ingest import SmtpListener
-from tocsin.integrations.email_message import (
+from tocsin.integrations.email.message import (
     EmailRules,
     parse_email,
     strip_markers,
@@ -84,7 +83,8 @@ async def mailroom(settings: Settings, clock: FrozenClock, world: World) -> Asyn
     )
     app: FastAPI = create_app(configured, clock=clock, run_worker=False)
     async with app.router.lifespan_context(app):
-        listener: SmtpListener = app.state.tocsin.extras["smtp_listener"]
+        listener = app.state.tocsin.smtp_listener
+        assert listener is not None
         async with AsyncClient(transport=ASGITransport(app=app), base_url="http://test") as http:
             yield Mailroom(http, listener.port, world)
 

@@ -2,7 +2,7 @@
 severity from rules, headers or keywords, resolve markers, and a subject-based dedup key.
 
 Pure: no database. Threading (a reply joining the incident its first message opened) needs
-the store and lives in email_ingest.py; this module only reads the ids a message refers to.
+the store and lives in threads.py; this module only reads the ids a message refers to.
 """
 
 from __future__ import annotations

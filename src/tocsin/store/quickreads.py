@@ -31,13 +31,8 @@ import orjson
 from sqlalchemy import Dialect, Select, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from tocsin.db import (
-    InlineEngine,
-    asyncpg_dsn,
-    inline_where_possible,
-    is_sqlite_url,
-    read_only,
-)
+from tocsin.store.engine import asyncpg_dsn, is_sqlite_url, read_only
+from tocsin.store.inline import InlineEngine, inline_where_possible
 
 S = TypeVar("S")
 

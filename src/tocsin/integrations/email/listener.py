@@ -12,28 +12,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import uuid
 from dataclasses import dataclass
-from datetime import datetime
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
-from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tocsin.alerts.ingest import Submission, prepare
-from tocsin.config import Settings
-from tocsin.integrations.email_message import (
+from tocsin.integrations.email.addresses import find_email_integration
+from tocsin.integrations.email.message import (
     EmailRules,
     ParsedEmail,
     alert_from_email,
     parse_email,
     subject_dedup_key,
 )
-from tocsin.integrations.email_models import EmailThread
-from tocsin.integrations.lookup import IntegrationInfo, find_active_integration
-from tocsin.integrations.models import IntegrationType
-from tocsin.web import AppState
+from tocsin.integrations.email.threads import remember_thread, thread_dedup_key
+from tocsin.integrations.intake import Intake
 
 log = logging.getLogger(__name__)
 
@@ -41,80 +35,12 @@ log = logging.getLogger(__name__)
 MAX_RECIPIENTS = 20
 
 
-def email_address(key: str, settings: Settings) -> str:
-    """The address that turns mail into alerts of the integration with this key."""
-    domain = settings.smtp_inbound_domain or settings.smtp_listen_host
-    return f"{key}@{domain}"
-
-
-def _split_address(address: str) -> tuple[str, str]:
-    local, _, domain = address.strip().strip("<>").rpartition("@")
-    return local, domain
-
-
-async def find_email_integration(
-    conn: AsyncConnection, address: str, settings: Settings
-) -> IntegrationInfo | None:
-    """The active email integration this recipient address names, or None."""
-    local, domain = _split_address(address)
-    if not local:
-        return None
-    if settings.smtp_inbound_domain and domain.lower() != settings.smtp_inbound_domain.lower():
-        return None
-    integration = await find_active_integration(conn, local)
-    if integration is None or integration.type != IntegrationType.EMAIL:
-        return None
-    return integration
-
-
-async def thread_dedup_key(
-    conn: AsyncConnection, integration_id: uuid.UUID, parsed: ParsedEmail
-) -> str | None:
-    """The dedup key of the earliest-known message this one answers, if any."""
-    if not parsed.refers_to:
-        return None
-    rows = await conn.execute(
-        select(EmailThread.message_id, EmailThread.dedup_key).where(
-            EmailThread.integration_id == integration_id,
-            EmailThread.message_id.in_(parsed.refers_to),
-        )
-    )
-    known: dict[str, str] = {row.message_id: row.dedup_key for row in rows}
-    for message_id in parsed.refers_to:  # nearest first: In-Reply-To, then References
-        if message_id in known:
-            return known[message_id]
-    return None
-
-
-async def remember_thread(
-    conn: AsyncConnection,
-    integration_id: uuid.UUID,
-    parsed: ParsedEmail,
-    dedup_key: str,
-    now: datetime,
-) -> None:
-    """Record which dedup key this Message-ID got, so replies to it join the same incident.
-    A re-delivered message (same id) keeps its first record."""
-    if parsed.message_id is None:
-        return
-    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    await conn.execute(
-        insert(EmailThread)
-        .values(
-            integration_id=integration_id,
-            message_id=parsed.message_id,
-            dedup_key=dedup_key,
-            received_at=now,
-        )
-        .on_conflict_do_nothing(index_elements=["integration_id", "message_id"])
-    )
-
-
 class AlertMailHandler:
     """aiosmtpd hooks: check recipients at RCPT, turn the message into alerts at DATA."""
 
-    def __init__(self, state: AppState, rules: EmailRules) -> None:
-        self._state = state
+    def __init__(self, intake: Intake, writer: AsyncEngine, rules: EmailRules) -> None:
+        self._intake = intake
+        self._writer = writer  # thread rows are written before the alert is submitted
         self._rules = rules
 
     async def handle_RCPT(
@@ -127,8 +53,8 @@ class AlertMailHandler:
     ) -> str:
         if len(envelope.rcpt_tos) >= MAX_RECIPIENTS:
             return "452 4.5.3 Too many recipients"
-        async with self._state.read_engine.connect() as conn:
-            integration = await find_email_integration(conn, address, self._state.settings)
+        async with self._intake.read_engine.connect() as conn:
+            integration = await find_email_integration(conn, address, self._intake.settings)
         if integration is None:
             return f"550 5.1.1 <{address}>: no email integration has this address"
         envelope.rcpt_tos.append(address)
@@ -147,20 +73,20 @@ class AlertMailHandler:
         return "250 2.0.0 Alert accepted"
 
     async def _ingest(self, parsed: ParsedEmail, address: str) -> None:
-        state = self._state
-        async with state.engine.begin() as conn:
-            integration = await find_email_integration(conn, address, state.settings)
+        intake = self._intake
+        async with self._writer.begin() as conn:
+            integration = await find_email_integration(conn, address, intake.settings)
             if integration is None:  # deleted or deactivated since RCPT
                 log.info("dropping mail to %s: its integration is gone", address)
                 return
             dedup_key = await thread_dedup_key(conn, integration.id, parsed)
             if dedup_key is None:
                 dedup_key = subject_dedup_key(parsed.subject)
-            await remember_thread(conn, integration.id, parsed, dedup_key, state.clock.now())
+            await remember_thread(conn, integration.id, parsed, dedup_key, intake.clock.now())
         alert = alert_from_email(parsed, dedup_key=dedup_key, rules=self._rules, recipient=address)
-        async with state.read_engine.connect() as conn:
+        async with intake.read_engine.connect() as conn:
             prepared = await prepare(conn, integration, alert)
-        outcome = (await state.batcher.submit(Submission(integration, alerts=(prepared,)))).alerts[
+        outcome = (await intake.batcher.submit(Submission(integration, alerts=(prepared,)))).alerts[
             0
         ]
         log.info(
@@ -187,12 +113,12 @@ class SmtpListener:
             await asyncio.wait_for(self.server.wait_closed(), timeout=2)
 
 
-async def start_smtp_listener(state: AppState) -> SmtpListener:
+async def start_smtp_listener(intake: Intake, writer: AsyncEngine) -> SmtpListener:
     """Listen on settings.smtp_listen_host:smtp_listen_port in this event loop, so the
-    handler shares the app's engine and ingest batcher."""
-    settings = state.settings
+    handler shares the process's engine and ingest batcher."""
+    settings = intake.settings
     rules = EmailRules.from_settings(settings.smtp_severity_rules, settings.smtp_resolve_pattern)
-    handler = AlertMailHandler(state, rules)
+    handler = AlertMailHandler(intake, writer, rules)
     loop = asyncio.get_running_loop()
     server = await loop.create_server(
         lambda: SMTP(
