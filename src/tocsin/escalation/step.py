@@ -26,7 +26,6 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tocsin.db import read_only
 from tocsin.escalation.batch import BATCH_KINDS, BatchTimer, fire_timers_together
@@ -38,6 +37,7 @@ from tocsin.incidents.timeline import SYSTEM, EventKind, TimelineEntry, append_e
 from tocsin.realtime.events import StreamEvent
 from tocsin.store import queue
 from tocsin.store.backend import has_single_writer
+from tocsin.store.connection import Connection, Database
 from tocsin.telemetry.logs import log_context
 from tocsin.telemetry.tracing import span
 from tocsin.worker import metrics
@@ -68,7 +68,7 @@ class ClaimedJob:
 
 
 async def claim_due_jobs(
-    engine: AsyncEngine, *, worker_id: str, now: datetime, lease: timedelta, limit: int
+    engine: Database, *, worker_id: str, now: datetime, lease: timedelta, limit: int
 ) -> list[ClaimedJob]:
     """Lease up to `limit` due timers (earliest first) to this worker; committed at once."""
     async with engine.begin() as conn:
@@ -109,7 +109,7 @@ _COMPLETE = (
 
 
 async def fire_job(
-    conn: AsyncConnection, job: ClaimedJob, *, worker_id: str, now: datetime
+    conn: Connection, job: ClaimedJob, *, worker_id: str, now: datetime
 ) -> JobOutcome | None:
     """Fire one claimed timer in the caller's transaction. None when it is no longer ours to
     fire (cancelled, already fired, or re-claimed by another worker)."""
@@ -329,13 +329,13 @@ async def fire_due_escalations(ctx: WorkerContext) -> bool:
     return bool(claimed or starts)
 
 
-async def release_claims(engine: AsyncEngine, *, worker_id: str) -> int:
+async def release_claims(engine: Database, *, worker_id: str) -> int:
     """Give back the timers this worker claimed but did not fire (at shutdown)."""
     async with engine.begin() as conn:
         return await queue.release(conn, TIMERS, owner=worker_id)
 
 
-async def next_due_at(engine: AsyncEngine, *, now: datetime) -> datetime | None:
+async def next_due_at(engine: Database, *, now: datetime) -> datetime | None:
     """When a pending timer next becomes claimable: its due time, or for one leased by
     another worker, the end of that lease. The loop sleeps until then (or a wake-up)."""
     async with read_only(engine).connect() as conn:

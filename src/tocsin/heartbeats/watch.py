@@ -20,7 +20,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tocsin.alerts.ingest import IngestOutcome, commit_alert, prepare
 from tocsin.alerts.models import AlertStatus, Severity
@@ -33,6 +32,7 @@ from tocsin.integrations.lookup import IntegrationInfo
 from tocsin.integrations.models import IntegrationType
 from tocsin.realtime.events import StreamEvent
 from tocsin.store import queue
+from tocsin.store.connection import Connection, Database
 from tocsin.worker.context import WorkerContext
 
 log = logging.getLogger(__name__)
@@ -138,7 +138,7 @@ def back_alert(monitor: _MonitorRow, *, now: datetime) -> NormalisedAlert:
 
 
 async def _ingest(
-    conn: AsyncConnection, monitor: _MonitorRow, alert: NormalisedAlert, *, now: datetime
+    conn: Connection, monitor: _MonitorRow, alert: NormalisedAlert, *, now: datetime
 ) -> IngestOutcome:
     prepared = await prepare(conn, _integration(monitor), alert)
     return await commit_alert(conn, prepared, now=now)
@@ -153,7 +153,7 @@ class PingOutcome:
     events: tuple[tuple[StreamEvent, uuid.UUID], ...] = ()
 
 
-async def record_ping(conn: AsyncConnection, key: str, *, now: datetime) -> PingOutcome | None:
+async def record_ping(conn: Connection, key: str, *, now: datetime) -> PingOutcome | None:
     """Mark the monitor with this key UP with a new deadline, resolving its alert if it was
     LATE; None when no monitor has this key. The caller commits."""
     found = (
@@ -215,7 +215,7 @@ async def _claim_late_monitors(
 
 
 async def _take_late(
-    conn: AsyncConnection, ctx: WorkerContext, ids: list[uuid.UUID], now: datetime
+    conn: Connection, ctx: WorkerContext, ids: list[uuid.UUID], now: datetime
 ) -> list[_MonitorRow]:
     """Flip the claimed monitors that are still ours and still late to LATE (the lease
     given back with it) and return them; a ping that came meanwhile took its monitor back."""
@@ -251,7 +251,7 @@ async def _take_late(
 
 
 async def _open_late_alert(
-    conn: AsyncConnection, monitor: _MonitorRow, now: datetime
+    conn: Connection, monitor: _MonitorRow, now: datetime
 ) -> tuple[tuple[StreamEvent, uuid.UUID], ...]:
     """Raise the monitor's alert; returns what the stream should announce once committed."""
     outcome = await _ingest(conn, monitor, late_alert(monitor, now=now), now=now)
@@ -319,13 +319,13 @@ async def fire_late_heartbeats(ctx: WorkerContext) -> bool:
     return True
 
 
-async def release_claims(engine: AsyncEngine, *, worker_id: str) -> int:
+async def release_claims(engine: Database, *, worker_id: str) -> int:
     """Give back the monitors this worker claimed and did not flip (at shutdown)."""
     async with engine.begin() as conn:
         return await queue.release(conn, MONITORS, owner=worker_id)
 
 
-async def next_due_at(engine: AsyncEngine, *, now: datetime) -> datetime | None:
+async def next_due_at(engine: Database, *, now: datetime) -> datetime | None:
     """When the next UP monitor's deadline passes (or a claim of one runs out)."""
     async with read_only(engine).connect() as conn:
         return await queue.next_due_at(conn, MONITORS, now=now)

@@ -46,6 +46,12 @@ class IncidentOut(BaseModel):
         description="Set when it holds alerts of several fingerprints (grouped, merged or "
         "split): it then resolves when every one of its alerts has resolved",
     )
+    urgency: str | None = Field(
+        default=None,
+        description="high or low: which notification rules its pages use, decided when it "
+        "opened (the service's urgency, its support hours then, or the severity); null for "
+        "incidents older than this field, which are paged by severity and service",
+    )
 
 
 class TeamRef(BaseModel):

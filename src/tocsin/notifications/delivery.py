@@ -19,12 +19,12 @@ import asyncio
 import logging
 import uuid
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, bindparam, func, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tocsin.catalog.models import Service
 from tocsin.config import Settings
@@ -57,6 +57,7 @@ from tocsin.notifications.models import (
 from tocsin.notifications.redaction import short_error
 from tocsin.notifications.throttle import RecentSends, decide
 from tocsin.store import queue
+from tocsin.store.connection import Connection, Database
 from tocsin.teams.models import Team
 from tocsin.telemetry.logs import log_context
 from tocsin.telemetry.tracing import span
@@ -121,7 +122,7 @@ def backoff(attempts: int, settings: Settings) -> timedelta:
 
 
 async def _claim(
-    conn: AsyncConnection,
+    conn: Connection,
     ctx: WorkerContext,
     now: datetime,
     limit: int,
@@ -148,7 +149,7 @@ _PARKED_NOTE = "its worker stopped while sending it, {tries} times; not sent aga
 
 
 async def _park_kept_failing(
-    conn: AsyncConnection, ctx: WorkerContext, claimed: list[Claimed], now: datetime
+    conn: Connection, ctx: WorkerContext, claimed: list[Claimed], now: datetime
 ) -> list[Claimed]:
     """Park the claimed rows whose every worker died while sending them (the queue's policy
     for rows that keep failing): failed, with why on the incident's timeline. The others."""
@@ -200,7 +201,7 @@ _CANCEL_STALE_PAGES = (
 
 
 async def _drop_stale_pages(
-    conn: AsyncConnection, ctx: WorkerContext, claimed: list[Claimed], now: datetime
+    conn: Connection, ctx: WorkerContext, claimed: list[Claimed], now: datetime
 ) -> list[Claimed]:
     """Re-check each claimed page's incident: one acknowledged, resolved or closed since the
     page was written is not paged (cancelled); the rows to send."""
@@ -231,28 +232,43 @@ async def _drop_stale_pages(
     return [r for r in claimed if r.id not in dropped]
 
 
+Address = tuple[uuid.UUID, ContactKind, str]  # a person's one way of being reached
+
+
 async def _recent_sends(
-    conn: AsyncConnection, user_id: uuid.UUID, kind: ContactKind, address: str, since: datetime
-) -> RecentSends:
-    """Page messages this address of this person got since `since` (bundles count once)."""
-    row = (
-        await conn.execute(
-            select(func.count(), func.min(Delivery.sent_at)).where(
-                Delivery.user_id == user_id,
-                Delivery.contact_kind == kind,
-                Delivery.address == address,
-                Delivery.kind == DeliveryKind.PAGE,
-                Delivery.status == DeliveryStatus.SENT,
-                Delivery.bundled_into_id.is_(None),
-                Delivery.sent_at > since,
-            )
+    conn: Connection, addresses: Iterable[Address], since: datetime
+) -> dict[Address, RecentSends]:
+    """Page messages each of these addresses of each person got since `since` (bundles
+    count once): one statement for a whole batch; an address with none is left out."""
+    wanted = set(addresses)
+    if not wanted:
+        return {}
+    rows = await conn.execute(
+        select(
+            Delivery.user_id,
+            Delivery.contact_kind,
+            Delivery.address,
+            func.count(),
+            func.min(Delivery.sent_at),
         )
-    ).one()
-    return RecentSends(int(row[0]), row[1])
+        .where(
+            Delivery.user_id.in_({user_id for user_id, _, _ in wanted}),
+            Delivery.kind == DeliveryKind.PAGE,
+            Delivery.status == DeliveryStatus.SENT,
+            Delivery.bundled_into_id.is_(None),
+            Delivery.sent_at > since,
+        )
+        .group_by(Delivery.user_id, Delivery.contact_kind, Delivery.address)
+    )
+    found = {}
+    for user_id, kind, address, count, oldest in rows:
+        if (user_id, kind, address) in wanted:
+            found[(user_id, kind, address)] = RecentSends(int(count), oldest)
+    return found
 
 
 async def _load_incident_facts(
-    conn: AsyncConnection, incident_ids: set[uuid.UUID]
+    conn: Connection, incident_ids: set[uuid.UUID]
 ) -> dict[uuid.UUID, IncidentFacts]:
     if not incident_ids:
         return {}
@@ -279,7 +295,7 @@ async def _load_incident_facts(
 
 
 async def _load_secrets(
-    conn: AsyncConnection, method_ids: set[uuid.UUID]
+    conn: Connection, method_ids: set[uuid.UUID]
 ) -> dict[uuid.UUID, str | None]:
     if not method_ids:
         return {}
@@ -331,13 +347,13 @@ def _message_for_one(
 
 
 async def _plan_sends(
-    conn: AsyncConnection, ctx: WorkerContext, claimed: list[Claimed], now: datetime
+    conn: Connection, ctx: WorkerContext, claimed: list[Claimed], now: datetime
 ) -> tuple[list[Send], list[tuple[Claimed, datetime]]]:
     """What to send for the claimed rows (after throttling), and which rows wait until when.
     May claim more of a flooded person's due pages, to bundle them all at once."""
     settings = ctx.settings
     window = timedelta(seconds=settings.notify_window_seconds)
-    groups: dict[tuple[uuid.UUID, ContactKind, str], list[Claimed]] = defaultdict(list)
+    groups: dict[Address, list[Claimed]] = defaultdict(list)
     others: list[Claimed] = []
     for row in claimed:
         if row.kind == DeliveryKind.PAGE:
@@ -348,8 +364,9 @@ async def _plan_sends(
     singles: list[Claimed] = list(others)
     bundles: list[list[Claimed]] = []
     deferred: list[tuple[Claimed, datetime]] = []
+    recent_sends = await _recent_sends(conn, groups, now - window)
     for (user_id, kind, address), rows in groups.items():
-        recent = await _recent_sends(conn, user_id, kind, address, now - window)
+        recent = recent_sends.get((user_id, kind, address), RecentSends(0, None))
         by_id = {r.id: r for r in rows}
         decision = decide(
             [r.id for r in rows], recent, burst=settings.notify_burst, window=window, now=now
@@ -484,6 +501,17 @@ _RECORD_RETRY = (
     .where(*_MINE, Delivery.status == DeliveryStatus.PENDING)
     .values(**_RELEASED, last_error=bindparam("d_error"), due_at=bindparam("d_due"))
 )
+# Throttled: back to pending until the window moves on; waiting is not an attempt.
+_DEFER = (
+    update(Delivery)
+    .where(*_MINE)
+    .values(
+        **queue.released(DELIVERIES),
+        attempts=Delivery.attempts - 1,
+        due_at=bindparam("d_due"),
+        updated_at=bindparam("d_now"),
+    )
+)
 _RECORD_FAILED = (
     update(Delivery)
     .where(*_MINE, Delivery.status == DeliveryStatus.PENDING)
@@ -492,7 +520,7 @@ _RECORD_FAILED = (
 
 
 async def _record(
-    conn: AsyncConnection, ctx: WorkerContext, outcomes: list[Outcome], now: datetime
+    conn: Connection, ctx: WorkerContext, outcomes: list[Outcome], now: datetime
 ) -> None:
     attempts: list[dict[str, Any]] = []
     timeline: list[tuple[uuid.UUID, TimelineEntry]] = []
@@ -594,16 +622,13 @@ async def send_due_deliveries(ctx: WorkerContext) -> bool:
         sends, deferred = await _plan_sends(conn, ctx, claimed, now)
         method_ids = {r.contact_method_id for s in sends for r in s.rows if r.contact_method_id}
         secrets = await _load_secrets(conn, method_ids)
-        for row, until in deferred:
+        if deferred:
             await conn.execute(
-                update(Delivery)
-                .where(Delivery.id == row.id, Delivery.lease_owner == ctx.worker_id)
-                .values(
-                    **queue.released(DELIVERIES),
-                    attempts=Delivery.attempts - 1,  # waiting is not an attempt
-                    due_at=until,
-                    updated_at=now,
-                )
+                _DEFER,
+                [
+                    {"d_id": row.id, "d_owner": ctx.worker_id, "d_due": until, "d_now": now}
+                    for row, until in deferred
+                ],
             )
     # A bounded number in flight per kind of channel: a storm's batch does not open a
     # hundred SMTP sessions at once, and one slow channel does not hold up the others.
@@ -639,14 +664,14 @@ async def send_due_deliveries(ctx: WorkerContext) -> bool:
     return True
 
 
-async def release_claims(engine: AsyncEngine, *, worker_id: str) -> int:
+async def release_claims(engine: Database, *, worker_id: str) -> int:
     """Give back the deliveries this worker claimed and did not record (at shutdown): a
     step cut off mid-send. They go out again, with the same idempotency key."""
     async with engine.begin() as conn:
         return await queue.release(conn, DELIVERIES, owner=worker_id)
 
 
-async def next_due_at(engine: AsyncEngine, *, now: datetime) -> datetime | None:
+async def next_due_at(engine: Database, *, now: datetime) -> datetime | None:
     """When a pending delivery next becomes claimable (a retry's backoff, a delayed rule,
     a throttled page, or the end of another worker's lease)."""
     async with read_only(engine).connect() as conn:

@@ -28,9 +28,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, Row, Table, and_, func, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import QueryableAttribute
 from sqlalchemy.sql.elements import ColumnClause, KeyedColumnElement
+
+from tocsin.store.connection import Connection
 
 
 @dataclass(frozen=True)
@@ -99,7 +100,7 @@ def released(rows: DueRows) -> dict[str, Any]:
 
 
 async def claim(
-    conn: AsyncConnection,
+    conn: Connection,
     rows: DueRows,
     *,
     owner: str,
@@ -147,7 +148,7 @@ def kept_failing(attempts: int, *, cap: int) -> bool:
 
 
 async def park(
-    conn: AsyncConnection,
+    conn: Connection,
     rows: DueRows,
     row_id: Any,
     *,
@@ -165,7 +166,7 @@ async def park(
     return bool(result.rowcount)
 
 
-async def release(conn: AsyncConnection, rows: DueRows, *, owner: str) -> int:
+async def release(conn: Connection, rows: DueRows, *, owner: str) -> int:
     """Give back every row leased to `owner` and not finished (at shutdown): due again at
     once for others, and the claim counts as no attempt. Returns how many."""
     result = await conn.execute(
@@ -176,7 +177,7 @@ async def release(conn: AsyncConnection, rows: DueRows, *, owner: str) -> int:
     return result.rowcount or 0
 
 
-async def next_due_at(conn: AsyncConnection, rows: DueRows, *, now: datetime) -> datetime | None:
+async def next_due_at(conn: Connection, rows: DueRows, *, now: datetime) -> datetime | None:
     """When a waiting row next becomes claimable: its due time, or for one leased, the end of
     that lease. The loop sleeps until then (or until woken)."""
     waiting = (*rows.waiting, rows.parked_at.is_(None))

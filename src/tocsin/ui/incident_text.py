@@ -83,6 +83,17 @@ def describe(event: TimelineEventOut, names: Names) -> str:
         return f"Paged {people}{where}"
     if kind == EventKind.REASSIGNED:
         return f"Reassigned to {names.user(data.get('to_user_id'))}"
+    if kind == EventKind.MERGED:
+        numbers = ", ".join(f"#{n}" for n in data.get("source_numbers", []))
+        return f"Incidents {numbers} merged into this one"
+    if kind == EventKind.MERGED_INTO:
+        return f"Merged into incident #{data.get('target_number')}"
+    if kind == EventKind.SPLIT:
+        return f"An alert split out into incident #{data.get('number')}"
+    if kind == EventKind.CREATED and data.get("split_from"):
+        return "Incident opened: an alert split out of another incident"
+    if kind == EventKind.ALERT_ADDED and data.get("grouped"):
+        return f"Another alert of the group arrived ({data['grouped']})"
     if kind == EventKind.LEVEL_SKIPPED:
         return f"Level {data.get('level')} skipped: nobody to page"
     if kind == EventKind.ESCALATION_SCHEDULED:

@@ -7,10 +7,9 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy.ext.asyncio import AsyncEngine
-
 from tocsin.clock import Clock
 from tocsin.config import Settings
+from tocsin.store.connection import Database
 
 # (stream event type, incident id) pairs, announced after their change is committed.
 Announce = Callable[[Iterable[tuple[str, uuid.UUID]]], None]
@@ -18,7 +17,7 @@ Announce = Callable[[Iterable[tuple[str, uuid.UUID]]], None]
 
 @dataclass(frozen=True)
 class WorkerContext:
-    engine: AsyncEngine
+    engine: Database
     clock: Clock
     settings: Settings
     # Unique per worker process; written into the lease columns of the rows it claims.
@@ -35,9 +34,9 @@ Step = Callable[[WorkerContext], Awaitable[bool]]
 
 # When a step's next row becomes due, or None when it has none; the loop sleeps until the
 # earliest of its steps' (or until woken).
-NextDue = Callable[[AsyncEngine, datetime], Awaitable[datetime | None]]
+NextDue = Callable[[Database, datetime], Awaitable[datetime | None]]
 # Give back the rows this worker leased and did not finish (at shutdown); how many.
-Release = Callable[[AsyncEngine, str], Awaitable[int]]
+Release = Callable[[Database, str], Awaitable[int]]
 
 
 @dataclass(frozen=True)

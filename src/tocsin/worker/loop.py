@@ -25,12 +25,11 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncEngine
-
 from tocsin.clock import Clock
 from tocsin.config import Settings
 from tocsin.db import asyncpg_dsn
 from tocsin.store.backend import is_shared
+from tocsin.store.connection import Database
 from tocsin.worker import metrics, wakeup
 from tocsin.worker.context import (
     Announce,
@@ -208,7 +207,7 @@ class WorkerLoop:
 
 
 def make_context(
-    engine: AsyncEngine,
+    engine: Database,
     clock: Clock,
     settings: Settings,
     *,

@@ -5,37 +5,36 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy.ext.asyncio import AsyncEngine
-
 from tocsin.escalation import step as escalation
 from tocsin.heartbeats import watch as heartbeats
 from tocsin.noise.expiry import end_silences_and_snoozes
 from tocsin.notifications import delivery
 from tocsin.retention.purge import retention_step
+from tocsin.store.connection import Database
 from tocsin.worker.context import WorkerStep
 
 
-async def _timers_due(engine: AsyncEngine, now: datetime) -> datetime | None:
+async def _timers_due(engine: Database, now: datetime) -> datetime | None:
     return await escalation.next_due_at(engine, now=now)
 
 
-async def _release_timers(engine: AsyncEngine, worker_id: str) -> int:
+async def _release_timers(engine: Database, worker_id: str) -> int:
     return await escalation.release_claims(engine, worker_id=worker_id)
 
 
-async def _monitors_due(engine: AsyncEngine, now: datetime) -> datetime | None:
+async def _monitors_due(engine: Database, now: datetime) -> datetime | None:
     return await heartbeats.next_due_at(engine, now=now)
 
 
-async def _release_monitors(engine: AsyncEngine, worker_id: str) -> int:
+async def _release_monitors(engine: Database, worker_id: str) -> int:
     return await heartbeats.release_claims(engine, worker_id=worker_id)
 
 
-async def _deliveries_due(engine: AsyncEngine, now: datetime) -> datetime | None:
+async def _deliveries_due(engine: Database, now: datetime) -> datetime | None:
     return await delivery.next_due_at(engine, now=now)
 
 
-async def _release_deliveries(engine: AsyncEngine, worker_id: str) -> int:
+async def _release_deliveries(engine: Database, worker_id: str) -> int:
     return await delivery.release_claims(engine, worker_id=worker_id)
 
 
