@@ -249,3 +249,25 @@ async def test_paging_preferences_refuse_others_methods_unverified_ones_and_othe
         "pages_per_hour": None,
         "quiet_contact_method_id": None,
     }
+
+
+async def test_simulate_says_which_urgency_the_incident_would_have(
+    client: AsyncClient, paging: Paging, clock: FrozenClock
+) -> None:
+    await use_support_hours(client, paging)
+    clock.set(utc(2026, 3, 28, 10, 0))  # Saturday: outside support hours
+    response = await client.post(
+        "/api/v1/simulate",
+        json={
+            "integration_id": str(paging.world.integration.id),
+            "payload": {
+                "title": "Checkout down",
+                "severity": "critical",
+                "routing_key": "checkout",
+            },
+        },
+        headers=paging.world.cast.bob.headers,
+    )
+    assert response.status_code == 200, response.text
+    (simulated,) = response.json()["alerts"]
+    assert simulated["urgency"] == "low"

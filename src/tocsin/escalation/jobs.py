@@ -61,6 +61,24 @@ def timer_row(
     }
 
 
+async def schedule_responder(
+    conn: Connection,
+    incident_id: uuid.UUID,
+    *,
+    seq: int,
+    user_id: uuid.UUID | None,
+    policy_id: uuid.UUID | None,
+    now: datetime,
+) -> None:
+    """A RESPONDER timer due at once (escalation/responders.py), waking the workers."""
+    row = timer_row(
+        incident_id, level=0, repeat=0, at=now, now=now, seq=seq, kind=JobKind.RESPONDER
+    )
+    row.update(responder_user_id=user_id, responder_policy_id=policy_id)
+    await conn.execute(insert(EscalationJob).values(**row))
+    await announce_work(conn)
+
+
 async def schedule_starts(
     conn: Connection, incident_ids: list[uuid.UUID], *, now: datetime
 ) -> None:

@@ -89,6 +89,9 @@ class JobKind(enum.StrEnum):
     LEVEL = "level"
     # The policy's acknowledgement timeout: an acknowledged incident returns to OPEN.
     ACK_TIMEOUT = "ack_timeout"
+    # An added responder (escalation/responders.py): page one person, or a policy's first
+    # level, once; the incident's own escalation is untouched.
+    RESPONDER = "responder"
 
 
 class JobOutcome(enum.StrEnum):
@@ -197,6 +200,7 @@ class PageVia(enum.StrEnum):
     SCHEDULE = "schedule"
     ENTIRE_TEAM = "entire_team"
     REASSIGN = "reassign"
+    RESPONDER = "responder"
 
 
 class Page(Base):

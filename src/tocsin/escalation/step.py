@@ -32,6 +32,7 @@ from tocsin.escalation.batch import BATCH_KINDS, BatchTimer, fire_timers_togethe
 from tocsin.escalation.engine import find_escalation, lock_incident, move_on, start_escalation
 from tocsin.escalation.models import TIMERS, EscalationJob, JobKind, JobOutcome
 from tocsin.escalation.plan import Position, Verdict, judge_timer
+from tocsin.escalation.responders import page_responder
 from tocsin.incidents.lifecycle import Action, apply_transition
 from tocsin.incidents.timeline import SYSTEM, EventKind, TimelineEntry, append_events
 from tocsin.realtime.events import StreamEvent
@@ -140,6 +141,16 @@ async def fire_job(
             start=Position(timer.scheduled_level, timer.scheduled_repeat),
             actor=SYSTEM,
             job_id=timer.id,
+            now=now,
+        )
+    elif verdict == Verdict.RESPONDER:
+        await page_responder(
+            conn,
+            incident,
+            job_id=timer.id,
+            seq=timer.escalation_seq,
+            user_id=timer.responder_user_id,
+            policy_id=timer.responder_policy_id,
             now=now,
         )
     elif verdict == Verdict.REOPEN:

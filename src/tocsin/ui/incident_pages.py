@@ -33,12 +33,14 @@ from tocsin.incidents.listing import (
 from tocsin.incidents.models import Incident, IncidentStatus
 from tocsin.incidents.responding import (
     add_note,
+    add_responder,
+    change_priority,
     escalate_incident,
     find_visible_incident,
     reassign_incident,
     transition_incident,
 )
-from tocsin.incidents.schemas import MergeIn, NoteIn, ReassignIn
+from tocsin.incidents.schemas import MergeIn, NoteIn, PriorityIn, ReassignIn, ResponderIn
 from tocsin.noise.merging import find_merge_candidates, merge_incidents, split_alert
 from tocsin.notifications.history import incident_deliveries
 from tocsin.realtime.events import StreamEvent
@@ -505,3 +507,96 @@ async def incident_split_alert(
         [(StreamEvent.INCIDENT_UPDATED, incident.id), (StreamEvent.INCIDENT_CREATED, new_id)]
     )
     return RedirectResponse(f"/incidents/{new_id}?done=split+out", status_code=303)
+
+
+# Add a responder, change the priority (templates/incidents/_respond_more.html) ------------
+
+
+@router.post("/incidents/{incident_id}/responders")
+async def incident_add_responder(
+    request: Request,
+    incident_id: uuid.UUID,
+    viewer: SignedIn,
+    session: DbSession,
+    now: Now,
+    state: State,
+    responder: Annotated[str, Form()] = "",
+    note: Annotated[str, Form()] = "",
+) -> Response:
+    """Page one more person or a policy's first level now (the worker sends)."""
+    incident = await _visible(session, viewer, incident_id)
+    form = {"responder": responder, "responder_note": note}
+    renames = {"user_id": "responder", "escalation_policy_id": "responder", "form": "responder"}
+    try:
+        body = _responder_body(responder, note)
+        await add_responder(
+            session,
+            viewer.principal,
+            incident,
+            user_id=body.user_id,
+            escalation_policy_id=body.escalation_policy_id,
+            now=now,
+            note=body.note,
+        )
+    except ValidationError as exc:
+        errors = _form_errors(describe_errors(exc.errors()), {**renames, "note": "responder_note"})
+        return await _refused(
+            request, session, viewer, incident, status_code=422, errors=errors, form=form
+        )
+    except InvalidInput as exc:
+        errors = _form_errors({exc.field or "form": exc.detail}, renames)
+        return await _refused(
+            request, session, viewer, incident, status_code=422, errors=errors, form=form
+        )
+    except TocsinError as exc:
+        return await _refused(
+            request,
+            session,
+            viewer,
+            incident,
+            status_code=exc.status_code,
+            error=exc.detail,
+            form=form,
+        )
+    return await _acted(incident, session, state, "responder added")
+
+
+def _responder_body(target: str, note: str) -> ResponderIn:
+    kind, _, raw = target.partition(":")
+    values: dict[str, Any] = {"note": note}
+    if kind == "user":
+        values["user_id"] = raw
+    elif kind == "policy":
+        values["escalation_policy_id"] = raw
+    return ResponderIn.model_validate(values)
+
+
+@router.post("/incidents/{incident_id}/priority")
+async def incident_change_priority(
+    request: Request,
+    incident_id: uuid.UUID,
+    viewer: SignedIn,
+    session: DbSession,
+    now: Now,
+    state: State,
+    priority: Annotated[str, Form()] = "",
+) -> Response:
+    incident = await _visible(session, viewer, incident_id)
+    try:
+        body = PriorityIn.model_validate({"priority": priority})
+        await change_priority(session, viewer.principal, incident, priority=body.priority, now=now)
+    except ValidationError as exc:
+        return await _refused(
+            request,
+            session,
+            viewer,
+            incident,
+            status_code=422,
+            errors=describe_errors(exc.errors()),
+            form={"priority": priority},
+        )
+    except TocsinError as exc:
+        return await _refused(
+            request, session, viewer, incident, status_code=exc.status_code, error=exc.detail
+        )
+    return await _acted(incident, session, state, "priority changed")
