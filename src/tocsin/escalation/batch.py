@@ -92,7 +92,7 @@ _TIMERS_STILL_OURS = (
         EscalationJob.id.in_(bindparam("job_ids", expanding=True)),
         EscalationJob.completed.is_(False),
         EscalationJob.cancelled_at.is_(None),
-        EscalationJob.claimed_by == bindparam("worker_id"),
+        EscalationJob.lease_owner == bindparam("worker_id"),
     )
     .order_by(EscalationJob.id)
     .with_for_update()
