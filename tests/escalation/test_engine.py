@@ -308,6 +308,7 @@ async def test_unacknowledge_reopens_pages_again_and_resumes(scene: Scene) -> No
     response = await scene.act(incident, "unacknowledge", scene.cast.bob)
     assert response.status_code == 200, response.text
     assert response.json()["status"] == "open"
+    await scene.run_worker()  # the worker pages again (test_transitions.py: the handler not)
     assert who(scene, await scene.pages(incident)) == [("bob", 1, 0), ("bob", 1, 0)]
     await scene.advance(minutes=5)
     assert who(scene, await scene.pages(incident))[-1] == ("alice", 2, 0)

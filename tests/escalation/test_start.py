@@ -45,6 +45,7 @@ async def test_acknowledged_before_the_start_pages_nobody_until_unacknowledged(
 
     response = await scene.act(incident, "unacknowledge", scene.cast.bob)
     assert response.status_code == 200, response.text
+    await scene.run_worker()  # the resume timer the un-acknowledgement wrote
     assert who(scene, await scene.pages(incident)) == [("bob", 1, 0)]
     await scene.advance(minutes=5)
     assert who(scene, await scene.pages(incident))[-1] == ("alice", 2, 0)

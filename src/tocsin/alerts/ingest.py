@@ -28,7 +28,6 @@ from sqlalchemy import insert, update
 from tocsin.alerts.models import Alert, AlertStatus
 from tocsin.alerts.normalised import NormalisedAlert, fingerprint
 from tocsin.escalation.engine import NO_POLICY_NOTE
-from tocsin.escalation.jobs import schedule_starts
 from tocsin.incidents.dedup import (
     DedupKey,
     Demand,
@@ -69,6 +68,7 @@ from tocsin.notifications.dispatch import urgency_of
 from tocsin.realtime.events import StreamEvent
 from tocsin.routing.route import Route, route_alert
 from tocsin.store.connection import Connection
+from tocsin.timers.schedule import schedule_starts
 
 log = logging.getLogger(__name__)
 

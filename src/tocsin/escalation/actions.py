@@ -19,13 +19,13 @@ from tocsin.escalation.engine import (
     page_directly,
     restart_with_policy,
 )
-from tocsin.escalation.jobs import cancel_pending_jobs
 from tocsin.escalation.models import EscalationPolicy, EscalationState, IncidentEscalation
 from tocsin.escalation.plan import FIRST, following
 from tocsin.escalation.snapshot import load_policy_snapshot
 from tocsin.incidents.lifecycle import ACTIVE_STATUSES, IncidentNotFound, reassign
 from tocsin.incidents.models import Incident, IncidentStatus
 from tocsin.incidents.timeline import Actor, EventKind, TimelineEntry
+from tocsin.timers.schedule import cancel_pending_timers
 
 
 async def escalate_now(
@@ -51,7 +51,7 @@ async def escalate_now(
             f"escalation is {escalation.state.value}; reassign the incident to a policy to "
             "start again"
         )
-    await cancel_pending_jobs(conn, incident_id, now=now)
+    await cancel_pending_timers(conn, incident_id, now=now)
     await move_on(
         conn,
         escalation,
@@ -85,7 +85,7 @@ async def reassign_to_user(
     if incident is None:
         raise IncidentNotFound(incident_id)
     await reassign(conn, incident_id, user_id=user_id, actor=actor, now=now, note=note)
-    await cancel_pending_jobs(conn, incident_id, now=now)
+    await cancel_pending_timers(conn, incident_id, now=now)
     escalation = await find_escalation(conn, incident_id)
     if escalation is None:
         # Never had a policy: start a state row so the page gets its own step number.
@@ -135,7 +135,7 @@ async def reassign_to_policy(
     snapshot = await load_policy_snapshot(conn, policy_id)
     if snapshot is None:
         raise InvalidInput(f"escalation policy {policy_id} has no levels", field="policy_id")
-    await cancel_pending_jobs(conn, incident_id, now=now)
+    await cancel_pending_timers(conn, incident_id, now=now)
     values: dict[str, object] = {"escalation_policy_id": policy_id, "updated_at": now}
     if incident.status == IncidentStatus.ACKNOWLEDGED:
         values.update(status=IncidentStatus.OPEN, acknowledged_at=None)

@@ -32,7 +32,6 @@ from tocsin.escalation.engine import (
     resolve_for_reach,
     timeline_of,
 )
-from tocsin.escalation.jobs import timer_row
 from tocsin.escalation.models import (
     EscalationJob,
     EscalationState,
@@ -48,7 +47,8 @@ from tocsin.incidents.models import Incident
 from tocsin.incidents.timeline import SYSTEM, EventKind, TimelineEntry, append_to_timelines
 from tocsin.notifications.dispatch import plan_deliveries
 from tocsin.store.connection import Connection
-from tocsin.worker.wakeup import announce_work
+from tocsin.store.wakeup import announce_work
+from tocsin.timers.schedule import timer_row
 
 
 @dataclass(frozen=True)

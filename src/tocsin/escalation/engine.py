@@ -11,17 +11,15 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tocsin.escalation.jobs import schedule_level
 from tocsin.escalation.models import (
     EscalationState,
     IncidentEscalation,
-    JobKind,
     Page,
     PageVia,
 )
@@ -32,6 +30,7 @@ from tocsin.incidents.models import Incident, IncidentStatus
 from tocsin.incidents.timeline import Actor, EventKind, TimelineEntry, append_events
 from tocsin.notifications.dispatch import plan_deliveries
 from tocsin.store.connection import Connection
+from tocsin.timers.schedule import schedule_level
 
 log = logging.getLogger(__name__)
 
@@ -467,54 +466,20 @@ async def page_directly(
     )
 
 
-async def schedule_ack_timeout(
-    conn: Connection, incident_id: uuid.UUID, *, actor: Actor, now: datetime
-) -> None:
-    """After an acknowledgement: if the policy has an acknowledgement timeout, the timer that
-    returns the incident to OPEN when it runs out."""
-    escalation = await find_escalation(conn, incident_id) or await adopt_policy(
-        conn, incident_id, now=now
-    )
-    if escalation is None or escalation.snapshot.ack_timeout_minutes is None:
-        return
-    at = now + timedelta(minutes=escalation.snapshot.ack_timeout_minutes)
-    await schedule_level(
-        conn,
-        incident_id,
-        level=escalation.position.level,
-        repeat=escalation.position.repeat,
-        at=at,
-        now=now,
-        seq=escalation.seq,
-        kind=JobKind.ACK_TIMEOUT,
-    )
-    await append_events(
-        conn,
-        incident_id,
-        [
-            TimelineEntry(
-                EventKind.ESCALATION_SCHEDULED,
-                actor,
-                note="the acknowledgement times out unless the incident is resolved",
-                data={"kind": JobKind.ACK_TIMEOUT.value, "at": at.isoformat()},
-            )
-        ],
-        now=now,
-    )
-
-
 async def resume_escalation(
     conn: Connection,
     incident_id: uuid.UUID,
     *,
     team_id: uuid.UUID,
     actor: Actor,
+    job_id: uuid.UUID | None = None,
     now: datetime,
 ) -> None:
-    """The incident is OPEN again (un-acknowledged, or its acknowledgement timed out): page
-    its current level again and restart that level's timeout; a directly assigned incident
-    pages its assignee again; an exhausted one pages its last level but goes no further.
-    One acknowledged before its escalation started starts it now, at level 1."""
+    """The incident is OPEN again (un-acknowledged, its acknowledgement timed out, its snooze
+    ended): page its current level again and restart that level's timeout; a directly
+    assigned incident pages its assignee again; an exhausted one pages its last level but
+    goes no further. One acknowledged before its escalation started starts it now, at level
+    1. The worker runs it for a RESUME timer (escalation/step.py), the incident locked."""
     escalation = await find_escalation(conn, incident_id) or await adopt_policy(
         conn, incident_id, now=now
     )
@@ -538,7 +503,7 @@ async def resume_escalation(
                 recipients,
                 position=escalation.position,
                 seq=new_seq,
-                job_id=None,
+                job_id=job_id,
                 now=now,
             )
         await conn.execute(
@@ -570,6 +535,6 @@ async def resume_escalation(
         team_id=team_id,
         start=escalation.position,
         actor=actor,
-        job_id=None,
+        job_id=job_id,
         now=now,
     )

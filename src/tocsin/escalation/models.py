@@ -1,5 +1,6 @@
-"""Escalation policies, their levels, the timer rows (EscalationJob) that drive them, each
-incident's escalation state (with the policy snapshot it escalates through) and its pages."""
+"""Escalation policies, their levels, each incident's escalation state (with the policy
+snapshot it escalates through) and its pages. The timer rows that drive them (EscalationJob)
+live in tocsin.timers, below incidents; they are re-exported here."""
 
 from __future__ import annotations
 
@@ -24,7 +25,21 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tocsin.db import Base, enum_values, new_id
-from tocsin.store.queue import DueRows
+from tocsin.timers.models import TIMERS, EscalationJob, JobKind, JobOutcome
+
+__all__ = [
+    "TIMERS",
+    "EscalationJob",
+    "EscalationLevel",
+    "EscalationPolicy",
+    "EscalationState",
+    "IncidentEscalation",
+    "JobKind",
+    "JobOutcome",
+    "Page",
+    "PageVia",
+    "TargetType",
+]
 
 
 class TargetType(enum.StrEnum):
@@ -79,88 +94,6 @@ class EscalationLevel(Base):
     )
     target_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
     timeout_minutes: Mapped[int] = mapped_column(Integer, default=30)
-
-
-class JobKind(enum.StrEnum):
-    # A new incident's escalation: written with the incident, due at once; the worker
-    # snapshots the policy and pages level 1 (with the timer for what comes next).
-    START = "start"
-    # The current level's timeout: move on to the next level (or repeat, or exhaust).
-    LEVEL = "level"
-    # The policy's acknowledgement timeout: an acknowledged incident returns to OPEN.
-    ACK_TIMEOUT = "ack_timeout"
-    # An added responder (escalation/responders.py): page one person, or a policy's first
-    # level, once; the incident's own escalation is untouched.
-    RESPONDER = "responder"
-
-
-class JobOutcome(enum.StrEnum):
-    FIRED = "fired"
-    # The incident had moved on (acknowledged, escalated by hand...) before the timer fired.
-    STALE = "stale"
-    # Failed `timer_max_attempts` times: given up on and left for a person (never retried).
-    PARKED = "parked"
-
-
-class EscalationJob(Base):
-    """A timer: "at scheduled_for, take this incident to scheduled_level". Written in the
-    same transaction as the state change that causes it; the worker claims due rows."""
-
-    __tablename__ = "escalation_jobs"
-    __table_args__ = (
-        Index(
-            "ix_escalation_jobs_due",
-            "scheduled_for",
-            sqlite_where=text("NOT completed AND cancelled_at IS NULL"),
-            postgresql_where=text("NOT completed AND cancelled_at IS NULL"),
-        ),
-    )
-
-    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
-    incident_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("incidents.id", ondelete="CASCADE"), index=True
-    )
-    scheduled_level: Mapped[int] = mapped_column(Integer)
-    scheduled_repeat: Mapped[int] = mapped_column(Integer, default=0)
-    scheduled_for: Mapped[datetime]
-    completed: Mapped[bool] = mapped_column(Boolean, default=False)
-    cancelled_at: Mapped[datetime | None] = mapped_column(nullable=True)
-    executed_at: Mapped[datetime | None] = mapped_column(nullable=True)
-    created_at: Mapped[datetime]
-    kind: Mapped[JobKind] = mapped_column(
-        Enum(JobKind, native_enum=False, values_callable=enum_values, length=20),
-        default=JobKind.LEVEL,
-    )
-    # The incident's escalation seq when the timer was made; it fires only if still equal.
-    escalation_seq: Mapped[int] = mapped_column(Integer, default=0)
-    # The due-row queue's lease (tocsin/store/queue.py): the worker that claimed the row,
-    # until when nobody else may take it, claims so far, and when the queue gave up on it.
-    lease_owner: Mapped[str | None] = mapped_column(String(100), nullable=True)
-    lease_until: Mapped[datetime | None] = mapped_column(nullable=True)
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    parked_at: Mapped[datetime | None] = mapped_column(nullable=True)
-    # The owner's column of the previous release, still written for its workers during a
-    # rolling upgrade (migration 0019); dropped in the next release.
-    claimed_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
-    outcome: Mapped[JobOutcome | None] = mapped_column(
-        Enum(JobOutcome, native_enum=False, values_callable=enum_values, length=20),
-        nullable=True,
-    )
-    # A RESPONDER timer pages this person, or this policy's first level, once.
-    responder_user_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
-    responder_policy_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
-
-
-# Timers as due rows: waiting until fired (completed) or cancelled.
-TIMERS = DueRows(
-    EscalationJob.__table__,  # type: ignore[arg-type]
-    due=EscalationJob.__table__.c.scheduled_for,
-    waiting=(
-        EscalationJob.__table__.c.completed.is_(False),
-        EscalationJob.__table__.c.cancelled_at.is_(None),
-    ),
-    legacy_owner=EscalationJob.__table__.c.claimed_by,
-)
 
 
 class EscalationState(enum.StrEnum):

@@ -85,6 +85,7 @@ class Verdict(enum.StrEnum):
     REOPEN = "reopen"  # an acknowledgement timeout: back to OPEN, escalation resumes
     STALE = "stale"  # the incident moved on since the timer was made: do nothing
     RESPONDER = "responder"  # an added responder: page them while the incident is active
+    RESUME = "resume"  # OPEN again: page the current level again, restart its timeout
 
 
 def judge_timer(
@@ -106,12 +107,22 @@ def judge_timer(
         if status in (IncidentStatus.OPEN, IncidentStatus.ACKNOWLEDGED):
             return Verdict.RESPONDER
         return Verdict.STALE
+    if kind == JobKind.RESUME:
+        # Written when the incident became OPEN again; acknowledging, resolving, escalating
+        # or reassigning since cancelled it, so an OPEN incident is all it needs.
+        if status == IncidentStatus.OPEN:
+            return Verdict.RESUME
+        return Verdict.STALE
+    if kind == JobKind.ACK_TIMEOUT:
+        # One written before the escalation started (acknowledged before the start timer
+        # fired) has no step to compare; a later acknowledgement cancels it either way.
+        if status != IncidentStatus.ACKNOWLEDGED or (state is not None and seq != job_seq):
+            return Verdict.STALE
+        return Verdict.REOPEN
     if state is None or seq != job_seq:
         return Verdict.STALE
     if kind == JobKind.LEVEL:
         if status == IncidentStatus.OPEN and state == EscalationState.ESCALATING:
             return Verdict.ESCALATE
         return Verdict.STALE
-    if status == IncidentStatus.ACKNOWLEDGED:
-        return Verdict.REOPEN
     return Verdict.STALE

@@ -18,7 +18,6 @@ from sqlalchemy import func, select
 
 from tocsin.errors import Conflict, InvalidInput
 from tocsin.escalation.engine import LockedIncident, lock_incident, resolve_for_reach, write_pages
-from tocsin.escalation.jobs import schedule_responder
 from tocsin.escalation.models import EscalationJob, EscalationPolicy, JobKind, PageVia
 from tocsin.escalation.plan import FIRST, reach
 from tocsin.escalation.snapshot import load_policy_snapshot
@@ -27,6 +26,7 @@ from tocsin.incidents.lifecycle import ACTIVE_STATUSES, IncidentNotFound
 from tocsin.incidents.timeline import SYSTEM, Actor, EventKind, TimelineEntry, append_events
 from tocsin.store.connection import Connection
 from tocsin.teams.models import TeamMember, TeamRole
+from tocsin.timers.schedule import schedule_responder
 
 _ACTING_ROLES = (TeamRole.MANAGER, TeamRole.RESPONDER)
 

@@ -29,7 +29,13 @@ from sqlalchemy.exc import DBAPIError
 
 from tocsin.db import read_only
 from tocsin.escalation.batch import BATCH_KINDS, BatchTimer, fire_timers_together
-from tocsin.escalation.engine import find_escalation, lock_incident, move_on, start_escalation
+from tocsin.escalation.engine import (
+    find_escalation,
+    lock_incident,
+    move_on,
+    resume_escalation,
+    start_escalation,
+)
 from tocsin.escalation.models import TIMERS, EscalationJob, JobKind, JobOutcome
 from tocsin.escalation.plan import Position, Verdict, judge_timer
 from tocsin.escalation.responders import page_responder
@@ -153,7 +159,12 @@ async def fire_job(
             policy_id=timer.responder_policy_id,
             now=now,
         )
+    elif verdict == Verdict.RESUME:
+        await resume_escalation(
+            conn, incident_id, team_id=incident.team_id, actor=SYSTEM, job_id=timer.id, now=now
+        )
     elif verdict == Verdict.REOPEN:
+        # Back to OPEN through the lifecycle, which writes the RESUME timer that pages.
         await apply_transition(
             conn,
             incident_id,

@@ -18,7 +18,7 @@ from tocsin.heartbeats.models import HeartbeatMonitor, HeartbeatState
 from tocsin.heartbeats.watch import deadline
 from tocsin.integrations.models import Integration, IntegrationType
 from tocsin.store.pages import newest_first
-from tocsin.worker.wakeup import announce_work
+from tocsin.store.wakeup import announce_work
 
 KEY_PREFIX = "hb"
 

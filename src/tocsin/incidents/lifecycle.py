@@ -2,8 +2,11 @@
 
 Each change is a conditional UPDATE on the status we read, so two people (or a person and an
 integration) acting at once cannot both win: the loser sees zero rows and gets a Conflict
-naming the state it lost to. Acknowledge and resolve cancel pending escalation timers in the
-same transaction, so no stale timer can page after the change commits.
+naming the state it lost to. A change then writes its timeline entry and the timer rows it
+implies (tocsin.timers), and returns; it never pages. Acknowledge and resolve cancel pending
+timers and pages not yet sent in the same transaction, so no stale timer can page after the
+change commits; an acknowledgement writes its timeout's timer; an incident OPEN again gets a
+RESUME timer due at once, and the worker pages it again, as it pages a new incident.
 """
 
 from __future__ import annotations
@@ -18,12 +21,16 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tocsin.errors import Conflict, NotFound
-from tocsin.escalation.engine import resume_escalation, schedule_ack_timeout
-from tocsin.escalation.jobs import cancel_pending_jobs
 from tocsin.incidents.models import Incident, IncidentStatus
 from tocsin.incidents.timeline import Actor, EventKind, TimelineEntry, append_events
-from tocsin.notifications.dispatch import cancel_pending_deliveries
 from tocsin.store.connection import Connection
+from tocsin.timers.models import JobKind
+from tocsin.timers.schedule import (
+    cancel_pending_pages,
+    cancel_pending_timers,
+    schedule_ack_timeout,
+    schedule_resume,
+)
 
 
 class Action(enum.StrEnum):
@@ -119,8 +126,10 @@ async def apply_transition(
     now: datetime,
     note: str = "",
 ) -> Transition:
-    """Move the incident by `action`, cancel its timers if it stops escalating, and record
-    it on the timeline. Raises IncidentNotFound or IllegalTransition."""
+    """Move the incident by `action` and record it on the timeline, with the timers it
+    implies: stopping escalation cancels its timers and unsent pages, an acknowledgement
+    schedules its timeout, OPEN again schedules the worker's resume. Raises IncidentNotFound
+    or IllegalTransition."""
     for _ in range(_ATTEMPTS):
         found = await find_incident_status(conn, incident_id)
         if found is None:
@@ -147,27 +156,33 @@ async def apply_transition(
         # resolve): plan again from the state that won, which may still allow the action.
     else:
         raise Conflict(f"incident {incident_id} kept changing; try again")
-    await append_events(
-        conn,
-        incident_id,
-        [
-            TimelineEntry(
-                kind=transition.event,
-                actor=actor,
-                old_status=transition.old.value,
-                new_status=transition.new.value,
-                note=note,
-            )
-        ],
-        now=now,
-    )
+    entries = [
+        TimelineEntry(
+            kind=transition.event,
+            actor=actor,
+            old_status=transition.old.value,
+            new_status=transition.new.value,
+            note=note,
+        )
+    ]
     if transition.new != IncidentStatus.OPEN:
-        await cancel_pending_jobs(conn, incident_id, now=now)
-        await cancel_pending_deliveries(conn, incident_id, now=now)
+        await cancel_pending_timers(conn, incident_id, now=now)
+        await cancel_pending_pages(conn, incident_id, now=now)
     if transition.new == IncidentStatus.ACKNOWLEDGED:
-        await schedule_ack_timeout(conn, incident_id, actor=actor, now=now)
+        timeout = await schedule_ack_timeout(conn, incident_id, now=now)
+        if timeout is not None:
+            entries.append(
+                TimelineEntry(
+                    EventKind.ESCALATION_SCHEDULED,
+                    actor,
+                    note="the acknowledgement times out unless the incident is resolved",
+                    data={"kind": JobKind.ACK_TIMEOUT.value, "at": timeout.at.isoformat()},
+                )
+            )
     elif transition.new == IncidentStatus.OPEN:
-        await resume_escalation(conn, incident_id, team_id=found[1], actor=actor, now=now)
+        # Paging again is the worker's, in its own transaction under the incident's lock.
+        await schedule_resume(conn, incident_id, now=now)
+    await append_events(conn, incident_id, entries, now=now)
     return transition
 
 

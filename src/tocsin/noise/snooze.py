@@ -10,9 +10,9 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tocsin.errors import Conflict, InvalidInput
-from tocsin.escalation.jobs import cancel_pending_jobs
 from tocsin.incidents.models import Incident, IncidentStatus
 from tocsin.incidents.timeline import Actor, EventKind, TimelineEntry, append_events
+from tocsin.timers.schedule import cancel_pending_timers
 
 
 async def snooze(
@@ -35,7 +35,7 @@ async def snooze(
     )
     if result.rowcount != 1:
         raise Conflict("only an acknowledged incident can be snoozed")
-    await cancel_pending_jobs(conn, incident_id, now=now)
+    await cancel_pending_timers(conn, incident_id, now=now)
     await append_events(
         conn,
         incident_id,

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 
 from tocsin.alerts.models import Severity
 from tocsin.auth.models import User
@@ -40,7 +40,7 @@ from tocsin.notifications.models import (
 )
 from tocsin.store.connection import Connection
 from tocsin.store.inserts import insert_ignoring
-from tocsin.worker.wakeup import announce_work
+from tocsin.store.wakeup import announce_work
 
 HIGH_URGENCY_SEVERITIES = frozenset({Severity.CRITICAL, Severity.HIGH})
 
@@ -364,19 +364,3 @@ async def _downgrades(
         )
     await append_to_timelines(conn, entries, now=now)
     return quiet
-
-
-async def cancel_pending_deliveries(
-    conn: Connection, incident_id: uuid.UUID, *, now: datetime
-) -> int:
-    """Cancel the incident's deliveries not yet sent; returns how many. One a worker is
-    sending right now still goes out, and is then recorded as sent."""
-    result = await conn.execute(
-        update(Delivery)
-        .where(
-            Delivery.incident_id == incident_id,
-            Delivery.status == DeliveryStatus.PENDING,
-        )
-        .values(status=DeliveryStatus.CANCELLED, updated_at=now)
-    )
-    return result.rowcount or 0

@@ -6,4 +6,5 @@ functions named for what they do, so that domain code never asks which database 
 - `inline`: SQLite transactions run inline (its single writer held briefly).
 - `quickreads`: the ingest path's point reads, straight on the driver.
 - `queue`: the due-row queue: claiming, leasing, parking and releasing due rows of every kind.
+- `wakeup`: waking the workers when a row due now is written (NOTIFY, in-process events).
 """

@@ -28,9 +28,10 @@ from typing import Any
 from tocsin.clock import Clock
 from tocsin.config import Settings
 from tocsin.db import asyncpg_dsn
+from tocsin.store import wakeup
 from tocsin.store.backend import is_shared
 from tocsin.store.connection import Database
-from tocsin.worker import metrics, wakeup
+from tocsin.worker import metrics
 from tocsin.worker.context import (
     Announce,
     NextDue,

@@ -1,0 +1,192 @@
+"""Writing and cancelling escalation timers, in the caller's transaction: a new incident's
+start, a level's timeout, an acknowledgement's timeout, the resume after an incident is OPEN
+again, an added responder; and stopping everything pending when an incident stops escalating.
+A row due now wakes the workers when the transaction commits (tocsin.store.wakeup)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import insert, select, update
+
+from tocsin.store.connection import Connection
+from tocsin.store.wakeup import announce_work
+from tocsin.timers import tables
+from tocsin.timers.models import EscalationJob, JobKind
+
+FIRST_LEVEL = 1
+
+
+def timer_row(
+    incident_id: uuid.UUID,
+    *,
+    level: int,
+    repeat: int,
+    at: datetime,
+    now: datetime,
+    seq: int = 0,
+    kind: JobKind = JobKind.LEVEL,
+) -> dict[str, Any]:
+    """The column values of a new pending timer."""
+    return {
+        "id": uuid.uuid4(),
+        "incident_id": incident_id,
+        "scheduled_level": level,
+        "scheduled_repeat": repeat,
+        "scheduled_for": at,
+        "completed": False,
+        "created_at": now,
+        "kind": kind,
+        "escalation_seq": seq,
+        "attempts": 0,
+    }
+
+
+async def schedule_level(
+    conn: Connection,
+    incident_id: uuid.UUID,
+    *,
+    level: int,
+    repeat: int,
+    at: datetime,
+    now: datetime,
+    seq: int = 0,
+    kind: JobKind = JobKind.LEVEL,
+) -> uuid.UUID:
+    """A timer due at `at`, valid while the incident's escalation seq is still `seq`."""
+    row = timer_row(incident_id, level=level, repeat=repeat, at=at, now=now, seq=seq, kind=kind)
+    await conn.execute(insert(EscalationJob).values(**row))
+    if at <= now:
+        await announce_work(conn)
+    job_id: uuid.UUID = row["id"]
+    return job_id
+
+
+async def schedule_responder(
+    conn: Connection,
+    incident_id: uuid.UUID,
+    *,
+    seq: int,
+    user_id: uuid.UUID | None,
+    policy_id: uuid.UUID | None,
+    now: datetime,
+) -> None:
+    """A RESPONDER timer due at once (escalation/responders.py), waking the workers."""
+    row = timer_row(
+        incident_id, level=0, repeat=0, at=now, now=now, seq=seq, kind=JobKind.RESPONDER
+    )
+    row.update(responder_user_id=user_id, responder_policy_id=policy_id)
+    await conn.execute(insert(EscalationJob).values(**row))
+    await announce_work(conn)
+
+
+async def schedule_starts(
+    conn: Connection, incident_ids: list[uuid.UUID], *, now: datetime
+) -> None:
+    """The start timers of new incidents, due at once, in one statement: the worker pages
+    level 1 of each (escalation/step.py), woken now rather than at its next poll."""
+    if not incident_ids:
+        return
+    await conn.execute(
+        insert(EscalationJob),
+        [
+            timer_row(incident_id, level=FIRST_LEVEL, repeat=0, at=now, now=now, kind=JobKind.START)
+            for incident_id in incident_ids
+        ],
+    )
+    await announce_work(conn)
+
+
+async def schedule_resume(conn: Connection, incident_id: uuid.UUID, *, now: datetime) -> None:
+    """The incident is OPEN again: a RESUME timer due at once, with which the worker pages
+    its current level again (or starts its escalation, if it never started)."""
+    await schedule_level(conn, incident_id, level=0, repeat=0, at=now, now=now, kind=JobKind.RESUME)
+
+
+@dataclass(frozen=True)
+class AckTimeout:
+    """The acknowledgement timeout timer written: when it runs out."""
+
+    job_id: uuid.UUID
+    at: datetime
+
+
+_ACK_TIMEOUT_OF = (
+    select(
+        tables.incident_escalations.c.policy_snapshot,
+        tables.incident_escalations.c.level,
+        tables.incident_escalations.c.repeat,
+        tables.incident_escalations.c.seq,
+        tables.escalation_policies.c.ack_timeout_minutes,
+    )
+    .select_from(tables.incidents)
+    .outerjoin(
+        tables.incident_escalations,
+        tables.incident_escalations.c.incident_id == tables.incidents.c.id,
+    )
+    .outerjoin(
+        tables.escalation_policies,
+        tables.escalation_policies.c.id == tables.incidents.c.escalation_policy_id,
+    )
+)
+
+
+async def schedule_ack_timeout(
+    conn: Connection, incident_id: uuid.UUID, *, now: datetime
+) -> AckTimeout | None:
+    """After an acknowledgement: the timer that returns the incident to OPEN when the
+    acknowledgement timeout of its policy runs out (the policy as snapshotted when its
+    escalation started, or its policy as it is now if it has not started); None when the
+    policy has none."""
+    row = (await conn.execute(_ACK_TIMEOUT_OF.where(tables.incidents.c.id == incident_id))).first()
+    if row is None:
+        return None
+    if row.policy_snapshot is not None:
+        minutes = row.policy_snapshot.get("ack_timeout_minutes")
+        level, repeat, seq = row.level, row.repeat, row.seq
+    else:
+        minutes, level, repeat, seq = row.ack_timeout_minutes, FIRST_LEVEL, 0, 0
+    if not minutes:
+        return None
+    at = now + timedelta(minutes=minutes)
+    job_id = await schedule_level(
+        conn,
+        incident_id,
+        level=level,
+        repeat=repeat,
+        at=at,
+        now=now,
+        seq=seq,
+        kind=JobKind.ACK_TIMEOUT,
+    )
+    return AckTimeout(job_id, at)
+
+
+async def cancel_pending_timers(conn: Connection, incident_id: uuid.UUID, *, now: datetime) -> int:
+    """Cancel every timer of the incident that has not fired; returns how many."""
+    result = await conn.execute(
+        update(EscalationJob)
+        .where(
+            EscalationJob.incident_id == incident_id,
+            EscalationJob.completed.is_(False),
+            EscalationJob.cancelled_at.is_(None),
+        )
+        .values(cancelled_at=now)
+    )
+    return result.rowcount or 0
+
+
+async def cancel_pending_pages(conn: Connection, incident_id: uuid.UUID, *, now: datetime) -> int:
+    """Cancel the incident's page deliveries not yet sent; returns how many. One a worker is
+    sending right now still goes out (and a worker claiming one later finds it cancelled, or
+    re-checks the incident itself: notifications/delivery.py)."""
+    d = tables.deliveries
+    result = await conn.execute(
+        update(d)
+        .where(d.c.incident_id == incident_id, d.c.status == tables.DELIVERY_PENDING)
+        .values(status=tables.DELIVERY_CANCELLED, updated_at=now)
+    )
+    return result.rowcount or 0
