@@ -6,7 +6,6 @@ from tocsin.auth.models import ApiKey, User
 from tocsin.catalog.models import Service
 from tocsin.db import Base
 from tocsin.escalation.models import (
-    EscalationJob,
     EscalationLevel,
     EscalationPolicy,
     IncidentEscalation,
@@ -35,6 +34,7 @@ from tocsin.schedules.models import (
     ScheduleParticipant,
 )
 from tocsin.teams.models import Team, TeamMember, TeamTag
+from tocsin.timers.models import EscalationJob
 
 __all__ = [
     "Alert",
