@@ -16,13 +16,15 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tocsin.alerts.api import webhook_response
+from tocsin.integrations.intake import Intake
 
 PREFIX = "/webhooks/"
 
 
 class WebhookLane:
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, intake: Intake) -> None:
         self.app = app
+        self.intake = intake
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         key = _webhook_key(scope)
@@ -31,7 +33,7 @@ class WebhookLane:
             return
         request = Request(scope, receive)
         try:
-            response = await webhook_response(scope["app"].state.tocsin.intake, key, request)
+            response = await webhook_response(self.intake, key, request)
         except Exception as exc:
             response = await _handled(scope, request, exc)
         await response(scope, receive, send)
