@@ -15,7 +15,9 @@
     python bench/notify.py --find-capacity \
         --postgres-url postgresql+asyncpg://postgres@127.0.0.1:5432/bench
         # the highest rate with first-delivery p99 < 2 s: SQLite one serve, PostgreSQL one
-        # serve, PostgreSQL serve --no-worker + 2 workers (PostgreSQL ones only with the URL)
+        # serve, PostgreSQL serve --no-worker + 2 workers (PostgreSQL ones only with the URL;
+        # --setups postgres-workers for one of them). The database must exist; its public
+        # schema is dropped and made anew before every step.
 """
 
 from __future__ import annotations
@@ -292,7 +294,7 @@ async def latency(
         "TOCSIN_SECRET_KEY": "bench",
         "TOCSIN_OUTBOUND_ALLOW": "127.0.0.0/8",  # the receiver is on loopback
         "TOCSIN_NOTIFY_BURST": "1000000000",
-        "TOCSIN_LOG_LEVEL": "warning",
+        "TOCSIN_LOG_LEVEL": os.environ.get("BENCH_SERVER_LOG_LEVEL", "warning"),
     }
     log = open(os.environ.get("BENCH_SERVER_LOG", os.devnull), "w")  # noqa: SIM115, ASYNC230
     serve = [sys.executable, "-m", "tocsin.cli", "serve"]
@@ -312,6 +314,7 @@ async def latency(
         )
     base = f"http://127.0.0.1:{port}"
     sent_at: dict[str, float] = {}
+    answered_at: dict[str, float] = {}
     errors = 0
     lag = 0.0
     cpu_before: dict[int, float] = {}
@@ -368,6 +371,9 @@ async def latency(
         cpu_before = server_cpu(processes)
         bench_cpu = time.process_time()
         start = time.monotonic()
+        marker = os.environ.get("BENCH_MEASURING_FILE")
+        if marker:  # for a profiler: the servers' pids, written as the measured part starts
+            Path(marker).write_text(" ".join(str(p.pid) for p in processes))  # noqa: ASYNC240
 
         async def one(n: int) -> None:
             nonlocal errors, lag
@@ -385,7 +391,9 @@ async def latency(
                 if errors <= 3:
                     print(f"ingest answered {status}: {body[:200]!r}")
                 return
-            sent_at[orjson.loads(body)["incident_id"]] = t0
+            incident_id = orjson.loads(body)["incident_id"]
+            sent_at[incident_id] = t0
+            answered_at[incident_id] = time.monotonic()
 
         # Open loop: each request starts at its time, whatever the answers.
         tasks = []
@@ -427,6 +435,16 @@ async def latency(
         print(
             f"incident created -> first delivery: p50 {statistics.median(latencies) * 1000:.0f} ms"
             f", p99 {pct(latencies, 0.99) * 1000:.0f} ms, max {max(latencies) * 1000:.0f} ms"
+        )
+        # Where the time went: waiting for the 202 (ingest), then for the first message.
+        answer = [answered_at[i] - t for i, t in sent_at.items()]
+        after = [
+            receiver.first_seen[i] - answered_at[i] for i in sent_at if i in receiver.first_seen
+        ]
+        print(
+            f"  of which alert sent -> 202: p50 {statistics.median(answer) * 1000:.0f} ms, "
+            f"p99 {pct(answer, 0.99) * 1000:.0f} ms; 202 -> first delivery: "
+            f"p50 {statistics.median(after) * 1000:.0f} ms, p99 {pct(after, 0.99) * 1000:.0f} ms"
         )
     return LatencyResult(
         len(sent_at),
@@ -495,12 +513,18 @@ async def find_capacity(
 ) -> None:
     """For each setup, raise the rate step by step until first-delivery p99 reaches `limit`
     (or an incident is not delivered, or ingest fails); print the highest rate that held."""
-    setups: list[tuple[str, str | None, int]] = [("SQLite, one serve", None, 0)]
-    if args.postgres_url:
-        setups += [
-            ("PostgreSQL, one serve", args.postgres_url, 0),
-            ("PostgreSQL, serve --no-worker + 2 workers", args.postgres_url, 2),
-        ]
+    known: dict[str, tuple[str, str | None, int]] = {
+        "sqlite": ("SQLite, one serve", None, 0),
+        "postgres": ("PostgreSQL, one serve", args.postgres_url, 0),
+        "postgres-workers": ("PostgreSQL, serve --no-worker + 2 workers", args.postgres_url, 2),
+    }
+    wanted = args.setups.split(",") if args.setups else list(known)
+    if not args.postgres_url:
+        wanted = [name for name in wanted if not name.startswith("postgres")]
+    unknown = [name for name in wanted if name not in known]
+    if unknown or not wanted:
+        raise SystemExit(f"--setups: choose from {', '.join(known)} (PostgreSQL needs its URL)")
+    setups = [known[name] for name in wanted]
     print(f"CPU: {cpu_model()}, {os.cpu_count()} cores; {machine_load()} at start")
     summary = []
     for name, pg_url, workers in setups:
@@ -549,6 +573,11 @@ async def main() -> None:
     )
     parser.add_argument(
         "--postgres-url", help="--find-capacity: also measure PostgreSQL on this database"
+    )
+    parser.add_argument(
+        "--setups",
+        help="--find-capacity: which of sqlite,postgres,postgres-workers (default: all of "
+        "them, the PostgreSQL ones when --postgres-url is given)",
     )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:

@@ -448,7 +448,7 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument(
         "--steps",
         help="comma-separated subset of steps to run (escalation, notifications, "
-        "integrations); default all",
+        "heartbeats, noise, retention); default all",
     )
     worker.add_argument("--worker-id", help="name in the lease columns (default host:pid:random)")
     worker.set_defaults(handler=cmd_worker)

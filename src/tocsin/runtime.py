@@ -37,7 +37,7 @@ from tocsin.store.engine import create_engine, create_session_factory, read_only
 from tocsin.store.inline import inline_where_possible
 from tocsin.store.quickreads import QuickReads
 from tocsin.telemetry.tracing import start_tracing, stop_tracing
-from tocsin.worker.context import Step
+from tocsin.worker.context import Step, WorkerStep
 from tocsin.worker.loop import POLL_SECONDS, WorkerLoop, make_context, new_worker_id
 
 
@@ -54,7 +54,7 @@ class WorkerOptions:
 
     worker_id: str | None = None  # default host:pid:random
     lease: timedelta | None = None  # default WorkerContext's
-    steps: Sequence[Step] | None = None  # default every step
+    steps: Sequence[Step | WorkerStep] | None = None  # default every step
     poll_seconds: float = POLL_SECONDS
 
 

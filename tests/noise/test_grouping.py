@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import sqlalchemy as sa
 from httpx import AsyncClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -291,3 +292,49 @@ async def test_bad_grouping_settings_get_a_422_naming_the_field_and_change_nothi
     shown = await client.get(f"/api/v1/services/{world.service}", headers=world.cast.bob.headers)
     assert (shown.json()["group_by"], shown.json()["group_window_seconds"]) == ([], 300)
     assert await count_rows(engine, "services") == 1
+
+
+async def test_grouping_a_batch_costs_the_same_statements_whatever_its_size(
+    client: AsyncClient, world: World, engine: AsyncEngine, clock: FrozenClock
+) -> None:
+    await group_service(client, world, ["alertname"])
+    async with engine.connect() as conn:
+        integration = await find_active_integration(conn, world.integration.key)
+        assert integration is not None
+
+    async def statements_for(size: int, name: str) -> int:
+        async with engine.connect() as conn:
+            prepared = [
+                await prepare(
+                    conn,
+                    integration,
+                    NormalisedAlert(
+                        title="CPU hot",
+                        severity=Severity.HIGH,
+                        routing_key="payments-api",
+                        dedup_key=f"{name}-{n}",
+                        # Two groups per batch, each new: a leader and followers.
+                        tags={"alertname": f"{name}-{n % 2}", "instance": str(n)},
+                    ),
+                )
+                for n in range(size)
+            ]
+        seen: list[str] = []
+
+        def count(*args: Any) -> None:
+            seen.append(str(args[2]))
+
+        sa.event.listen(engine.sync_engine, "before_cursor_execute", count)
+        try:
+            async with engine.begin() as conn:
+                await commit_submission(
+                    conn, Submission(integration, alerts=tuple(prepared)), now=clock.now()
+                )
+        finally:
+            sa.event.remove(engine.sync_engine, "before_cursor_execute", count)
+        return len(seen)
+
+    await statements_for(2, "warm")  # per-process caches (the noise rules) filled first
+    small = await statements_for(4, "small")
+    large = await statements_for(40, "large")
+    assert large == small, (small, large)

@@ -147,3 +147,24 @@ async def test_split_refuses_the_last_alert_an_alert_of_another_incident_and_out
         f"{url}/{only['alert_id']}/split", headers=world.cast.mallory.headers
     )
     assert outsider.status_code == 403
+
+
+async def test_splitting_out_the_alert_that_opened_the_incident_takes_its_later_alerts(
+    client: AsyncClient, world: World, clock: FrozenClock
+) -> None:
+    await group_service(client, world, ["alertname"])
+    first = (await send(client, world, cpu("web-1")))["incident_id"]
+    clock.advance(timedelta(seconds=1))
+    await send(client, world, cpu("web-2"))
+    web_1 = (await alerts_of(client, world, first))[0]["alert_id"]
+    response = await client.post(
+        f"/api/v1/incidents/{first}/alerts/{web_1}/split", headers=world.cast.bob.headers
+    )
+    assert response.status_code == 201, response.text
+    opened = response.json()["id"]
+    assert (await send(client, world, cpu("web-1")))["incident_id"] == opened
+    assert (await send(client, world, cpu("web-2")))["incident_id"] == first
+    # Resolving the split alert resolves its incident; the one it left stays open.
+    await send(client, world, cpu("web-1", status="resolved"))
+    assert (await detail(client, world, opened))["status"] == "resolved"
+    assert (await detail(client, world, first))["status"] == "open"

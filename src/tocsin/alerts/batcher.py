@@ -18,10 +18,9 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy.ext.asyncio import AsyncEngine
-
 from tocsin.alerts.ingest import Submission, SubmissionOutcome, commit_batch
 from tocsin.clock import Clock
+from tocsin.store.connection import Database
 from tocsin.telemetry.tracing import span
 
 log = logging.getLogger(__name__)
@@ -40,7 +39,7 @@ class _Pending:
 class IngestBatcher:
     def __init__(
         self,
-        engine: AsyncEngine,
+        engine: Database,
         clock: Clock,
         *,
         committers: int,

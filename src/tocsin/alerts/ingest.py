@@ -24,7 +24,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import insert, update
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tocsin.alerts.models import Alert, AlertStatus
 from tocsin.alerts.normalised import NormalisedAlert, fingerprint
@@ -66,8 +65,10 @@ from tocsin.noise.grouping import (
     plan_groups,
 )
 from tocsin.noise.matchers import labels_of
+from tocsin.notifications.dispatch import urgency_of
 from tocsin.realtime.events import StreamEvent
 from tocsin.routing.route import Route, route_alert
+from tocsin.store.connection import Connection
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +107,7 @@ class SignalIn:
 # More rows a payload stores in the submission's transaction (change events, the delivery id
 # its sender retries with); returns the incidents it touched. It may run twice (a failed
 # shared transaction is retried alone), so it must not keep state of its own between runs.
-Extra = Callable[[AsyncConnection, datetime], Awaitable[list[uuid.UUID]]]
+Extra = Callable[[Connection, datetime], Awaitable[list[uuid.UUID]]]
 
 
 @dataclass(frozen=True)
@@ -137,7 +138,7 @@ class SubmissionOutcome:
 
 
 async def prepare(
-    conn: AsyncConnection, integration: IntegrationInfo, alert: NormalisedAlert
+    conn: Connection, integration: IntegrationInfo, alert: NormalisedAlert
 ) -> PreparedAlert:
     """Compute the fingerprint and route (reads only)."""
     route = None
@@ -178,13 +179,16 @@ def _alert_row(
     }
 
 
-def _opening(prepared: PreparedAlert, route: Route) -> dict[str, Any]:
-    """The columns of the incident this alert would open."""
+def _opening(prepared: PreparedAlert, route: Route, *, now: datetime) -> dict[str, Any]:
+    """The columns of the incident this alert would open, its urgency decided now (by the
+    service's urgency, support hours at `now`, or the severity)."""
     alert = prepared.alert
+    urgency = urgency_of(alert.severity, route.urgency, support_hours=route.support_hours, at=now)
     return {
         "title": alert.title,
         "description": alert.description,
         "priority": alert.severity,
+        "urgency": urgency.value,
         "team_id": route.team_id,
         "escalation_policy_id": route.escalation_policy_id,
         "service_id": route.service_id,
@@ -204,7 +208,7 @@ class _Placed:
 
 
 async def _store_placed(
-    conn: AsyncConnection, placed: list[_Placed], *, now: datetime
+    conn: Connection, placed: list[_Placed], *, now: datetime
 ) -> list[IngestOutcome]:
     """Write the alerts of a batch whose incidents are decided (opened or joined), their
     timeline entries and the start timers of new incidents: three or four statements
@@ -298,7 +302,7 @@ async def _store_placed(
 
 
 async def _commit_firing_run(
-    conn: AsyncConnection, run: list[PreparedAlert], *, now: datetime
+    conn: Connection, run: list[PreparedAlert], *, now: datetime
 ) -> list[IngestOutcome]:
     """Decide and store firing alerts together: noise first, then grouping, then dedup, each
     for the whole run at once. The first alert of a fingerprint that opens an incident is its
@@ -319,7 +323,7 @@ async def _commit_firing_run(
     def demand(key: DedupKey) -> Demand:
         prepared = run[first[key]]
         assert prepared.route is not None
-        opening = _opening(prepared, prepared.route)
+        opening = _opening(prepared, prepared.route, now=now)
         if key in groups:
             opening["group_key"] = groups[key].group.key
         return Demand(
@@ -396,7 +400,7 @@ def _labels(prepared: PreparedAlert, service_name: str) -> dict[str, str]:
 
 
 async def decide_noise(
-    conn: AsyncConnection, run: list[PreparedAlert], *, now: datetime
+    conn: Connection, run: list[PreparedAlert], *, now: datetime
 ) -> list[Suppression | None]:
     """For each alert of a firing run, why it opens no incident (maintenance, silence or
     inhibition, in that order), or None. Earlier alerts of the run count as firing sources
@@ -427,7 +431,7 @@ async def decide_noise(
 
 
 async def _commit_resolved(
-    conn: AsyncConnection, prepared: PreparedAlert, now: datetime
+    conn: Connection, prepared: PreparedAlert, now: datetime
 ) -> IngestOutcome:
     integration = prepared.integration
     found = await find_resolvable_incidents(conn, integration.id, prepared.fingerprint)
@@ -478,7 +482,7 @@ async def _commit_resolved(
 
 
 async def _apply_signal(
-    conn: AsyncConnection, integration: IntegrationInfo, signal: SignalIn, now: datetime
+    conn: Connection, integration: IntegrationInfo, signal: SignalIn, now: datetime
 ) -> tuple[uuid.UUID, ...]:
     incident_ids = await find_active_incidents(conn, integration.id, signal.fingerprint)
     changed = await transition_active(
@@ -493,7 +497,7 @@ async def _apply_signal(
 
 
 async def commit_batch(
-    conn: AsyncConnection, batch: list[Submission], *, now: datetime
+    conn: Connection, batch: list[Submission], *, now: datetime
 ) -> list[SubmissionOutcome]:
     """Store submissions in order, in the caller's transaction. Consecutive firing alerts
     (across submissions too) are deduplicated and stored together; a resolved alert, a signal
@@ -536,14 +540,14 @@ async def commit_batch(
 
 
 async def commit_submission(
-    conn: AsyncConnection, submission: Submission, *, now: datetime
+    conn: Connection, submission: Submission, *, now: datetime
 ) -> SubmissionOutcome:
     """Store one submission in the caller's transaction (a batch of one)."""
     return (await commit_batch(conn, [submission], now=now))[0]
 
 
 async def commit_alert(
-    conn: AsyncConnection, prepared: PreparedAlert, *, now: datetime
+    conn: Connection, prepared: PreparedAlert, *, now: datetime
 ) -> IngestOutcome:
     """Store one alert and everything it causes in the caller's transaction."""
     outcome = await commit_submission(

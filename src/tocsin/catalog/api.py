@@ -77,6 +77,7 @@ async def create_service(
         urgency=body.urgency,
         group_by=body.group_by,
         group_window_seconds=body.group_window_seconds,
+        support_hours=body.support_hours.model_dump() if body.support_hours else None,
         now=now,
     )
     await session.commit()

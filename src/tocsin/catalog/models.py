@@ -26,6 +26,8 @@ class ServiceUrgency(enum.StrEnum):
     SEVERITY_BASED = "severity_based"
     HIGH = "high"
     LOW = "low"
+    # High urgency inside the service's support hours, low outside them.
+    SUPPORT_HOURS = "support_hours"
 
 
 class Service(Base):

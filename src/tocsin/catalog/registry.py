@@ -118,6 +118,7 @@ async def register_service(
     urgency: ServiceUrgency = ServiceUrgency.SEVERITY_BASED,
     group_by: list[str] | None = None,
     group_window_seconds: int = 300,
+    support_hours: dict[str, Any] | None = None,
     now: datetime,
 ) -> Service:
     """A new service. Unknown team or unfit policy: InvalidInput; taken key: Conflict."""
@@ -135,6 +136,7 @@ async def register_service(
         urgency=urgency,
         group_by=list(group_by or []),
         group_window_seconds=group_window_seconds,
+        support_hours=support_hours,
         created_at=now,
         updated_at=now,
     )
@@ -159,6 +161,10 @@ async def change_service(
     routing_key = changes.get("routing_key")
     if routing_key is not None and routing_key != service.routing_key:
         await _refuse_taken_routing_key(session, routing_key, except_id=service.id)
+    urgency = changes.get("urgency", service.urgency)
+    hours = changes.get("support_hours", service.support_hours)
+    if urgency == ServiceUrgency.SUPPORT_HOURS and not hours:
+        raise InvalidInput("needed when urgency is support_hours", field="support_hours")
     for name, value in changes.items():
         setattr(service, name, value)
     service.updated_at = now

@@ -5,8 +5,16 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+)
 
 from tocsin.catalog.models import ServiceStatus, ServiceUrgency
 
@@ -27,7 +35,7 @@ GROUP_BY_HELP = (
 GROUP_WINDOW_HELP = (
     "For how long after an incident of a group opened further alerts of the group join it"
 )
-GroupWindow = Annotated[int, Field(ge=1, le=7 * 86_400, strict=True)]
+GroupWindow = Annotated[int, Field(ge=1, le=7 * 86_400)]
 
 
 def check_group_by(keys: list[str] | None) -> list[str] | None:
@@ -39,8 +47,42 @@ def check_group_by(keys: list[str] | None) -> list[str] | None:
 
 URGENCY_HELP = (
     "How the service's incidents page people: severity_based (critical and high severities "
-    "are high urgency, the rest low), high (always high urgency) or low (always low)"
+    "are high urgency, the rest low), high (always high urgency), low (always low) or "
+    "support_hours (high inside the service's support_hours, low outside); decided when an "
+    "incident opens"
 )
+SUPPORT_HOURS_HELP = (
+    'Weekly windows on a zone\'s wall clock, e.g. {"timezone": "Europe/Paris", "windows": '
+    '[{"weekdays": [1, 2, 3, 4, 5], "start_time": "09:00", "end_time": "18:00"}]}; '
+    "an end at or before the start runs past midnight. Used with urgency support_hours"
+)
+HHMM = Annotated[str, StringConstraints(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
+
+
+class SupportWindowIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    weekdays: list[Annotated[int, Field(ge=1, le=7, strict=True)]] = Field(
+        min_length=1, max_length=7, description="ISO weekdays the window starts on: 1 Monday .. 7"
+    )
+    start_time: HHMM = Field(description="HH:MM, local time")
+    end_time: HHMM = Field(description="HH:MM, local time; at or before start_time: next day")
+
+
+class SupportHoursIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    timezone: str = Field(min_length=1, max_length=64, description="IANA zone")
+    windows: list[SupportWindowIn] = Field(min_length=1, max_length=20)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
 
 
 class ServiceOut(BaseModel):
@@ -56,6 +98,7 @@ class ServiceOut(BaseModel):
     urgency: ServiceUrgency = Field(description=URGENCY_HELP)
     group_by: list[str] = Field(default_factory=list, description=GROUP_BY_HELP)
     group_window_seconds: int = Field(default=300, description=GROUP_WINDOW_HELP)
+    support_hours: SupportHoursIn | None = Field(default=None, description=SUPPORT_HOURS_HELP)
     created_at: datetime
     updated_at: datetime
 
@@ -74,8 +117,20 @@ class ServiceCreate(BaseModel):
     urgency: ServiceUrgency = Field(default=ServiceUrgency.SEVERITY_BASED, description=URGENCY_HELP)
     group_by: list[GroupKey] = Field(default_factory=list, max_length=10, description=GROUP_BY_HELP)
     group_window_seconds: GroupWindow = Field(default=300, description=GROUP_WINDOW_HELP)
+    support_hours: SupportHoursIn | None = Field(
+        default=None, description=SUPPORT_HOURS_HELP, validate_default=True
+    )
 
     _distinct_keys = field_validator("group_by")(check_group_by)
+
+    @field_validator("support_hours")
+    @classmethod
+    def _hours_for_support_hours(
+        cls, value: SupportHoursIn | None, info: ValidationInfo
+    ) -> SupportHoursIn | None:
+        if value is None and info.data.get("urgency") == ServiceUrgency.SUPPORT_HOURS:
+            raise ValueError("needed when urgency is support_hours")
+        return value
 
 
 class ServiceUpdate(BaseModel):
@@ -92,6 +147,9 @@ class ServiceUpdate(BaseModel):
     urgency: ServiceUrgency | None = Field(default=None, description=URGENCY_HELP)
     group_by: list[GroupKey] | None = Field(default=None, max_length=10, description=GROUP_BY_HELP)
     group_window_seconds: GroupWindow | None = Field(default=None, description=GROUP_WINDOW_HELP)
+    support_hours: SupportHoursIn | None = Field(
+        default=None, description=SUPPORT_HOURS_HELP + " (null removes them)"
+    )
 
     _distinct_keys = field_validator("group_by")(check_group_by)
 

@@ -22,7 +22,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tocsin.escalation.engine import (
     MOVE_ESCALATION,
@@ -48,6 +47,7 @@ from tocsin.escalation.targets import BatchResolver
 from tocsin.incidents.models import Incident
 from tocsin.incidents.timeline import SYSTEM, EventKind, TimelineEntry, append_to_timelines
 from tocsin.notifications.dispatch import plan_deliveries
+from tocsin.store.connection import Connection
 from tocsin.worker.wakeup import announce_work
 
 
@@ -92,7 +92,7 @@ _TIMERS_STILL_OURS = (
         EscalationJob.id.in_(bindparam("job_ids", expanding=True)),
         EscalationJob.completed.is_(False),
         EscalationJob.cancelled_at.is_(None),
-        EscalationJob.claimed_by == bindparam("worker_id"),
+        EscalationJob.lease_owner == bindparam("worker_id"),
     )
     .order_by(EscalationJob.id)
     .with_for_update()
@@ -108,7 +108,7 @@ _COMPLETE_MANY = (
 
 
 async def fire_timers_together(
-    conn: AsyncConnection, timers: list[BatchTimer], *, worker_id: str, now: datetime
+    conn: Connection, timers: list[BatchTimer], *, worker_id: str, now: datetime
 ) -> dict[uuid.UUID, JobOutcome]:
     """Fire these claimed start and level timers in the caller's transaction; the outcome
     of each that was still ours to fire, by timer id (those missing were cancelled or taken
@@ -206,7 +206,7 @@ async def fire_timers_together(
     return outcomes
 
 
-async def _write_steps(conn: AsyncConnection, steps: list[_Step], *, now: datetime) -> None:
+async def _write_steps(conn: Connection, steps: list[_Step], *, now: datetime) -> None:
     """The rows `reach` decided for each incident, one statement per kind of row, as
     `apply_advance` writes them for one: a start inserts its escalation row, a level
     timeout moves it on; either way the step's seq is one more than before."""

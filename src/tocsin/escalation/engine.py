@@ -31,6 +31,7 @@ from tocsin.escalation.targets import BatchResolver, Recipient, Resolution, reso
 from tocsin.incidents.models import Incident, IncidentStatus
 from tocsin.incidents.timeline import Actor, EventKind, TimelineEntry, append_events
 from tocsin.notifications.dispatch import plan_deliveries
+from tocsin.store.connection import Connection
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +48,7 @@ class EscalationRow:
 
 
 async def resolve_for_reach(
-    conn: AsyncConnection,
+    conn: Connection,
     snapshot: PolicySnapshot,
     start: Position,
     *,
@@ -85,7 +86,7 @@ _LOCK_INCIDENT = (
 )
 
 
-async def find_escalation(conn: AsyncConnection, incident_id: uuid.UUID) -> EscalationRow | None:
+async def find_escalation(conn: Connection, incident_id: uuid.UUID) -> EscalationRow | None:
     esc = (await conn.execute(_FIND_ESCALATION, {"incident_id": incident_id})).first()
     if esc is None:
         return None
@@ -106,7 +107,7 @@ class LockedIncident:
     escalation_policy_id: uuid.UUID | None
 
 
-async def lock_incident(conn: AsyncConnection, incident_id: uuid.UUID) -> LockedIncident | None:
+async def lock_incident(conn: Connection, incident_id: uuid.UUID) -> LockedIncident | None:
     """The incident's status and team, its row locked until the transaction ends
     (PostgreSQL; SQLite's single writer holds the whole database already)."""
     row = (await conn.execute(_LOCK_INCIDENT, {"incident_id": incident_id})).first()
@@ -116,7 +117,7 @@ async def lock_incident(conn: AsyncConnection, incident_id: uuid.UUID) -> Locked
 
 
 async def write_pages(
-    conn: AsyncConnection,
+    conn: Connection,
     incident_id: uuid.UUID,
     recipients: tuple[Recipient, ...],
     *,
@@ -236,7 +237,7 @@ MOVE_INCIDENT_PAGED = MOVE_INCIDENT.values(last_escalated_at=bindparam("now"))
 
 
 async def apply_advance(
-    conn: AsyncConnection,
+    conn: Connection,
     *,
     incident_id: uuid.UUID,
     snapshot: PolicySnapshot,
@@ -287,7 +288,7 @@ async def apply_advance(
 
 
 async def _insert_escalation(
-    conn: AsyncConnection,
+    conn: Connection,
     incident_id: uuid.UUID,
     snapshot: PolicySnapshot,
     *,
@@ -310,7 +311,7 @@ async def _insert_escalation(
 
 
 async def adopt_policy(
-    conn: AsyncConnection, incident_id: uuid.UUID, *, now: datetime
+    conn: Connection, incident_id: uuid.UUID, *, now: datetime
 ) -> EscalationRow | None:
     """Freeze the incident's policy onto it, at level 1 with nothing paged yet: for an
     incident whose escalation has not started (its start timer is still due, or was
@@ -323,7 +324,7 @@ async def adopt_policy(
 
 
 async def _adopt(
-    conn: AsyncConnection, incident_id: uuid.UUID, policy_id: uuid.UUID | None, *, now: datetime
+    conn: Connection, incident_id: uuid.UUID, policy_id: uuid.UUID | None, *, now: datetime
 ) -> EscalationRow | None:
     snapshot = None if policy_id is None else await load_policy_snapshot(conn, policy_id)
     if snapshot is None:
@@ -332,7 +333,7 @@ async def _adopt(
 
 
 async def start_escalation(
-    conn: AsyncConnection,
+    conn: Connection,
     incident: LockedIncident,
     *,
     actor: Actor,
@@ -356,7 +357,7 @@ NO_POLICY_NOTE = "the team has no active default policy and the service names no
 
 
 async def record_no_policy(
-    conn: AsyncConnection, incident_id: uuid.UUID, *, actor: Actor, now: datetime
+    conn: Connection, incident_id: uuid.UUID, *, actor: Actor, now: datetime
 ) -> None:
     log.warning("incident %s has no usable escalation policy: nobody will be paged", incident_id)
     await append_events(
@@ -406,7 +407,7 @@ async def restart_with_policy(
 
 
 async def move_on(
-    conn: AsyncConnection,
+    conn: Connection,
     escalation: EscalationRow,
     *,
     team_id: uuid.UUID,
@@ -435,7 +436,7 @@ async def move_on(
 
 
 async def page_directly(
-    conn: AsyncConnection,
+    conn: Connection,
     escalation: EscalationRow,
     *,
     user_id: uuid.UUID,
@@ -467,7 +468,7 @@ async def page_directly(
 
 
 async def schedule_ack_timeout(
-    conn: AsyncConnection, incident_id: uuid.UUID, *, actor: Actor, now: datetime
+    conn: Connection, incident_id: uuid.UUID, *, actor: Actor, now: datetime
 ) -> None:
     """After an acknowledgement: if the policy has an acknowledgement timeout, the timer that
     returns the incident to OPEN when it runs out."""
@@ -503,7 +504,7 @@ async def schedule_ack_timeout(
 
 
 async def resume_escalation(
-    conn: AsyncConnection,
+    conn: Connection,
     incident_id: uuid.UUID,
     *,
     team_id: uuid.UUID,

@@ -8,16 +8,16 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import insert, update
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tocsin.escalation.models import EscalationJob, JobKind
+from tocsin.store.connection import Connection
 from tocsin.worker.wakeup import announce_work
 
 FIRST_LEVEL = 1
 
 
 async def schedule_level(
-    conn: AsyncConnection,
+    conn: Connection,
     incident_id: uuid.UUID,
     *,
     level: int,
@@ -61,8 +61,26 @@ def timer_row(
     }
 
 
+async def schedule_responder(
+    conn: Connection,
+    incident_id: uuid.UUID,
+    *,
+    seq: int,
+    user_id: uuid.UUID | None,
+    policy_id: uuid.UUID | None,
+    now: datetime,
+) -> None:
+    """A RESPONDER timer due at once (escalation/responders.py), waking the workers."""
+    row = timer_row(
+        incident_id, level=0, repeat=0, at=now, now=now, seq=seq, kind=JobKind.RESPONDER
+    )
+    row.update(responder_user_id=user_id, responder_policy_id=policy_id)
+    await conn.execute(insert(EscalationJob).values(**row))
+    await announce_work(conn)
+
+
 async def schedule_starts(
-    conn: AsyncConnection, incident_ids: list[uuid.UUID], *, now: datetime
+    conn: Connection, incident_ids: list[uuid.UUID], *, now: datetime
 ) -> None:
     """The start timers of new incidents, due at once, in one statement: the worker pages
     level 1 of each (escalation/step.py), woken now rather than at its next poll."""
@@ -89,9 +107,7 @@ async def schedule_starts(
     await announce_work(conn)
 
 
-async def cancel_pending_jobs(
-    conn: AsyncConnection, incident_id: uuid.UUID, *, now: datetime
-) -> int:
+async def cancel_pending_jobs(conn: Connection, incident_id: uuid.UUID, *, now: datetime) -> int:
     """Cancel every timer of the incident that has not fired; returns how many."""
     result = await conn.execute(
         update(EscalationJob)

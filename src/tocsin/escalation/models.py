@@ -24,6 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tocsin.db import Base, enum_values, new_id
+from tocsin.store.queue import DueRows
 
 
 class TargetType(enum.StrEnum):
@@ -88,6 +89,9 @@ class JobKind(enum.StrEnum):
     LEVEL = "level"
     # The policy's acknowledgement timeout: an acknowledged incident returns to OPEN.
     ACK_TIMEOUT = "ack_timeout"
+    # An added responder (escalation/responders.py): page one person, or a policy's first
+    # level, once; the incident's own escalation is untouched.
+    RESPONDER = "responder"
 
 
 class JobOutcome(enum.StrEnum):
@@ -129,10 +133,15 @@ class EscalationJob(Base):
     )
     # The incident's escalation seq when the timer was made; it fires only if still equal.
     escalation_seq: Mapped[int] = mapped_column(Integer, default=0)
-    # Lease: the worker that claimed the row, and until when nobody else may take it.
-    claimed_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    # The due-row queue's lease (tocsin/store/queue.py): the worker that claimed the row,
+    # until when nobody else may take it, claims so far, and when the queue gave up on it.
+    lease_owner: Mapped[str | None] = mapped_column(String(100), nullable=True)
     lease_until: Mapped[datetime | None] = mapped_column(nullable=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    parked_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # The owner's column of the previous release, still written for its workers during a
+    # rolling upgrade (migration 0019); dropped in the next release.
+    claimed_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
     outcome: Mapped[JobOutcome | None] = mapped_column(
         Enum(JobOutcome, native_enum=False, values_callable=enum_values, length=20),
         nullable=True,
@@ -140,6 +149,18 @@ class EscalationJob(Base):
     # A RESPONDER timer pages this person, or this policy's first level, once.
     responder_user_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
     responder_policy_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
+
+
+# Timers as due rows: waiting until fired (completed) or cancelled.
+TIMERS = DueRows(
+    EscalationJob.__table__,  # type: ignore[arg-type]
+    due=EscalationJob.__table__.c.scheduled_for,
+    waiting=(
+        EscalationJob.__table__.c.completed.is_(False),
+        EscalationJob.__table__.c.cancelled_at.is_(None),
+    ),
+    legacy_owner=EscalationJob.__table__.c.claimed_by,
+)
 
 
 class EscalationState(enum.StrEnum):
@@ -179,6 +200,7 @@ class PageVia(enum.StrEnum):
     SCHEDULE = "schedule"
     ENTIRE_TEAM = "entire_team"
     REASSIGN = "reassign"
+    RESPONDER = "responder"
 
 
 class Page(Base):

@@ -84,6 +84,7 @@ class Verdict(enum.StrEnum):
     ESCALATE = "escalate"  # a level timeout: move on
     REOPEN = "reopen"  # an acknowledgement timeout: back to OPEN, escalation resumes
     STALE = "stale"  # the incident moved on since the timer was made: do nothing
+    RESPONDER = "responder"  # an added responder: page them while the incident is active
 
 
 def judge_timer(
@@ -99,6 +100,11 @@ def judge_timer(
         # Started already by hand (escalate now, a reassignment), or no longer open.
         if state is None and status == IncidentStatus.OPEN:
             return Verdict.START
+        return Verdict.STALE
+    if kind == JobKind.RESPONDER:
+        # Independent of the escalation's own steps: only a resolved incident makes it moot.
+        if status in (IncidentStatus.OPEN, IncidentStatus.ACKNOWLEDGED):
+            return Verdict.RESPONDER
         return Verdict.STALE
     if state is None or seq != job_seq:
         return Verdict.STALE

@@ -227,6 +227,11 @@ class AlertSimulationOut(BaseModel):
         "inhibition rule that would suppress it, and why; or (kind group) it would join its "
         "group's incident, joins_incident_id (then the plan is empty)",
     )
+    urgency: str | None = Field(
+        default=None,
+        description="high or low: the urgency of the incident it would open (the service's "
+        "urgency, its support hours at `at`, or the severity); null when it opens none",
+    )
 
 
 class SimulationOut(BaseModel):
@@ -260,6 +265,7 @@ class SimulationOut(BaseModel):
                     if a.suppressed
                     else None,
                     policy_name=a.policy.name if a.policy else None,
+                    urgency=a.urgency.value if a.urgency else None,
                     plan=[
                         PlanStepOut(
                             at=step.at,

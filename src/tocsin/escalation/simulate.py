@@ -35,6 +35,8 @@ from tocsin.integrations.adapters.registry import adapter_for
 from tocsin.integrations.lookup import find_integration
 from tocsin.noise.decide import Suppression, SuppressionKind
 from tocsin.noise.grouping import Wanted, group_of, plan_groups
+from tocsin.notifications.dispatch import urgency_of
+from tocsin.notifications.models import Urgency
 from tocsin.routing.route import Route
 
 
@@ -63,6 +65,9 @@ class AlertSimulation:
     # It would open no incident: the maintenance window, silence or inhibition rule, and why;
     # or (kind group) the incident its group would put it in.
     suppressed: Suppression | None = None
+    # The urgency of the incident it would open (by the service's urgency and support hours
+    # at `at`, or the severity); None when it would open none.
+    urgency: Urgency | None = None
 
 
 @dataclass(frozen=True)
@@ -143,6 +148,7 @@ async def simulate(
         snapshot: PolicySnapshot | None = None
         plan: tuple[PlanStep, ...] = ()
         suppressed = None
+        urgency: Urgency | None = None
         if prepared.route is not None:
             suppressed = (await decide_noise(conn, [prepared], now=at))[0]
         if prepared.route is not None and suppressed is None:
@@ -164,7 +170,12 @@ async def simulate(
                 else:
                     hidden = True
                     suppressed = None  # it would name the incident
-            elif prepared.route.escalation_policy_id is not None:
+            else:
+                route = prepared.route
+                urgency = urgency_of(
+                    item.alert.severity, route.urgency, support_hours=route.support_hours, at=at
+                )
+            if found is None and prepared.route.escalation_policy_id is not None:
                 snapshot = await load_policy_snapshot(conn, prepared.route.escalation_policy_id)
                 if snapshot is not None:
                     plan = await plan_paging(conn, snapshot, team_id=prepared.route.team_id, at=at)
@@ -179,6 +190,7 @@ async def simulate(
                 plan=plan,
                 joins_hidden_incident=hidden,
                 suppressed=suppressed,
+                urgency=urgency,
             )
         )
     return Simulation(at=at, alerts=tuple(results), ignored=tuple(mapped.ignored))

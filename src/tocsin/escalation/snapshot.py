@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import bindparam, select
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tocsin.escalation.models import EscalationLevel, EscalationPolicy, TargetType
+from tocsin.store.connection import Connection
 
 
 @dataclass(frozen=True)
@@ -86,9 +86,7 @@ _POLICY_WITH_LEVELS = (
 )
 
 
-async def load_policy_snapshot(
-    conn: AsyncConnection, policy_id: uuid.UUID
-) -> PolicySnapshot | None:
+async def load_policy_snapshot(conn: Connection, policy_id: uuid.UUID) -> PolicySnapshot | None:
     """The policy and its levels as they are now; None if it does not exist or has no levels."""
     rows = (await conn.execute(_POLICY_WITH_LEVELS, {"policy_id": policy_id})).all()
     if not rows:
@@ -129,7 +127,7 @@ _POLICIES_WITH_LEVELS = (
 
 
 async def load_policy_snapshots(
-    conn: AsyncConnection, policy_ids: set[uuid.UUID]
+    conn: Connection, policy_ids: set[uuid.UUID]
 ) -> dict[uuid.UUID, PolicySnapshot]:
     """Several policies with their levels in one query; one with no levels is left out."""
     if not policy_ids:

@@ -24,19 +24,21 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, bindparam, func, or_, select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tocsin.db import read_only
 from tocsin.escalation.batch import BATCH_KINDS, BatchTimer, fire_timers_together
 from tocsin.escalation.engine import find_escalation, lock_incident, move_on, start_escalation
-from tocsin.escalation.models import EscalationJob, JobKind, JobOutcome
+from tocsin.escalation.models import TIMERS, EscalationJob, JobKind, JobOutcome
 from tocsin.escalation.plan import Position, Verdict, judge_timer
+from tocsin.escalation.responders import page_responder
 from tocsin.incidents.lifecycle import Action, apply_transition
 from tocsin.incidents.timeline import SYSTEM, EventKind, TimelineEntry, append_events
 from tocsin.realtime.events import StreamEvent
+from tocsin.store import queue
 from tocsin.store.backend import has_single_writer
+from tocsin.store.connection import Connection, Database
 from tocsin.telemetry.logs import log_context
 from tocsin.telemetry.tracing import span
 from tocsin.worker import metrics
@@ -66,52 +68,28 @@ class ClaimedJob:
     kind: JobKind = JobKind.LEVEL
 
 
-def _due(now: datetime) -> list[object]:
-    return [
-        EscalationJob.completed.is_(False),
-        EscalationJob.cancelled_at.is_(None),
-        EscalationJob.scheduled_for <= now,
-        or_(EscalationJob.lease_until.is_(None), EscalationJob.lease_until < now),
-    ]
-
-
 async def claim_due_jobs(
-    engine: AsyncEngine, *, worker_id: str, now: datetime, lease: timedelta, limit: int
+    engine: Database, *, worker_id: str, now: datetime, lease: timedelta, limit: int
 ) -> list[ClaimedJob]:
     """Lease up to `limit` due timers (earliest first) to this worker; committed at once."""
-    due_ids = (
-        select(EscalationJob.id)
-        .where(*_due(now))  # type: ignore[arg-type]
-        .order_by(EscalationJob.scheduled_for)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
     async with engine.begin() as conn:
-        rows = (
-            await conn.execute(
-                update(EscalationJob)
-                .where(EscalationJob.id.in_(due_ids.scalar_subquery()))
-                .values(
-                    claimed_by=worker_id,
-                    lease_until=now + lease,
-                    attempts=EscalationJob.attempts + 1,
-                )
-                .returning(
-                    EscalationJob.id,
-                    EscalationJob.incident_id,
-                    EscalationJob.scheduled_for,
-                    EscalationJob.attempts,
-                    EscalationJob.kind,
-                )
-            )
-        ).all()
-    return sorted(
-        (
-            ClaimedJob(r.id, r.incident_id, r.scheduled_for, r.attempts, JobKind(r.kind))
-            for r in rows
-        ),
-        key=lambda job: job.scheduled_for,
-    )
+        rows = await queue.claim(
+            conn,
+            TIMERS,
+            owner=worker_id,
+            now=now,
+            lease=lease,
+            limit=limit,
+            returning=(
+                EscalationJob.id,
+                EscalationJob.incident_id,
+                EscalationJob.attempts,
+                EscalationJob.kind,
+            ),
+        )
+    return [
+        ClaimedJob(r.id, r.incident_id, r.scheduled_for, r.attempts, JobKind(r.kind)) for r in rows
+    ]
 
 
 _TIMER_STILL_OURS = (
@@ -120,7 +98,7 @@ _TIMER_STILL_OURS = (
         EscalationJob.id == bindparam("job_id"),
         EscalationJob.completed.is_(False),
         EscalationJob.cancelled_at.is_(None),
-        EscalationJob.claimed_by == bindparam("worker_id"),
+        EscalationJob.lease_owner == bindparam("worker_id"),
     )
     .with_for_update()
 )
@@ -132,7 +110,7 @@ _COMPLETE = (
 
 
 async def fire_job(
-    conn: AsyncConnection, job: ClaimedJob, *, worker_id: str, now: datetime
+    conn: Connection, job: ClaimedJob, *, worker_id: str, now: datetime
 ) -> JobOutcome | None:
     """Fire one claimed timer in the caller's transaction. None when it is no longer ours to
     fire (cancelled, already fired, or re-claimed by another worker)."""
@@ -163,6 +141,16 @@ async def fire_job(
             start=Position(timer.scheduled_level, timer.scheduled_repeat),
             actor=SYSTEM,
             job_id=timer.id,
+            now=now,
+        )
+    elif verdict == Verdict.RESPONDER:
+        await page_responder(
+            conn,
+            incident,
+            job_id=timer.id,
+            seq=timer.escalation_seq,
+            user_id=timer.responder_user_id,
+            policy_id=timer.responder_policy_id,
             now=now,
         )
     elif verdict == Verdict.REOPEN:
@@ -200,7 +188,7 @@ def is_retryable_conflict(exc: BaseException) -> bool:
 async def _fire(ctx: WorkerContext, job: ClaimedJob) -> None:
     now = ctx.clock.now()
     limit = ctx.settings.timer_max_attempts
-    if job.attempts > limit:
+    if queue.kept_failing(job.attempts, cap=limit):
         # Claimed `limit` times before without ever completing: the workers holding it died
         # (or were cut off) each time. Firing it again could kill this one too.
         await _park(ctx, job, now=now, reason="its worker stopped while firing it")
@@ -283,26 +271,19 @@ async def _fire_together(ctx: WorkerContext, jobs: list[ClaimedJob]) -> list[Cla
     return []
 
 
-_PARK = (
-    update(EscalationJob)
-    .where(
-        EscalationJob.id == bindparam("job_id"),
-        EscalationJob.completed.is_(False),
-        EscalationJob.cancelled_at.is_(None),
-        EscalationJob.claimed_by == bindparam("worker_id"),
-    )
-    .values(completed=True, executed_at=bindparam("now"), outcome=JobOutcome.PARKED)
-)
-
-
 async def _park(ctx: WorkerContext, job: ClaimedJob, *, now: datetime, reason: str) -> None:
     """Give up on a timer that keeps failing, and say so on its incident's timeline."""
     try:
         async with ctx.engine.begin() as conn:
-            parked = await conn.execute(
-                _PARK, {"job_id": job.id, "worker_id": ctx.worker_id, "now": now}
+            parked = await queue.park(
+                conn,
+                TIMERS,
+                job.id,
+                owner=ctx.worker_id,
+                now=now,
+                values={"completed": True, "executed_at": now, "outcome": JobOutcome.PARKED},
             )
-            if not parked.rowcount:
+            if not parked:
                 return  # cancelled or taken over meanwhile: not ours to park
             # This claim counts as a try only when it was one (not when parked unfired).
             tries = min(job.attempts, ctx.settings.timer_max_attempts)
@@ -359,37 +340,14 @@ async def fire_due_escalations(ctx: WorkerContext) -> bool:
     return bool(claimed or starts)
 
 
-async def release_claims(engine: AsyncEngine, *, worker_id: str) -> int:
+async def release_claims(engine: Database, *, worker_id: str) -> int:
     """Give back the timers this worker claimed but did not fire (at shutdown)."""
     async with engine.begin() as conn:
-        result = await conn.execute(
-            update(EscalationJob)
-            .where(and_(EscalationJob.claimed_by == worker_id, EscalationJob.completed.is_(False)))
-            # Given back untried: that claim was no failed attempt.
-            .values(claimed_by=None, lease_until=None, attempts=EscalationJob.attempts - 1)
-        )
-    return result.rowcount or 0
+        return await queue.release(conn, TIMERS, owner=worker_id)
 
 
-async def next_due_at(engine: AsyncEngine, *, now: datetime) -> datetime | None:
+async def next_due_at(engine: Database, *, now: datetime) -> datetime | None:
     """When a pending timer next becomes claimable: its due time, or for one leased by
     another worker, the end of that lease. The loop sleeps until then (or a wake-up)."""
-    pending = (EscalationJob.completed.is_(False), EscalationJob.cancelled_at.is_(None))
     async with read_only(engine).connect() as conn:
-        free = (
-            await conn.execute(
-                select(func.min(EscalationJob.scheduled_for)).where(
-                    *pending,
-                    or_(EscalationJob.lease_until.is_(None), EscalationJob.lease_until < now),
-                )
-            )
-        ).scalar_one_or_none()
-        leased = (
-            await conn.execute(
-                select(func.min(EscalationJob.lease_until)).where(
-                    *pending, EscalationJob.lease_until >= now
-                )
-            )
-        ).scalar_one_or_none()
-    candidates = [at for at in (free, leased) if at is not None]
-    return min(candidates) if candidates else None
+        return await queue.next_due_at(conn, TIMERS, now=now)

@@ -9,13 +9,13 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tocsin.auth.models import User
 from tocsin.escalation.models import PageVia, TargetType
 from tocsin.escalation.snapshot import LevelSnapshot
 from tocsin.schedules.shifts import SourceKind
 from tocsin.schedules.store import find_on_call
+from tocsin.store.connection import Connection
 from tocsin.teams.models import TeamMember, TeamRole
 
 
@@ -42,7 +42,7 @@ class Resolution:
 Resolved = Mapping[int, Resolution]
 
 
-async def _active_users(conn: AsyncConnection, user_ids: list[uuid.UUID]) -> set[uuid.UUID]:
+async def _active_users(conn: Connection, user_ids: list[uuid.UUID]) -> set[uuid.UUID]:
     if not user_ids:
         return set()
     rows = await conn.execute(
@@ -52,7 +52,7 @@ async def _active_users(conn: AsyncConnection, user_ids: list[uuid.UUID]) -> set
 
 
 async def resolve_level(
-    conn: AsyncConnection, level: LevelSnapshot, *, team_id: uuid.UUID, at: datetime
+    conn: Connection, level: LevelSnapshot, *, team_id: uuid.UUID, at: datetime
 ) -> Resolution:
     """The level's recipients at instant `at` (deactivated users are left out)."""
     if level.target_type == TargetType.USER:
@@ -95,7 +95,7 @@ class BatchResolver:
     """Resolves the levels of many incidents at one instant, each distinct target once: a
     storm of new incidents on a few policies costs a few queries, not a few per incident."""
 
-    def __init__(self, conn: AsyncConnection, *, at: datetime) -> None:
+    def __init__(self, conn: Connection, *, at: datetime) -> None:
         self._conn = conn
         self._at = at
         self._memo: dict[tuple[TargetType, uuid.UUID | None, uuid.UUID | None], Resolution] = {}

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from tocsin.alerts.models import Severity
 from tocsin.db import Base, enum_values, new_id
+from tocsin.store.queue import DueRows
 
 
 class HeartbeatState(enum.StrEnum):
@@ -52,8 +53,22 @@ class HeartbeatMonitor(Base):
     # last_ping_at + interval + grace while UP; NULL while WAITING or LATE.
     due_at: Mapped[datetime | None] = mapped_column(nullable=True)
     late_since: Mapped[datetime | None] = mapped_column(nullable=True)
+    # The due-row queue's lease (tocsin/store/queue.py), while a worker raises its alert.
+    lease_owner: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    lease_until: Mapped[datetime | None] = mapped_column(nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    parked_at: Mapped[datetime | None] = mapped_column(nullable=True)
     incident_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("incidents.id", ondelete="SET NULL"), nullable=True
     )
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+
+
+# Monitors as due rows: an UP monitor is due at its deadline (WAITING and LATE ones wait for
+# a ping, not for the worker).
+MONITORS = DueRows(
+    HeartbeatMonitor.__table__,  # type: ignore[arg-type]
+    due=HeartbeatMonitor.__table__.c.due_at,
+    waiting=(HeartbeatMonitor.__table__.c.state == HeartbeatState.UP,),
+)

@@ -2,11 +2,13 @@
 each monitor whose ping is late (monitors.py creates and changes them).
 
 A monitor is WAITING until its first ping, then UP with a deadline (`due_at`) of last ping +
-interval + grace. The worker claims monitors past their deadline (a few per transaction) by
-flipping them to LATE with a conditional UPDATE, and raises their alerts in that same
-transaction, so two workers can never both fire one and a crash between the two leaves
-neither behind. The next ping flips it back
-to UP (again conditionally, so only one ping resolves) and resolves the alert.
+interval + grace. Monitors past their deadline are due rows of the worker's queue
+(tocsin/store/queue.py): a worker leases a few, then in one transaction flips those still
+its own and still late to LATE and raises their alerts, so two workers never both fire one,
+and a worker that dies leaves its monitors leased until another takes them. A monitor whose
+alert keeps failing is parked after `timer_max_attempts` claims (its next ping starts it
+again). The next ping flips a LATE monitor back to UP (conditionally, so only one ping
+resolves) and resolves the alert.
 """
 
 from __future__ import annotations
@@ -18,24 +20,23 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tocsin.alerts.ingest import IngestOutcome, commit_alert, prepare
 from tocsin.alerts.models import AlertStatus, Severity
 from tocsin.alerts.normalised import NormalisedAlert
 from tocsin.auth.secrets import hash_token
 from tocsin.catalog.models import Service
-from tocsin.heartbeats.models import HeartbeatMonitor, HeartbeatState
+from tocsin.db import read_only
+from tocsin.heartbeats.models import MONITORS, HeartbeatMonitor, HeartbeatState
 from tocsin.integrations.lookup import IntegrationInfo
 from tocsin.integrations.models import IntegrationType
 from tocsin.realtime.events import StreamEvent
+from tocsin.store import queue
+from tocsin.store.connection import Connection, Database
 from tocsin.worker.context import WorkerContext
 
 log = logging.getLogger(__name__)
 
-# When raising a late alert fails, try that monitor again this much later rather than at
-# once, so one broken monitor cannot keep the worker busy.
-RETRY_AFTER_FAILURE = timedelta(seconds=30)
 # Late monitors handled per worker step: one transaction, one commit (one fsync on SQLite).
 BATCH = 20
 
@@ -137,7 +138,7 @@ def back_alert(monitor: _MonitorRow, *, now: datetime) -> NormalisedAlert:
 
 
 async def _ingest(
-    conn: AsyncConnection, monitor: _MonitorRow, alert: NormalisedAlert, *, now: datetime
+    conn: Connection, monitor: _MonitorRow, alert: NormalisedAlert, *, now: datetime
 ) -> IngestOutcome:
     prepared = await prepare(conn, _integration(monitor), alert)
     return await commit_alert(conn, prepared, now=now)
@@ -152,7 +153,7 @@ class PingOutcome:
     events: tuple[tuple[StreamEvent, uuid.UUID], ...] = ()
 
 
-async def record_ping(conn: AsyncConnection, key: str, *, now: datetime) -> PingOutcome | None:
+async def record_ping(conn: Connection, key: str, *, now: datetime) -> PingOutcome | None:
     """Mark the monitor with this key UP with a new deadline, resolving its alert if it was
     LATE; None when no monitor has this key. The caller commits."""
     found = (
@@ -169,6 +170,10 @@ async def record_ping(conn: AsyncConnection, key: str, *, now: datetime) -> Ping
         ),
         "late_since": None,
         "updated_at": now,
+        # A ping settles the monitor: a claim of it is moot, and a parked one starts again.
+        **queue.released(MONITORS),
+        "attempts": 0,
+        "parked_at": None,
     }
     # Only one of several simultaneous pings to a late monitor sees it LATE here; it alone
     # sends the resolving alert.
@@ -190,49 +195,63 @@ async def record_ping(conn: AsyncConnection, key: str, *, now: datetime) -> Ping
 
 
 async def _claim_late_monitors(
-    conn: AsyncConnection, now: datetime, *, limit: int, only: uuid.UUID | None = None
+    ctx: WorkerContext, now: datetime, *, limit: int
+) -> list[tuple[uuid.UUID, int]]:
+    """Lease up to `limit` UP monitors past their deadline to this worker (committed at
+    once): their ids and claims so far."""
+    async with ctx.engine.begin() as conn:
+        rows = await queue.claim(
+            conn,
+            MONITORS,
+            owner=ctx.worker_id,
+            now=now,
+            lease=ctx.lease,
+            limit=limit,
+            # Past the deadline, not at it: a ping exactly at the deadline is in time.
+            where=(HeartbeatMonitor.due_at < now,),
+            returning=(HeartbeatMonitor.id, HeartbeatMonitor.attempts),
+        )
+    return [(row.id, row.attempts) for row in rows]
+
+
+async def _take_late(
+    conn: Connection, ctx: WorkerContext, ids: list[uuid.UUID], now: datetime
 ) -> list[_MonitorRow]:
-    """Flip up to `limit` UP monitors past their deadline to LATE and return them; none if
-    there are none (or other workers took them first)."""
-    candidates = (
-        select(HeartbeatMonitor.id)
-        .where(HeartbeatMonitor.due_at < now, HeartbeatMonitor.state == HeartbeatState.UP)
-        .order_by(HeartbeatMonitor.due_at)
-        .limit(limit)
-    )
-    if only is not None:
-        candidates = candidates.where(HeartbeatMonitor.id == only)
-    if conn.dialect.name == "postgresql":
-        # Workers on other machines skip the rows we hold instead of queueing behind them.
-        candidates = candidates.with_for_update(skip_locked=True)
-    # The state and due_at conditions are repeated on the UPDATE: on PostgreSQL a worker that
-    # waited for our lock re-checks them after we commit and finds nothing left to do.
-    claimed = list(
+    """Flip the claimed monitors that are still ours and still late to LATE (the lease
+    given back with it) and return them; a ping that came meanwhile took its monitor back."""
+    flipped = list(
         (
             await conn.execute(
                 update(HeartbeatMonitor)
                 .where(
-                    HeartbeatMonitor.id.in_(candidates),
-                    HeartbeatMonitor.state == HeartbeatState.UP,
+                    HeartbeatMonitor.id.in_(ids),
+                    *queue.held_by(MONITORS, ctx.worker_id),
                     HeartbeatMonitor.due_at < now,
                 )
-                .values(state=HeartbeatState.LATE, due_at=None, late_since=now, updated_at=now)
+                .values(
+                    **queue.released(MONITORS),
+                    attempts=0,
+                    state=HeartbeatState.LATE,
+                    due_at=None,
+                    late_since=now,
+                    updated_at=now,
+                )
                 .returning(HeartbeatMonitor.id)
             )
         ).scalars()
     )
-    if not claimed:
+    if not flipped:
         return []
     rows = await conn.execute(
-        _MONITOR_BY_KEY_HASH.where(HeartbeatMonitor.id.in_(claimed)).order_by(
-            HeartbeatMonitor.due_at, HeartbeatMonitor.id
+        _MONITOR_BY_KEY_HASH.where(HeartbeatMonitor.id.in_(flipped)).order_by(
+            HeartbeatMonitor.late_since, HeartbeatMonitor.id
         )
     )
     return [_as_row(row) for row in rows]
 
 
 async def _open_late_alert(
-    conn: AsyncConnection, monitor: _MonitorRow, now: datetime
+    conn: Connection, monitor: _MonitorRow, now: datetime
 ) -> tuple[tuple[StreamEvent, uuid.UUID], ...]:
     """Raise the monitor's alert; returns what the stream should announce once committed."""
     outcome = await _ingest(conn, monitor, late_alert(monitor, now=now), now=now)
@@ -245,12 +264,25 @@ async def _open_late_alert(
     return outcome.events
 
 
-async def _postpone(ctx: WorkerContext, monitor_id: uuid.UUID, now: datetime) -> None:
+async def _raise_late(ctx: WorkerContext, ids: list[uuid.UUID], now: datetime) -> None:
+    """Raise the alerts of these claimed monitors in one transaction, announced once it is
+    committed."""
+    events: list[tuple[StreamEvent, uuid.UUID]] = []
     async with ctx.engine.begin() as conn:
-        await conn.execute(
-            update(HeartbeatMonitor)
-            .where(HeartbeatMonitor.id == monitor_id, HeartbeatMonitor.state == HeartbeatState.UP)
-            .values(due_at=now + RETRY_AFTER_FAILURE)
+        for monitor in await _take_late(conn, ctx, ids, now):
+            events.extend(await _open_late_alert(conn, monitor, now))
+    ctx.announce(events)
+
+
+async def _park(ctx: WorkerContext, monitor_id: uuid.UUID, attempts: int, now: datetime) -> None:
+    async with ctx.engine.begin() as conn:
+        parked = await queue.park(conn, MONITORS, monitor_id, owner=ctx.worker_id, now=now)
+    if parked:
+        log.error(
+            "heartbeat %s parked: raising its late alert failed on %d claims; "
+            "its next ping starts it again",
+            monitor_id,
+            attempts - 1,
         )
 
 
@@ -258,31 +290,42 @@ async def fire_late_heartbeats(ctx: WorkerContext) -> bool:
     """Worker step: raise the alerts of a small batch of late monitors, in one transaction
     (one commit for the lot); False when none is late."""
     now = ctx.clock.now()
-    claimed: list[uuid.UUID] = []
-    events: list[tuple[StreamEvent, uuid.UUID]] = []
+    claimed = await _claim_late_monitors(ctx, now, limit=BATCH)
+    if not claimed:
+        return False
+    cap = ctx.settings.timer_max_attempts
+    for monitor_id, attempts in claimed:
+        if queue.kept_failing(attempts, cap=cap):
+            await _park(ctx, monitor_id, attempts, now)
+    ids = [m for m, attempts in claimed if not queue.kept_failing(attempts, cap=cap)]
+    if not ids:
+        return True
     try:
-        async with ctx.engine.begin() as conn:
-            monitors = await _claim_late_monitors(conn, now, limit=BATCH)
-            claimed = [m.id for m in monitors]
-            for monitor in monitors:
-                events.extend(await _open_late_alert(conn, monitor, now))
-        ctx.announce(events)
-        return bool(monitors)
+        await _raise_late(ctx, ids, now)
+        return True
     except Exception:
-        if not claimed:
-            raise
-        log.exception("raising %d late heartbeat alerts failed; trying one by one", len(claimed))
-    # The batch was rolled back, claims included. Each monitor gets its own transaction, and
-    # one that fails alone is pushed back, so the loop cannot spin on it.
+        log.exception("raising %d late heartbeat alerts failed; trying one by one", len(ids))
+    # The batch was rolled back; the leases stay. Each monitor gets its own transaction, and
+    # one that fails alone keeps its lease, so nobody tries it again before the lease ends
+    # and the loop cannot spin on it; after the cap it is parked.
     failure: Exception | None = None
-    for monitor_id in claimed:
+    for monitor_id in ids:
         try:
-            async with ctx.engine.begin() as conn:
-                for monitor in await _claim_late_monitors(conn, now, limit=1, only=monitor_id):
-                    ctx.announce(await _open_late_alert(conn, monitor, now))
+            await _raise_late(ctx, [monitor_id], now)
         except Exception as exc:
-            await _postpone(ctx, monitor_id, now)
             failure = exc
     if failure is not None:
         raise failure
     return True
+
+
+async def release_claims(engine: Database, *, worker_id: str) -> int:
+    """Give back the monitors this worker claimed and did not flip (at shutdown)."""
+    async with engine.begin() as conn:
+        return await queue.release(conn, MONITORS, owner=worker_id)
+
+
+async def next_due_at(engine: Database, *, now: datetime) -> datetime | None:
+    """When the next UP monitor's deadline passes (or a claim of one runs out)."""
+    async with read_only(engine).connect() as conn:
+        return await queue.next_due_at(conn, MONITORS, now=now)

@@ -15,6 +15,8 @@ from tocsin.incidents.listing import IncidentFilters, list_incidents, list_item
 from tocsin.incidents.models import Incident, IncidentStatus
 from tocsin.incidents.responding import (
     add_note,
+    add_responder,
+    change_priority,
     escalate_incident,
     find_visible_incident,
     reassign_incident,
@@ -28,7 +30,9 @@ from tocsin.incidents.schemas import (
     MergeIn,
     NoteIn,
     PageOut,
+    PriorityIn,
     ReassignIn,
+    ResponderIn,
 )
 from tocsin.noise.merging import merge_incidents, split_alert
 from tocsin.realtime.events import StreamEvent
@@ -208,6 +212,44 @@ async def add_note_route(
     """Add a note to the timeline (kind `note`); managers, responders and admins, as for
     the other actions. Answers the incident with its timeline."""
     await add_note(session, user, incident, note=body.note, now=now)
+    return await _answer(incident, session, state)
+
+
+@router.post("/{incident_id}/responders", status_code=202, response_model=IncidentDetail)
+async def add_responder_route(
+    incident: VisibleIncident,
+    body: ResponderIn,
+    session: DbSession,
+    user: CurrentUser,
+    now: Now,
+    state: State,
+) -> IncidentDetail:
+    """Page one more person (`user_id`, a manager or responder of the team) or an escalation
+    policy's first level (`escalation_policy_id`, of the team) now, through the worker; the
+    incident's own escalation goes on. 409 unless it is open or acknowledged."""
+    await add_responder(
+        session,
+        user,
+        incident,
+        user_id=body.user_id,
+        escalation_policy_id=body.escalation_policy_id,
+        now=now,
+        note=body.note,
+    )
+    return await _answer(incident, session, state)
+
+
+@router.post("/{incident_id}/priority", response_model=IncidentDetail)
+async def change_priority_route(
+    incident: VisibleIncident,
+    body: PriorityIn,
+    session: DbSession,
+    user: CurrentUser,
+    now: Now,
+    state: State,
+) -> IncidentDetail:
+    """Set the priority (critical, high, medium, low, info); timeline `priority_changed`."""
+    await change_priority(session, user, incident, priority=body.priority, now=now, note=body.note)
     return await _answer(incident, session, state)
 
 

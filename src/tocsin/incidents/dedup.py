@@ -29,6 +29,7 @@ from tocsin.incidents.lifecycle import (
 )
 from tocsin.incidents.models import Incident, IncidentStatus
 from tocsin.incidents.timeline import Actor
+from tocsin.store.connection import Connection
 from tocsin.store.inserts import Numbering, insert_ignoring
 
 # Two rounds are enough: a lost race means the winner is committed (PostgreSQL waits for it
@@ -83,7 +84,7 @@ _INCIDENT_NUMBERS = Numbering(Incident.number, "incident_number_seq")
 
 
 async def find_dedup_incidents(
-    conn: AsyncConnection, keys: set[DedupKey]
+    conn: Connection, keys: set[DedupKey]
 ) -> dict[DedupKey, tuple[uuid.UUID, datetime]]:
     """For each (integration, fingerprint), the incident absorbing its alerts: one query."""
     if not keys:
@@ -111,7 +112,7 @@ async def find_dedup_incident(
     return (await find_dedup_incidents(conn, {key})).get(key)
 
 
-async def _join(conn: AsyncConnection, incident_id: uuid.UUID, alerts: int, now: datetime) -> bool:
+async def _join(conn: Connection, incident_id: uuid.UUID, alerts: int, now: datetime) -> bool:
     """Count `alerts` more alerts on the incident, if it still takes alerts."""
     result = await conn.execute(
         update(Incident)
@@ -121,7 +122,7 @@ async def _join(conn: AsyncConnection, incident_id: uuid.UUID, alerts: int, now:
     return result.rowcount == 1
 
 
-async def _stop_absorbing(conn: AsyncConnection, incident_ids: list[uuid.UUID]) -> None:
+async def _stop_absorbing(conn: Connection, incident_ids: list[uuid.UUID]) -> None:
     """These incidents are past their dedup window: they stay as they are but take no more
     alerts."""
     if incident_ids:
@@ -146,7 +147,7 @@ def _incident_row(demand: Demand, incident_id: uuid.UUID, now: datetime) -> dict
     }
 
 
-async def _open(conn: AsyncConnection, rows: list[dict[str, Any]]) -> set[uuid.UUID]:
+async def _open(conn: Connection, rows: list[dict[str, Any]]) -> set[uuid.UUID]:
     """Insert new incidents (distinct fingerprints) in one statement; the ids of those
     inserted. One missing lost the race to an incident another transaction opened for the
     same fingerprint."""
@@ -175,7 +176,7 @@ async def open_incident(conn: AsyncConnection, demand: Demand, *, now: datetime)
 
 
 async def place(
-    conn: AsyncConnection, demands: list[Demand], *, now: datetime
+    conn: Connection, demands: list[Demand], *, now: datetime
 ) -> dict[DedupKey, DedupOutcome]:
     """Join each demand's alerts to the incident open for its fingerprint within its window,
     or open one: a few statements for the whole batch. Raises DedupRaceLost when the
@@ -213,7 +214,7 @@ async def place(
 
 
 async def join_incidents(
-    conn: AsyncConnection, joins: Mapping[DedupKey, tuple[uuid.UUID, int]], *, now: datetime
+    conn: Connection, joins: Mapping[DedupKey, tuple[uuid.UUID, int]], *, now: datetime
 ) -> dict[DedupKey, uuid.UUID]:
     """Count alerts on incidents chosen for them by grouping (fingerprint -> incident and how
     many alerts), where the incident is still active: one UPDATE per incident, in id order.
@@ -234,7 +235,7 @@ async def join_incidents(
 
 
 async def find_active_incidents(
-    conn: AsyncConnection, integration_id: uuid.UUID, fingerprint: str
+    conn: Connection, integration_id: uuid.UUID, fingerprint: str
 ) -> list[uuid.UUID]:
     """Every open or acknowledged incident of this fingerprint, newest first."""
     result = await conn.execute(
@@ -250,7 +251,7 @@ async def find_active_incidents(
 
 
 async def transition_active(
-    conn: AsyncConnection,
+    conn: Connection,
     incident_ids: list[uuid.UUID],
     action: Action,
     *,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 
 from sqlalchemy import bindparam, case, func, select
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from tocsin.alerts.models import Alert, AlertStatus
 from tocsin.alerts.schemas import AlertOut
@@ -21,6 +21,7 @@ from tocsin.incidents.schemas import (
     TeamRef,
     TimelineEventOut,
 )
+from tocsin.store.connection import Connection
 from tocsin.teams.models import Team
 
 DETAIL_ALERTS = 100
@@ -68,7 +69,7 @@ _INCIDENT_ALERTS = (
 
 
 async def load_incident_alerts(
-    conn: AsyncConnection, incident_ids: list[uuid.UUID]
+    conn: Connection, incident_ids: list[uuid.UUID]
 ) -> dict[uuid.UUID, list[IncidentAlertOut]]:
     """Each incident's distinct alerts with their status now, first received first: one
     query for all of them."""

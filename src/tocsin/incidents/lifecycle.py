@@ -23,6 +23,7 @@ from tocsin.escalation.jobs import cancel_pending_jobs
 from tocsin.incidents.models import Incident, IncidentStatus
 from tocsin.incidents.timeline import Actor, EventKind, TimelineEntry, append_events
 from tocsin.notifications.dispatch import cancel_pending_deliveries
+from tocsin.store.connection import Connection
 
 
 class Action(enum.StrEnum):
@@ -98,7 +99,7 @@ def plan_transition(action: Action, status: IncidentStatus) -> Transition:
 
 
 async def find_incident_status(
-    conn: AsyncConnection, incident_id: uuid.UUID
+    conn: Connection, incident_id: uuid.UUID
 ) -> tuple[IncidentStatus, uuid.UUID] | None:
     """The incident's status and team, or None."""
     row = (
@@ -110,7 +111,7 @@ async def find_incident_status(
 
 
 async def apply_transition(
-    conn: AsyncConnection,
+    conn: Connection,
     incident_id: uuid.UUID,
     action: Action,
     *,

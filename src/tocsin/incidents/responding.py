@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import TYPE_CHECKING
 
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tocsin.auth.accounts import Principal
@@ -14,10 +16,14 @@ from tocsin.auth.models import User
 from tocsin.auth.permissions import require_team_reader, require_team_responder
 from tocsin.errors import InvalidInput
 from tocsin.escalation.actions import escalate_now, reassign_to_policy, reassign_to_user
+from tocsin.escalation.responders import request_responder
 from tocsin.incidents.detail import find_incident
 from tocsin.incidents.lifecycle import Action, IncidentNotFound, apply_transition
 from tocsin.incidents.models import Incident
 from tocsin.incidents.timeline import Actor, EventKind, TimelineEntry, append_events
+
+if TYPE_CHECKING:
+    from tocsin.alerts.models import Severity
 
 
 async def find_visible_incident(
@@ -102,5 +108,63 @@ async def add_note(
         conn,
         incident.id,
         [TimelineEntry(EventKind.NOTE, Actor.user(principal.user_id), note=note.strip())],
+        now=now,
+    )
+
+
+async def add_responder(
+    session: AsyncSession,
+    principal: Principal,
+    incident: Incident,
+    *,
+    user_id: uuid.UUID | None = None,
+    escalation_policy_id: uuid.UUID | None = None,
+    now: datetime,
+    note: str = "",
+) -> None:
+    """Ask for one more person, or a policy's first level, to be paged now (by the worker)."""
+    await require_team_responder(session, principal, incident.team_id)
+    conn = await session.connection()
+    await request_responder(
+        conn,
+        incident.id,
+        user_id=user_id,
+        policy_id=escalation_policy_id,
+        actor=Actor.user(principal.user_id),
+        now=now,
+        note=note,
+    )
+
+
+async def change_priority(
+    session: AsyncSession,
+    principal: Principal,
+    incident: Incident,
+    *,
+    priority: Severity,
+    now: datetime,
+    note: str = "",
+) -> None:
+    """Set the incident's priority, with a timeline entry from old to new (nothing when it
+    is already that). Its urgency, decided when it opened, stays."""
+    await require_team_responder(session, principal, incident.team_id)
+    old = incident.priority
+    if old == priority:
+        return
+    conn = await session.connection()
+    await conn.execute(
+        update(Incident).where(Incident.id == incident.id).values(priority=priority, updated_at=now)
+    )
+    await append_events(
+        conn,
+        incident.id,
+        [
+            TimelineEntry(
+                EventKind.PRIORITY_CHANGED,
+                Actor.user(principal.user_id),
+                note=note.strip(),
+                data={"from": old.value, "to": priority.value},
+            )
+        ],
         now=now,
     )

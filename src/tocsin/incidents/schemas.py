@@ -46,6 +46,12 @@ class IncidentOut(BaseModel):
         description="Set when it holds alerts of several fingerprints (grouped, merged or "
         "split): it then resolves when every one of its alerts has resolved",
     )
+    urgency: str | None = Field(
+        default=None,
+        description="high or low: which notification rules its pages use, decided when it "
+        "opened (the service's urgency, its support hours then, or the severity); null for "
+        "incidents older than this field, which are paged by severity and service",
+    )
 
 
 class TeamRef(BaseModel):
@@ -196,3 +202,24 @@ class NoteIn(BaseModel):
 class IncidentPage(BaseModel):
     items: list[IncidentListItem]
     next_cursor: str | None = None
+
+
+class ResponderIn(ActionIn):
+    """Exactly one of: `user_id` (a manager or responder of the incident's team: paged now)
+    or `escalation_policy_id` (a policy of the team: its first level with someone is paged
+    now). The incident's own escalation goes on as before."""
+
+    user_id: uuid.UUID | None = None
+    escalation_policy_id: uuid.UUID | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one_target(self) -> ResponderIn:
+        if (self.user_id is None) == (self.escalation_policy_id is None):
+            raise ValueError("give exactly one of user_id or escalation_policy_id")
+        return self
+
+
+class PriorityIn(ActionIn):
+    """The incident's new priority (a severity)."""
+
+    priority: Severity

@@ -9,10 +9,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import insert
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tocsin.db import new_ordered_id
 from tocsin.incidents.models import ActorType, IncidentEvent
+from tocsin.store.connection import Connection
 
 
 class EventKind(enum.StrEnum):
@@ -41,6 +41,13 @@ class EventKind(enum.StrEnum):
     PAGING_STUCK = "paging_stuck"
     # An acknowledged incident put aside until a time (noise/snooze.py); it pages again then.
     SNOOZED = "snoozed"
+    # A person's change of the incident's priority (its severity), with from and to.
+    PRIORITY_CHANGED = "priority_changed"
+    # Someone asked for one more person (or a policy's first level) to be paged now.
+    RESPONDER_ADDED = "responder_added"
+    # A low-urgency page went to the person's quiet channel only: they had been paged their
+    # limit of times in the last hour (notifications/downgrade.py).
+    PAGE_DOWNGRADED = "page_downgraded"
     # Merged by hand (noise/merging.py): on the target, naming its sources; on each source,
     # naming the target it went into (it is resolved too).
     MERGED = "merged"
@@ -80,14 +87,14 @@ class TimelineEntry:
 
 
 async def append_events(
-    conn: AsyncConnection, incident_id: uuid.UUID, entries: list[TimelineEntry], *, now: datetime
+    conn: Connection, incident_id: uuid.UUID, entries: list[TimelineEntry], *, now: datetime
 ) -> None:
     """Write entries to the incident's timeline, all stamped `now`, in one statement."""
     await append_to_timelines(conn, [(incident_id, entry) for entry in entries], now=now)
 
 
 async def append_to_timelines(
-    conn: AsyncConnection, entries: list[tuple[uuid.UUID, TimelineEntry]], *, now: datetime
+    conn: Connection, entries: list[tuple[uuid.UUID, TimelineEntry]], *, now: datetime
 ) -> None:
     """Write entries to the timelines of several incidents, in order, in one statement."""
     if not entries:

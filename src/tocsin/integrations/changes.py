@@ -7,16 +7,16 @@ import uuid
 from datetime import datetime
 
 from sqlalchemy import insert, select
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tocsin.incidents.models import Incident, IncidentStatus
 from tocsin.incidents.timeline import Actor, EventKind, TimelineEntry, append_events
 from tocsin.integrations.adapters.base import ChangeNotice
 from tocsin.integrations.models import ChangeEvent
+from tocsin.store.connection import Connection
 
 
 async def record_change(
-    conn: AsyncConnection,
+    conn: Connection,
     *,
     integration_id: uuid.UUID,
     service_id: uuid.UUID | None,

@@ -49,6 +49,7 @@ from tocsin.integrations.payload_log import MAX_BODY_CHARS, PayloadEntry
 from tocsin.integrations.signals import signal_for_pipeline
 from tocsin.integrations.templates import apply_templates
 from tocsin.noise.decide import Suppression
+from tocsin.store.connection import Connection
 from tocsin.store.inserts import insert_ignoring
 from tocsin.telemetry.logs import bind_integration_id, log_context
 
@@ -107,7 +108,7 @@ def _content(alert: NormalisedAlert | Any) -> bytes:
 
 
 async def find_repeat(
-    conn: AsyncConnection,
+    conn: Connection,
     integration_id: uuid.UUID,
     alert: NormalisedAlert,
     repeat: Repeat,
@@ -171,7 +172,7 @@ async def _seen_delivery(conn: AsyncConnection, integration_id: uuid.UUID, deliv
 
 
 async def _remember_delivery(
-    conn: AsyncConnection, integration_id: uuid.UUID, delivery: str, now: datetime
+    conn: Connection, integration_id: uuid.UUID, delivery: str, now: datetime
 ) -> None:
     await insert_ignoring(
         conn,
@@ -221,18 +222,18 @@ async def _store(
         if rendered.problems:
             problems.append(rendered.problems)
         alert = rendered.alert
-        async with intake.quick_reads.connect() as conn:
+        async with intake.quick_reads.connect() as reads:
             found = None
             if item.repeat != Repeat.RECORD:
-                found = await find_repeat(conn, integration.id, alert, item.repeat)
+                found = await find_repeat(reads, integration.id, alert, item.repeat)
             if found is not None:
                 slots.append(found)
                 continue
-            prepared.append(await prepare(conn, integration, alert))
+            prepared.append(await prepare(reads, integration, alert))
         slots.append(alert)
     change_ids: list[uuid.UUID] = []
 
-    async def extra(conn: AsyncConnection, now: datetime) -> list[uuid.UUID]:
+    async def extra(conn: Connection, now: datetime) -> list[uuid.UUID]:
         change_ids.clear()  # a failed shared transaction is retried alone
         touched: list[uuid.UUID] = []
         for notice in mapped.changes:

@@ -11,7 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tocsin.auth.secrets import hash_token
 from tocsin.integrations.models import Integration, IntegrationType
-from tocsin.store.quickreads import driver_ready
+from tocsin.store.connection import Connection
+from tocsin.store.quickreads import driver_ready, first_row
 
 
 @dataclass(frozen=True)
@@ -51,9 +52,9 @@ _ACTIVE_BY_KEY_HASH = driver_ready(
 )
 
 
-async def find_active_integration(conn: AsyncConnection, key: str) -> IntegrationInfo | None:
+async def find_active_integration(conn: Connection, key: str) -> IntegrationInfo | None:
     """The active integration with this secret key, or None (unknown and inactive alike)."""
-    row = (await conn.execute(_ACTIVE_BY_KEY_HASH, {"key_hash": hash_token(key)})).first()
+    row = await first_row(conn, _ACTIVE_BY_KEY_HASH, {"key_hash": hash_token(key)})
     return _info(row)
 
 

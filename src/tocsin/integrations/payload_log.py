@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tocsin.db import new_ordered_id
 from tocsin.integrations.models import IntegrationPayload
+from tocsin.store.connection import Connection, Database
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +60,7 @@ def _row(entry: PayloadEntry) -> dict[str, Any]:
     }
 
 
-async def _trim(conn: AsyncConnection, integration_id: uuid.UUID) -> None:
+async def _trim(conn: Connection, integration_id: uuid.UUID) -> None:
     """Delete all but the integration's newest RING_SIZE entries."""
     keep = (
         select(IntegrationPayload.id)
@@ -89,7 +90,7 @@ def _newest(entries: list[PayloadEntry]) -> list[PayloadEntry]:
 
 
 class PayloadLog:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: Database) -> None:
         self._engine = engine
         self._pending: list[PayloadEntry] = []
         self._wake = asyncio.Event()

@@ -15,7 +15,6 @@ from datetime import datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, select
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tocsin.alerts.models import Alert, AlertStatus
 from tocsin.catalog.models import Service
@@ -25,6 +24,7 @@ from tocsin.noise.matchers import labels_of, matches_all, tag_label
 from tocsin.noise.models import MaintenanceWindow
 from tocsin.noise.rulecache import rules_in_force
 from tocsin.noise.rules import Inhibition, LeadIndex, SilenceRule, empty_index
+from tocsin.store.connection import Connection
 
 
 class SuppressionKind(enum.StrEnum):
@@ -185,7 +185,7 @@ def window_rule(row: Any) -> WindowRule:
 
 
 async def load_noise(
-    conn: AsyncConnection, *, service_ids: set[uuid.UUID], now: datetime
+    conn: Connection, *, service_ids: set[uuid.UUID], now: datetime
 ) -> NoiseInForce:
     """Silences active at `now`, every inhibition rule, the services' maintenance windows and
     names: two small statements per batch while no silence or rule changes (rulecache.py)."""
@@ -199,7 +199,7 @@ async def load_noise(
     return noise
 
 
-async def find_sources(conn: AsyncConnection, teams: set[uuid.UUID | None]) -> list[Source]:
+async def find_sources(conn: Connection, teams: set[uuid.UUID | None]) -> list[Source]:
     """Firing alerts of open or acknowledged incidents of these teams (None: all teams): the
     alerts that page now, and so may inhibit others."""
     if not teams:

@@ -24,7 +24,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, select, union
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tocsin.alerts.models import Alert, AlertStatus
 from tocsin.incidents.dedup import DedupKey, joins_existing
@@ -32,6 +31,7 @@ from tocsin.incidents.detail import load_incident_alerts
 from tocsin.incidents.lifecycle import ACTIVE_STATUSES
 from tocsin.incidents.models import Incident
 from tocsin.routing.route import Route
+from tocsin.store.connection import Connection
 
 DEFAULT_WINDOW_SECONDS = 300
 
@@ -133,7 +133,7 @@ _HOLDING = (
 
 
 async def plan_groups(
-    conn: AsyncConnection, wanted: Mapping[DedupKey, Wanted], *, now: datetime
+    conn: Connection, wanted: Mapping[DedupKey, Wanted], *, now: datetime
 ) -> GroupPlan:
     """Where each fingerprint of `wanted` (in batch order) goes: two queries per batch."""
     plan = GroupPlan()
@@ -171,7 +171,7 @@ async def plan_groups(
 
 
 async def find_resolvable_incidents(
-    conn: AsyncConnection, integration_id: uuid.UUID, fingerprint: str
+    conn: Connection, integration_id: uuid.UUID, fingerprint: str
 ) -> list[tuple[uuid.UUID, str | None]]:
     """The active incidents a resolved alert of this fingerprint concerns, newest first, each
     with its group key: those opened for the fingerprint, and grouped ones holding an alert
@@ -199,9 +199,7 @@ async def find_resolvable_incidents(
     return [(row.id, row.group_key) for row in rows]
 
 
-async def find_finished_groups(
-    conn: AsyncConnection, incident_ids: list[uuid.UUID]
-) -> list[uuid.UUID]:
+async def find_finished_groups(conn: Connection, incident_ids: list[uuid.UUID]) -> list[uuid.UUID]:
     """Those of these incidents whose every alert has resolved."""
     listed = await load_incident_alerts(conn, incident_ids)
     return [

@@ -10,6 +10,7 @@ Both run in the caller's transaction; the incidents they touch are returned for 
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, update
@@ -33,6 +34,31 @@ from tocsin.noise.grouping import find_finished_groups, merged_key
 class AlertNotInIncident(NotFound):
     def __init__(self, alert_id: uuid.UUID, incident_id: uuid.UUID) -> None:
         super().__init__(f"alert {alert_id} is not an alert of incident {incident_id}")
+
+
+@dataclass(frozen=True)
+class MergeCandidate:
+    id: uuid.UUID
+    number: int
+    title: str
+
+
+async def find_merge_candidates(
+    session: AsyncSession, incident: Incident, *, limit: int = 20
+) -> list[MergeCandidate]:
+    """The newest other open or acknowledged incidents of the incident's team, to offer for
+    merging into it."""
+    rows = await session.execute(
+        select(Incident.id, Incident.number, Incident.title)
+        .where(
+            Incident.team_id == incident.team_id,
+            Incident.status.in_(ACTIVE_STATUSES),
+            Incident.id != incident.id,
+        )
+        .order_by(Incident.created_at.desc(), Incident.id.desc())
+        .limit(limit)
+    )
+    return [MergeCandidate(row.id, row.number, row.title) for row in rows]
 
 
 def _refuse_inactive(incident: Incident, doing: str) -> None:

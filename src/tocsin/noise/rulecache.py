@@ -24,11 +24,12 @@ import weakref
 from dataclasses import dataclass
 
 from sqlalchemy import Engine, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from tocsin.noise.matchers import from_stored
 from tocsin.noise.models import InhibitionRule, NoiseRulesVersion, Silence
 from tocsin.noise.rules import Inhibition, LeadIndex, SilenceRule
+from tocsin.store.connection import Connection
 
 _ROW = 1
 
@@ -67,7 +68,7 @@ _INHIBITIONS = select(
 _BUMP = update(NoiseRulesVersion).where(NoiseRulesVersion.id == _ROW)
 
 
-async def note_rules_changed(db: AsyncConnection | AsyncSession) -> None:
+async def note_rules_changed(db: Connection | AsyncSession) -> None:
     """Write a new stamp in the caller's transaction, so every process reloads the rules
     once it commits."""
     stamp = secrets.randbits(62)
@@ -77,7 +78,7 @@ async def note_rules_changed(db: AsyncConnection | AsyncSession) -> None:
         await db.execute(insert(NoiseRulesVersion).values(id=_ROW, version=stamp))
 
 
-async def _load(conn: AsyncConnection, version: int) -> RulesInForce:
+async def _load(conn: Connection, version: int) -> RulesInForce:
     silences = [
         SilenceRule(
             row.id,
@@ -107,7 +108,7 @@ async def _load(conn: AsyncConnection, version: int) -> RulesInForce:
     )
 
 
-async def rules_in_force(conn: AsyncConnection) -> RulesInForce:
+async def rules_in_force(conn: Connection) -> RulesInForce:
     """The rules as this process last parsed them, reparsed first if any changed since: one
     primary-key read per batch, plus two when a rule changed."""
     version = (await conn.execute(_VERSION)).scalar_one_or_none()

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from tocsin.alerts.models import Alert
 from tocsin.catalog.models import Service
@@ -16,6 +16,7 @@ from tocsin.noise.matchers import MatchOp
 from tocsin.noise.models import Silence
 from tocsin.noise.rulecache import note_rules_changed
 from tocsin.noise.schemas import MatcherOut, SilenceCreate, SilenceOut
+from tocsin.store.connection import Connection
 
 
 class SilenceNotFound(NotFound):
@@ -149,7 +150,7 @@ async def silence_like(
     )
 
 
-async def expire_ended_silences(conn: AsyncConnection, *, now: datetime) -> int:
+async def expire_ended_silences(conn: Connection, *, now: datetime) -> int:
     """Mark every silence whose end has passed as expired; how many were."""
     result = await conn.execute(
         update(Silence)

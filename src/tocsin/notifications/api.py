@@ -38,6 +38,7 @@ from tocsin.notifications.contacts import (
     send_test_message,
     send_verification_code,
 )
+from tocsin.notifications.downgrade import find_paging_preference, set_paging_preference
 from tocsin.notifications.history import incident_deliveries
 from tocsin.notifications.history import with_attempts as _with_attempts
 from tocsin.notifications.links import BadLink, read_link
@@ -50,6 +51,8 @@ from tocsin.notifications.schemas import (
     ContactMethodUpdate,
     DeliveryList,
     DeliveryOut,
+    PagingPreferenceIn,
+    PagingPreferenceOut,
     QueuedOut,
     RuleIn,
     RuleList,
@@ -248,6 +251,38 @@ async def delete_notification_rule(
     await remove_rule(session, user.id, rule_id)
     await session.commit()
     return Response(status_code=204)
+
+
+@router.get(f"{USER_PREFIX}/paging-preferences", response_model=PagingPreferenceOut)
+async def get_paging_preference(user: EditableUser, session: DbSession) -> PagingPreferenceOut:
+    """After how many pages in an hour low-urgency pages go to the quiet channel only."""
+    found = await find_paging_preference(session, user.id)
+    return PagingPreferenceOut(
+        user_id=user.id,
+        pages_per_hour=found.pages_per_hour if found else None,
+        quiet_contact_method_id=found.quiet_contact_method_id if found else None,
+    )
+
+
+@router.put(f"{USER_PREFIX}/paging-preferences", response_model=PagingPreferenceOut)
+async def put_paging_preference(
+    body: PagingPreferenceIn, user: EditableUser, session: DbSession, now: Now
+) -> PagingPreferenceOut:
+    """Set both fields (a field left out is null)."""
+    saved = await set_paging_preference(
+        session,
+        user.id,
+        pages_per_hour=body.pages_per_hour,
+        quiet_contact_method_id=body.quiet_contact_method_id,
+        now=now,
+    )
+    out = PagingPreferenceOut(
+        user_id=user.id,
+        pages_per_hour=saved.pages_per_hour,
+        quiet_contact_method_id=saved.quiet_contact_method_id,
+    )
+    await session.commit()
+    return out
 
 
 # Deliveries of an incident

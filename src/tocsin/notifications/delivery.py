@@ -19,16 +19,17 @@ import asyncio
 import logging
 import uuid
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, insert, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import ColumnElement, bindparam, func, insert, select, update
 
 from tocsin.catalog.models import Service
 from tocsin.config import Settings
-from tocsin.incidents.models import Incident
+from tocsin.db import read_only
+from tocsin.incidents.models import Incident, IncidentStatus
 from tocsin.incidents.timeline import SYSTEM, EventKind, TimelineEntry, append_to_timelines
 from tocsin.notifications.channels import ChannelError, OutgoingMessage, Recipient
 from tocsin.notifications.channels.registry import (
@@ -44,6 +45,7 @@ from tocsin.notifications.messages import (
     verification_text,
 )
 from tocsin.notifications.models import (
+    DELIVERIES,
     AttemptStatus,
     ContactKind,
     ContactMethod,
@@ -54,6 +56,8 @@ from tocsin.notifications.models import (
 )
 from tocsin.notifications.redaction import short_error
 from tocsin.notifications.throttle import RecentSends, decide
+from tocsin.store import queue
+from tocsin.store.connection import Connection, Database
 from tocsin.teams.models import Team
 from tocsin.telemetry.logs import log_context
 from tocsin.telemetry.tracing import span
@@ -117,66 +121,154 @@ def backoff(attempts: int, settings: Settings) -> timedelta:
     return timedelta(seconds=min(seconds, settings.notify_backoff_max_seconds))
 
 
-def _due_filter(now: datetime) -> Any:
-    return and_(
-        Delivery.status == DeliveryStatus.PENDING,
-        Delivery.due_at <= now,
-        or_(Delivery.lease_expires_at.is_(None), Delivery.lease_expires_at < now),
-    )
-
-
 async def _claim(
-    conn: AsyncConnection, ctx: WorkerContext, now: datetime, where: Any, limit: int
+    conn: Connection,
+    ctx: WorkerContext,
+    now: datetime,
+    limit: int,
+    where: tuple[ColumnElement[bool], ...] = (),
 ) -> list[Claimed]:
-    """Lease up to `limit` rows matching `where`, oldest due first."""
-    candidates = (
-        select(Delivery.id)
-        .where(where)
-        .order_by(Delivery.due_at)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
+    """Lease up to `limit` due rows (matching `where`), oldest due first."""
+    rows = await queue.claim(
+        conn,
+        DELIVERIES,
+        owner=ctx.worker_id,
+        now=now,
+        lease=ctx.lease,
+        limit=limit,
+        where=where,
+        returning=_CLAIMED_COLUMNS,
+        values={"updated_at": now},
     )
-    ids = list((await conn.execute(candidates)).scalars())
-    if not ids:
-        return []
-    rows = await conn.execute(
-        update(Delivery)
-        .where(Delivery.id.in_(ids), where)
-        .values(
-            lease_owner=ctx.worker_id,
-            lease_expires_at=now + ctx.lease,
-            attempts=Delivery.attempts + 1,
-            updated_at=now,
-        )
-        .returning(*_CLAIMED_COLUMNS)
-    )
-    claimed = [Claimed(*row) for row in rows]
+    claimed = [Claimed(*tuple(row)[1:]) for row in rows]
     claimed.sort(key=lambda c: c.idempotency_key)
     return claimed
 
 
-async def _recent_sends(
-    conn: AsyncConnection, user_id: uuid.UUID, kind: ContactKind, address: str, since: datetime
-) -> RecentSends:
-    """Page messages this address of this person got since `since` (bundles count once)."""
-    row = (
-        await conn.execute(
-            select(func.count(), func.min(Delivery.sent_at)).where(
-                Delivery.user_id == user_id,
-                Delivery.contact_kind == kind,
-                Delivery.address == address,
-                Delivery.kind == DeliveryKind.PAGE,
-                Delivery.status == DeliveryStatus.SENT,
-                Delivery.bundled_into_id.is_(None),
-                Delivery.sent_at > since,
-            )
+_PARKED_NOTE = "its worker stopped while sending it, {tries} times; not sent again"
+
+
+async def _park_kept_failing(
+    conn: Connection, ctx: WorkerContext, claimed: list[Claimed], now: datetime
+) -> list[Claimed]:
+    """Park the claimed rows whose every worker died while sending them (the queue's policy
+    for rows that keep failing): failed, with why on the incident's timeline. The others."""
+    cap = ctx.settings.notify_max_attempts
+    keep: list[Claimed] = []
+    timeline: list[tuple[uuid.UUID, TimelineEntry]] = []
+    for row in claimed:
+        if not queue.kept_failing(row.attempts, cap=cap):
+            keep.append(row)
+            continue
+        note = _PARKED_NOTE.format(tries=row.attempts - 1)
+        parked = await queue.park(
+            conn,
+            DELIVERIES,
+            row.id,
+            owner=ctx.worker_id,
+            now=now,
+            values={"status": DeliveryStatus.FAILED, "last_error": note, "updated_at": now},
         )
-    ).one()
-    return RecentSends(int(row[0]), row[1])
+        log.error("delivery %s parked: %s", row.id, note)
+        if parked and row.incident_id is not None:
+            entry = TimelineEntry(
+                kind=EventKind.NOTIFICATION_FAILED,
+                actor=SYSTEM,
+                note=f"{row.contact_kind.value} notification parked: {note}",
+                data={"delivery_id": str(row.id), "user_id": str(row.user_id), "parked": True},
+            )
+            timeline.append((row.incident_id, entry))
+    await append_to_timelines(conn, timeline, now=now)
+    return keep
+
+
+# Pages of an incident that is no longer open, cancelled when claimed (an acknowledgement
+# cancels them in its own transaction; this catches any written or left pending after it).
+_CANCEL_STALE_PAGES = (
+    update(Delivery)
+    .where(
+        Delivery.id.in_(bindparam("ids", expanding=True)),
+        Delivery.lease_owner == bindparam("owner"),
+        Delivery.status == DeliveryStatus.PENDING,
+    )
+    .values(
+        status=DeliveryStatus.CANCELLED,
+        updated_at=bindparam("now"),
+        attempts=Delivery.attempts - 1,  # never tried
+        **queue.released(DELIVERIES),
+    )
+)
+
+
+async def _drop_stale_pages(
+    conn: Connection, ctx: WorkerContext, claimed: list[Claimed], now: datetime
+) -> list[Claimed]:
+    """Re-check each claimed page's incident: one acknowledged, resolved or closed since the
+    page was written is not paged (cancelled); the rows to send."""
+    incident_ids = {r.incident_id for r in claimed if r.kind == DeliveryKind.PAGE and r.incident_id}
+    if not incident_ids:
+        return claimed
+    open_ids = set(
+        (
+            await conn.execute(
+                select(Incident.id).where(
+                    Incident.id.in_(incident_ids), Incident.status == IncidentStatus.OPEN
+                )
+            )
+        ).scalars()
+    )
+    stale = [
+        r
+        for r in claimed
+        if r.kind == DeliveryKind.PAGE and r.incident_id and r.incident_id not in open_ids
+    ]
+    if not stale:
+        return claimed
+    await conn.execute(
+        _CANCEL_STALE_PAGES, {"ids": [r.id for r in stale], "owner": ctx.worker_id, "now": now}
+    )
+    log.info("%d pages of incidents no longer open cancelled when claimed", len(stale))
+    dropped = {r.id for r in stale}
+    return [r for r in claimed if r.id not in dropped]
+
+
+Address = tuple[uuid.UUID, ContactKind, str]  # a person's one way of being reached
+
+
+async def _recent_sends(
+    conn: Connection, addresses: Iterable[Address], since: datetime
+) -> dict[Address, RecentSends]:
+    """Page messages each of these addresses of each person got since `since` (bundles
+    count once): one statement for a whole batch; an address with none is left out."""
+    wanted = set(addresses)
+    if not wanted:
+        return {}
+    rows = await conn.execute(
+        select(
+            Delivery.user_id,
+            Delivery.contact_kind,
+            Delivery.address,
+            func.count(),
+            func.min(Delivery.sent_at),
+        )
+        .where(
+            Delivery.user_id.in_({user_id for user_id, _, _ in wanted}),
+            Delivery.kind == DeliveryKind.PAGE,
+            Delivery.status == DeliveryStatus.SENT,
+            Delivery.bundled_into_id.is_(None),
+            Delivery.sent_at > since,
+        )
+        .group_by(Delivery.user_id, Delivery.contact_kind, Delivery.address)
+    )
+    found = {}
+    for user_id, kind, address, count, oldest in rows:
+        if (user_id, kind, address) in wanted:
+            found[(user_id, kind, address)] = RecentSends(int(count), oldest)
+    return found
 
 
 async def _load_incident_facts(
-    conn: AsyncConnection, incident_ids: set[uuid.UUID]
+    conn: Connection, incident_ids: set[uuid.UUID]
 ) -> dict[uuid.UUID, IncidentFacts]:
     if not incident_ids:
         return {}
@@ -203,7 +295,7 @@ async def _load_incident_facts(
 
 
 async def _load_secrets(
-    conn: AsyncConnection, method_ids: set[uuid.UUID]
+    conn: Connection, method_ids: set[uuid.UUID]
 ) -> dict[uuid.UUID, str | None]:
     if not method_ids:
         return {}
@@ -255,13 +347,13 @@ def _message_for_one(
 
 
 async def _plan_sends(
-    conn: AsyncConnection, ctx: WorkerContext, claimed: list[Claimed], now: datetime
+    conn: Connection, ctx: WorkerContext, claimed: list[Claimed], now: datetime
 ) -> tuple[list[Send], list[tuple[Claimed, datetime]]]:
     """What to send for the claimed rows (after throttling), and which rows wait until when.
     May claim more of a flooded person's due pages, to bundle them all at once."""
     settings = ctx.settings
     window = timedelta(seconds=settings.notify_window_seconds)
-    groups: dict[tuple[uuid.UUID, ContactKind, str], list[Claimed]] = defaultdict(list)
+    groups: dict[Address, list[Claimed]] = defaultdict(list)
     others: list[Claimed] = []
     for row in claimed:
         if row.kind == DeliveryKind.PAGE:
@@ -272,8 +364,9 @@ async def _plan_sends(
     singles: list[Claimed] = list(others)
     bundles: list[list[Claimed]] = []
     deferred: list[tuple[Claimed, datetime]] = []
+    recent_sends = await _recent_sends(conn, groups, now - window)
     for (user_id, kind, address), rows in groups.items():
-        recent = await _recent_sends(conn, user_id, kind, address, now - window)
+        recent = recent_sends.get((user_id, kind, address), RecentSends(0, None))
         by_id = {r.id: r for r in rows}
         decision = decide(
             [r.id for r in rows], recent, burst=settings.notify_burst, window=window, now=now
@@ -287,15 +380,15 @@ async def _plan_sends(
                 conn,
                 ctx,
                 now,
-                and_(
-                    _due_filter(now),
+                1000,
+                (
                     Delivery.kind == DeliveryKind.PAGE,
                     Delivery.user_id == user_id,
                     Delivery.contact_kind == kind,
                     Delivery.address == address,
                 ),
-                1000,
             )
+            more = await _drop_stale_pages(conn, ctx, more, now)
             bundles.append([by_id[i] for i in decision.bundle] + more)
 
     incident_ids = {r.incident_id for r in claimed if r.incident_id}
@@ -384,8 +477,7 @@ async def _send(
 # delivery (executemany), each still conditional on our lease.
 _MINE = (Delivery.id == bindparam("d_id"), Delivery.lease_owner == bindparam("d_owner"))
 _RELEASED: dict[str, Any] = {
-    "lease_owner": None,
-    "lease_expires_at": None,
+    **queue.released(DELIVERIES),
     "channel": bindparam("d_channel"),
     "updated_at": bindparam("d_now"),
 }
@@ -409,6 +501,17 @@ _RECORD_RETRY = (
     .where(*_MINE, Delivery.status == DeliveryStatus.PENDING)
     .values(**_RELEASED, last_error=bindparam("d_error"), due_at=bindparam("d_due"))
 )
+# Throttled: back to pending until the window moves on; waiting is not an attempt.
+_DEFER = (
+    update(Delivery)
+    .where(*_MINE)
+    .values(
+        **queue.released(DELIVERIES),
+        attempts=Delivery.attempts - 1,
+        due_at=bindparam("d_due"),
+        updated_at=bindparam("d_now"),
+    )
+)
 _RECORD_FAILED = (
     update(Delivery)
     .where(*_MINE, Delivery.status == DeliveryStatus.PENDING)
@@ -417,7 +520,7 @@ _RECORD_FAILED = (
 
 
 async def _record(
-    conn: AsyncConnection, ctx: WorkerContext, outcomes: list[Outcome], now: datetime
+    conn: Connection, ctx: WorkerContext, outcomes: list[Outcome], now: datetime
 ) -> None:
     attempts: list[dict[str, Any]] = []
     timeline: list[tuple[uuid.UUID, TimelineEntry]] = []
@@ -511,23 +614,21 @@ async def send_due_deliveries(ctx: WorkerContext) -> bool:
     """Send one batch of due deliveries; True if there was any."""
     now = ctx.clock.now()
     async with ctx.engine.begin() as conn:
-        claimed = await _claim(conn, ctx, now, _due_filter(now), ctx.settings.notify_batch_size)
+        claimed = await _claim(conn, ctx, now, ctx.settings.notify_batch_size)
         if not claimed:
             return False
+        claimed = await _park_kept_failing(conn, ctx, claimed, now)
+        claimed = await _drop_stale_pages(conn, ctx, claimed, now)
         sends, deferred = await _plan_sends(conn, ctx, claimed, now)
         method_ids = {r.contact_method_id for s in sends for r in s.rows if r.contact_method_id}
         secrets = await _load_secrets(conn, method_ids)
-        for row, until in deferred:
+        if deferred:
             await conn.execute(
-                update(Delivery)
-                .where(Delivery.id == row.id, Delivery.lease_owner == ctx.worker_id)
-                .values(
-                    lease_owner=None,
-                    lease_expires_at=None,
-                    attempts=Delivery.attempts - 1,  # waiting is not an attempt
-                    due_at=until,
-                    updated_at=now,
-                )
+                _DEFER,
+                [
+                    {"d_id": row.id, "d_owner": ctx.worker_id, "d_due": until, "d_now": now}
+                    for row, until in deferred
+                ],
             )
     # A bounded number in flight per kind of channel: a storm's batch does not open a
     # hundred SMTP sessions at once, and one slow channel does not hold up the others.
@@ -561,3 +662,17 @@ async def send_due_deliveries(ctx: WorkerContext) -> bool:
             finished,
         )
     return True
+
+
+async def release_claims(engine: Database, *, worker_id: str) -> int:
+    """Give back the deliveries this worker claimed and did not record (at shutdown): a
+    step cut off mid-send. They go out again, with the same idempotency key."""
+    async with engine.begin() as conn:
+        return await queue.release(conn, DELIVERIES, owner=worker_id)
+
+
+async def next_due_at(engine: Database, *, now: datetime) -> datetime | None:
+    """When a pending delivery next becomes claimable (a retry's backoff, a delayed rule,
+    a throttled page, or the end of another worker's lease)."""
+    async with read_only(engine).connect() as conn:
+        return await queue.next_due_at(conn, DELIVERIES, now=now)

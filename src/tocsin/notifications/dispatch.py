@@ -9,19 +9,26 @@ retried transaction, a step run twice) adds nothing.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import func, select, update
 
 from tocsin.alerts.models import Severity
 from tocsin.auth.models import User
 from tocsin.catalog.models import Service, ServiceUrgency
+from tocsin.catalog.support_hours import SupportHours, within_support_hours
 from tocsin.escalation.models import Page
 from tocsin.incidents.models import Incident
+from tocsin.incidents.timeline import SYSTEM, EventKind, TimelineEntry, append_to_timelines
+from tocsin.notifications.downgrade import (
+    WINDOW,
+    PagingLimit,
+    downgraded,
+    load_paging_limits,
+)
 from tocsin.notifications.models import (
     ContactKind,
     ContactMethod,
@@ -31,6 +38,7 @@ from tocsin.notifications.models import (
     NotificationRule,
     Urgency,
 )
+from tocsin.store.connection import Connection
 from tocsin.store.inserts import insert_ignoring
 from tocsin.worker.wakeup import announce_work
 
@@ -38,14 +46,21 @@ HIGH_URGENCY_SEVERITIES = frozenset({Severity.CRITICAL, Severity.HIGH})
 
 
 def urgency_of(
-    severity: Severity, service_urgency: ServiceUrgency = ServiceUrgency.SEVERITY_BASED
+    severity: Severity,
+    service_urgency: ServiceUrgency = ServiceUrgency.SEVERITY_BASED,
+    *,
+    support_hours: SupportHours | None = None,
+    at: datetime | None = None,
 ) -> Urgency:
-    """The urgency a page for an incident of this severity has: the service's own urgency when
-    it sets one (high or low whatever the severity), otherwise high for critical and high."""
+    """The urgency of an incident of this severity: the service's own urgency when it sets
+    one (high or low whatever the severity; by its support hours at `at`), otherwise high for
+    critical and high. Support hours without a time, or none set, go by severity."""
     if service_urgency is ServiceUrgency.HIGH:
         return Urgency.HIGH
     if service_urgency is ServiceUrgency.LOW:
         return Urgency.LOW
+    if service_urgency is ServiceUrgency.SUPPORT_HOURS and support_hours and at is not None:
+        return Urgency.HIGH if within_support_hours(support_hours, at) else Urgency.LOW
     return Urgency.HIGH if severity in HIGH_URGENCY_SEVERITIES else Urgency.LOW
 
 
@@ -86,11 +101,26 @@ def plan_for_pages(
     pages: Iterable[PagedPerson],
     rules: dict[uuid.UUID, list[UsableRule]],
     account_emails: dict[uuid.UUID, str],
+    quiet: Mapping[uuid.UUID, PagingLimit] | None = None,
 ) -> list[PlannedDelivery]:
     """One delivery per usable rule of the page's urgency; a person with none gets the
-    default: their account email, at once."""
+    default: their account email, at once. A page in `quiet` (by page id: downgraded) gets
+    one message on the person's quiet method (or account email), at once, instead."""
     planned: list[PlannedDelivery] = []
     for page in pages:
+        limit = (quiet or {}).get(page.page_id)
+        if limit is not None:
+            planned.append(
+                PlannedDelivery(
+                    idempotency_key=f"page:{page.page_id}:quiet",
+                    page=page,
+                    due_at=page.paged_at,
+                    kind=limit.quiet_kind or ContactKind.EMAIL,
+                    address=limit.quiet_address or account_emails[page.user_id],
+                    contact_method_id=limit.quiet_method_id,
+                )
+            )
+            continue
         matching = [r for r in rules.get(page.user_id, []) if r.urgency == page.urgency]
         if not matching:
             planned.append(
@@ -119,7 +149,7 @@ def plan_for_pages(
 
 
 async def load_usable_rules(
-    conn: AsyncConnection, user_ids: Iterable[uuid.UUID]
+    conn: Connection, user_ids: Iterable[uuid.UUID]
 ) -> dict[uuid.UUID, list[UsableRule]]:
     """Each user's rules whose contact method is verified, by user."""
     rows = await conn.execute(
@@ -184,9 +214,7 @@ def delivery_row(
     }
 
 
-async def write_deliveries(
-    conn: AsyncConnection, rows: list[dict[str, Any]], *, now: datetime
-) -> None:
+async def write_deliveries(conn: Connection, rows: list[dict[str, Any]], *, now: datetime) -> None:
     """Insert delivery rows (a repeated idempotency key is skipped) and wake the workers
     if any is due already."""
     if not rows:
@@ -197,7 +225,7 @@ async def write_deliveries(
 
 
 async def plan_deliveries(
-    conn: AsyncConnection, page_ids: Sequence[uuid.UUID], *, now: datetime
+    conn: Connection, page_ids: Sequence[uuid.UUID], *, now: datetime
 ) -> None:
     """Write the delivery rows for these pages (inside the caller's transaction)."""
     if not page_ids:
@@ -211,6 +239,7 @@ async def plan_deliveries(
             Page.user_id,
             Page.created_at,
             Incident.priority,
+            Incident.urgency,
             Service.urgency.label("service_urgency"),
         )
         .join(Incident, Incident.id == Page.incident_id)
@@ -223,7 +252,10 @@ async def plan_deliveries(
             r.incident_id,
             r.user_id,
             r.created_at,
-            urgency_of(r.priority, r.service_urgency or ServiceUrgency.SEVERITY_BASED),
+            # Decided when the incident opened; older incidents go by severity and service.
+            Urgency(r.urgency)
+            if r.urgency
+            else urgency_of(r.priority, r.service_urgency or ServiceUrgency.SEVERITY_BASED),
         )
         for r in rows
     ]
@@ -233,7 +265,8 @@ async def plan_deliveries(
         r.id: r.email
         for r in await conn.execute(select(User.id, User.email).where(User.id.in_(user_ids)))
     }
-    planned = plan_for_pages(pages, rules, emails)
+    quiet = await _downgrades(conn, pages, now=now)
+    planned = plan_for_pages(pages, rules, emails, quiet)
     await write_deliveries(
         conn,
         [
@@ -256,8 +289,85 @@ async def plan_deliveries(
     )
 
 
+async def _count_recent_pages(
+    conn: Connection,
+    user_ids: Iterable[uuid.UUID],
+    *,
+    now: datetime,
+    leaving_out: Iterable[uuid.UUID],
+) -> dict[uuid.UUID, int]:
+    """Pages of each person in the hour up to `now`, not counting `leaving_out` (the pages
+    being planned now)."""
+    users = list(user_ids)
+    if not users:
+        return {}
+    rows = await conn.execute(
+        select(Page.user_id, func.count())
+        .where(
+            Page.user_id.in_(users),
+            Page.created_at > now - WINDOW,
+            Page.created_at <= now,
+            Page.id.not_in(list(leaving_out)),
+        )
+        .group_by(Page.user_id)
+    )
+    counts = dict.fromkeys(users, 0)
+    counts.update({row[0]: int(row[1]) for row in rows})
+    return counts
+
+
+async def _downgrades(
+    conn: Connection, pages: list[PagedPerson], *, now: datetime
+) -> dict[uuid.UUID, PagingLimit]:
+    """The low-urgency pages that go to their person's quiet channel (downgrade.py), each
+    with a timeline entry on its incident saying so."""
+    low = [p for p in pages if p.urgency == Urgency.LOW]
+    if not low:
+        return {}
+    limits = await load_paging_limits(conn, {p.user_id for p in low})
+    if not limits:
+        return {}
+    counts = await _count_recent_pages(
+        conn, limits.keys(), now=now, leaving_out=[p.page_id for p in pages]
+    )
+    quiet: dict[uuid.UUID, PagingLimit] = {}
+    entries: list[tuple[uuid.UUID, TimelineEntry]] = []
+    for page in sorted(pages, key=lambda p: p.paged_at):
+        limit = limits.get(page.user_id)
+        if limit is None:
+            continue
+        before = counts[page.user_id]
+        # Pages of this set count for the ones after them.
+        counts[page.user_id] += 1
+        if page.urgency != Urgency.LOW or not downgraded(limit, pages_in_last_hour=before):
+            continue
+        quiet[page.page_id] = limit
+        channel = (limit.quiet_kind or ContactKind.EMAIL).value
+        entries.append(
+            (
+                page.incident_id,
+                TimelineEntry(
+                    EventKind.PAGE_DOWNGRADED,
+                    SYSTEM,
+                    note=f"paged {before} times in the last hour (limit "
+                    f"{limit.pages_per_hour}): this low-urgency page goes to the quiet "
+                    f"channel ({channel}) only",
+                    data={
+                        "user_id": str(page.user_id),
+                        "page_id": str(page.page_id),
+                        "pages_in_last_hour": before,
+                        "pages_per_hour": limit.pages_per_hour,
+                        "contact_kind": channel,
+                    },
+                ),
+            )
+        )
+    await append_to_timelines(conn, entries, now=now)
+    return quiet
+
+
 async def cancel_pending_deliveries(
-    conn: AsyncConnection, incident_id: uuid.UUID, *, now: datetime
+    conn: Connection, incident_id: uuid.UUID, *, now: datetime
 ) -> int:
     """Cancel the incident's deliveries not yet sent; returns how many. One a worker is
     sending right now still goes out, and is then recorded as sent."""

@@ -22,6 +22,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tocsin.db import Base, enum_values, new_id
+from tocsin.store.queue import DueRows
 
 
 class ContactKind(enum.StrEnum):
@@ -153,8 +154,14 @@ class Delivery(Base):
         Enum(DeliveryStatus, native_enum=False, values_callable=enum_values, length=20)
     )
     due_at: Mapped[datetime]
+    # The due-row queue's lease (tocsin/store/queue.py): the worker that claimed the row,
+    # until when nobody else may take it, claims so far, and when the queue gave up on it.
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     lease_owner: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    lease_until: Mapped[datetime | None] = mapped_column(nullable=True)
+    parked_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # The lease's end as the previous release names it, still written for its workers during
+    # a rolling upgrade (migration 0019); dropped in the next release.
     lease_expires_at: Mapped[datetime | None] = mapped_column(nullable=True)
     channel: Mapped[str | None] = mapped_column(String(100), nullable=True)
     provider_id: Mapped[str | None] = mapped_column(String(300), nullable=True)
@@ -167,6 +174,15 @@ class Delivery(Base):
     sent_at: Mapped[datetime | None] = mapped_column(nullable=True)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+
+
+# Deliveries as due rows: waiting while pending (sent, failed and cancelled ones are done).
+DELIVERIES = DueRows(
+    Delivery.__table__,  # type: ignore[arg-type]
+    due=Delivery.__table__.c.due_at,
+    waiting=(Delivery.__table__.c.status == DeliveryStatus.PENDING,),
+    legacy_until=Delivery.__table__.c.lease_expires_at,
+)
 
 
 class DeliveryAttempt(Base):

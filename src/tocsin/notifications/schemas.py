@@ -173,3 +173,23 @@ class DeliveryOut(BaseModel):
 
 class DeliveryList(BaseModel):
     items: list[DeliveryOut]
+
+
+class PagingPreferenceIn(BaseModel):
+    """Adaptive downgrade: after `pages_per_hour` pages within an hour, further low-urgency
+    pages go to `quiet_contact_method_id` only (null: the account email)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    pages_per_hour: int | None = Field(
+        default=None, ge=0, le=1000, description="null or 0: never downgrade"
+    )
+    quiet_contact_method_id: uuid.UUID | None = Field(
+        default=None, description="A verified method of this user; null: the account email"
+    )
+
+
+class PagingPreferenceOut(BaseModel):
+    user_id: uuid.UUID
+    pages_per_hour: int | None
+    quiet_contact_method_id: uuid.UUID | None

@@ -16,11 +16,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tocsin import __version__
 from tocsin.clock import Clock
 from tocsin.operations.models import ProcessKind, ProcessRow
+from tocsin.store.connection import Connection, Database
 from tocsin.worker.loop import new_worker_id
 
 log = logging.getLogger(__name__)
@@ -80,7 +81,7 @@ async def list_processes(conn: AsyncConnection, *, now: datetime) -> list[Proces
 
 
 async def record_alive(
-    conn: AsyncConnection,
+    conn: Connection,
     *,
     process_id: str,
     kind: ProcessKind,
@@ -107,7 +108,7 @@ async def record_alive(
     await conn.execute(delete(ProcessRow).where(ProcessRow.last_seen < now - PRUNE_AFTER))
 
 
-async def record_stopped(conn: AsyncConnection, *, process_id: str, now: datetime) -> None:
+async def record_stopped(conn: Connection, *, process_id: str, now: datetime) -> None:
     await conn.execute(
         update(ProcessRow).where(ProcessRow.id == process_id).values(last_seen=now, stopped_at=now)
     )
@@ -118,7 +119,7 @@ class ProcessHeartbeat:
 
     def __init__(
         self,
-        engine: AsyncEngine,
+        engine: Database,
         clock: Clock,
         *,
         kind: ProcessKind,

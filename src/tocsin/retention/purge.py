@@ -16,9 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import delete, func, select, update
 
 from tocsin.alerts.models import Alert
 from tocsin.escalation.models import Page
@@ -26,6 +24,8 @@ from tocsin.incidents.models import Incident, IncidentEvent, IncidentStatus
 from tocsin.integrations.models import IntegrationPayload
 from tocsin.notifications.models import Delivery
 from tocsin.retention.models import RetentionCount
+from tocsin.store.connection import Connection
+from tocsin.store.inserts import insert_ignoring
 from tocsin.worker.context import WorkerContext
 
 log = logging.getLogger(__name__)
@@ -46,7 +46,7 @@ INCIDENT_ROWS: tuple[tuple[str, Any], ...] = (
 )
 
 
-async def purge_incidents(conn: AsyncConnection, *, before: datetime, limit: int) -> int:
+async def purge_incidents(conn: Connection, *, before: datetime, limit: int) -> int:
     """Delete up to `limit` incidents resolved (or closed) before `before`, and their rows;
     returns how many incidents went."""
     ended = func.coalesce(Incident.resolved_at, Incident.closed_at)
@@ -75,7 +75,7 @@ async def purge_incidents(conn: AsyncConnection, *, before: datetime, limit: int
     return len(ids)
 
 
-async def _count(conn: AsyncConnection, kind: str, rows: int) -> None:
+async def _count(conn: Connection, kind: str, rows: int) -> None:
     """Add to the running total /metrics reports, in the transaction that deleted them."""
     if not rows:
         return
@@ -86,15 +86,13 @@ async def _count(conn: AsyncConnection, kind: str, rows: int) -> None:
     )
     if (await conn.execute(add)).rowcount:
         return
-    try:
-        # Migration 0017 made the row; a database restored without it gets it back here.
-        async with conn.begin_nested():
-            await conn.execute(insert(RetentionCount).values(kind=kind, purged=rows))
-    except IntegrityError:  # another worker made it first
+    # Migration 0017 made the row; a database restored without it gets it back here.
+    made = await insert_ignoring(conn, RetentionCount, {"kind": kind, "purged": rows})
+    if not made.rowcount:  # another worker made it first
         await conn.execute(add)
 
 
-async def purge_payload_log(conn: AsyncConnection, *, before: datetime, limit: int) -> int:
+async def purge_payload_log(conn: Connection, *, before: datetime, limit: int) -> int:
     """Delete up to `limit` payload log entries received before `before`; returns how many."""
     oldest = (
         select(IntegrationPayload.id)

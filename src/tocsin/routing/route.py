@@ -16,14 +16,16 @@ import uuid
 from dataclasses import dataclass
 
 from sqlalchemy import and_, bindparam, func, select, tuple_
-from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import aliased
 
 from tocsin.alerts.normalised import NormalisedAlert
-from tocsin.catalog.models import Service, ServiceStatus
+from tocsin.catalog.models import Service, ServiceStatus, ServiceUrgency
+from tocsin.catalog.support_hours import SupportHours
+from tocsin.catalog.support_hours import from_stored as support_hours_from_stored
 from tocsin.escalation.models import EscalationPolicy
 from tocsin.integrations.lookup import IntegrationInfo
-from tocsin.store.quickreads import driver_ready
+from tocsin.store.connection import Connection
+from tocsin.store.quickreads import driver_ready, first_row
 from tocsin.teams.models import Team, TeamTag
 
 log = logging.getLogger(__name__)
@@ -44,6 +46,10 @@ class Route:
     # The service's grouping (noise/grouping.py): tag names and window; none without a service.
     group_by: tuple[str, ...] = ()
     group_window_seconds: int = 0
+    # The service's urgency and support hours (catalog/support_hours.py), which decide a new
+    # incident's urgency; none without a service.
+    urgency: ServiceUrgency = ServiceUrgency.SEVERITY_BASED
+    support_hours: SupportHours | None = None
 
 
 _service_policy = aliased(EscalationPolicy)
@@ -58,6 +64,8 @@ _SERVICE_ROUTE = (
         Service.escalation_policy_id,
         Service.group_by,
         Service.group_window_seconds,
+        Service.urgency,
+        Service.support_hours,
         _service_policy.id.label("service_policy_active_id"),
         _team_default.id.label("team_default_id"),
     )
@@ -88,7 +96,7 @@ _BY_SERVICE_ID = driver_ready(_SERVICE_ROUTE.where(Service.id == bindparam("serv
 
 
 async def _route_via_service(
-    conn: AsyncConnection, *, routing_key: str | None, service_id: uuid.UUID | None
+    conn: Connection, *, routing_key: str | None, service_id: uuid.UUID | None
 ) -> Route | None:
     params: dict[str, object]
     if routing_key is not None:
@@ -99,7 +107,7 @@ async def _route_via_service(
         reason = RouteReason.DEFAULT_SERVICE
     else:
         return None
-    row = (await conn.execute(stmt, params)).first()
+    row = await first_row(conn, stmt, params)
     if row is None:
         return None
     policy_id = row.service_policy_active_id
@@ -119,10 +127,12 @@ async def _route_via_service(
         reason=reason,
         group_by=tuple(row.group_by or ()),
         group_window_seconds=row.group_window_seconds,
+        urgency=ServiceUrgency(row.urgency),
+        support_hours=support_hours_from_stored(row.support_hours),
     )
 
 
-async def find_team_default_policy(conn: AsyncConnection, team_id: uuid.UUID) -> uuid.UUID | None:
+async def find_team_default_policy(conn: Connection, team_id: uuid.UUID) -> uuid.UUID | None:
     result = await conn.execute(
         select(EscalationPolicy.id).where(
             EscalationPolicy.team_id == team_id,
@@ -133,7 +143,7 @@ async def find_team_default_policy(conn: AsyncConnection, team_id: uuid.UUID) ->
     return result.scalar_one_or_none()
 
 
-async def _route_via_tags(conn: AsyncConnection, tags: dict[str, str]) -> Route | None:
+async def _route_via_tags(conn: Connection, tags: dict[str, str]) -> Route | None:
     if not tags:
         return None
     matches = func.count(TeamTag.id).label("matches")
@@ -157,7 +167,7 @@ async def _route_via_tags(conn: AsyncConnection, tags: dict[str, str]) -> Route 
 
 
 async def route_alert(
-    conn: AsyncConnection, alert: NormalisedAlert, integration: IntegrationInfo
+    conn: Connection, alert: NormalisedAlert, integration: IntegrationInfo
 ) -> Route | None:
     """Where this alert goes, or None when no rule matches."""
     if alert.routing_key is not None:

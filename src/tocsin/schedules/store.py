@@ -33,6 +33,7 @@ from tocsin.schedules.models import (
 )
 from tocsin.schedules.oncall import OnCall, who_is_on_call
 from tocsin.schedules.shifts import Shift, final_shifts
+from tocsin.store.connection import Connection
 
 _schedules = Schedule.__table__
 _layers = ScheduleLayer.__table__
@@ -46,7 +47,7 @@ OnCallAnswer = OnCall
 
 
 async def load_schedule(
-    conn: AsyncConnection,
+    conn: Connection,
     schedule_id: uuid.UUID,
     *,
     overrides_from: datetime | None = None,
@@ -68,7 +69,7 @@ async def load_schedule(
 
 
 async def find_on_call(
-    conn: AsyncConnection, schedule_id: uuid.UUID, at: datetime
+    conn: Connection, schedule_id: uuid.UUID, at: datetime
 ) -> OnCallAnswer | None:
     """Who schedule `schedule_id` puts on call at instant `at`; None when there is no schedule.
 
@@ -118,7 +119,7 @@ def restriction_to_row(restriction: Restriction) -> dict[str, Any]:
     }
 
 
-async def load_layers(conn: AsyncConnection, schedule_id: uuid.UUID) -> tuple[LayerDef, ...]:
+async def load_layers(conn: Connection, schedule_id: uuid.UUID) -> tuple[LayerDef, ...]:
     """The layers of schedule `schedule_id`, lowest precedence first."""
     rows = (
         await conn.execute(
@@ -171,7 +172,7 @@ def _first(item: tuple[int, list[uuid.UUID]]) -> int:
 
 
 async def _load_overrides(
-    conn: AsyncConnection,
+    conn: Connection,
     schedule_id: uuid.UUID,
     *,
     start: datetime | None,

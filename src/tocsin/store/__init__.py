@@ -5,4 +5,5 @@ functions named for what they do, so that domain code never asks which database 
 - `engine`: engines and session factories tuned per backend.
 - `inline`: SQLite transactions run inline (its single writer held briefly).
 - `quickreads`: the ingest path's point reads, straight on the driver.
+- `queue`: the due-row queue: claiming, leasing, parking and releasing due rows of every kind.
 """

@@ -3,9 +3,10 @@ AsyncConnection, or on SQLite's write path an InlineConnection (tocsin.store.inl
 
 from __future__ import annotations
 
-from typing import Protocol, TypeVarTuple, overload
+from contextlib import AbstractAsyncContextManager
+from typing import Any, Protocol, TypeVarTuple, overload
 
-from sqlalchemy import CursorResult, Dialect, Executable
+from sqlalchemy import URL, CursorResult, Dialect, Engine, Executable
 from sqlalchemy.engine.interfaces import _CoreAnyExecuteParams
 from sqlalchemy.sql.selectable import TypedReturnsRows
 from sqlalchemy.util.typing import TupleAny
@@ -20,6 +21,11 @@ class Connection(Protocol):
     @property
     def dialect(self) -> Dialect: ...
 
+    @property
+    def sync_engine(self) -> Engine:
+        """The database this connection is on, as a key for per-database caches."""
+        ...
+
     @overload
     async def execute(
         self,
@@ -33,3 +39,29 @@ class Connection(Protocol):
         statement: Executable,
         parameters: _CoreAnyExecuteParams | None = None,
     ) -> CursorResult[*TupleAny]: ...
+
+
+class Database(Protocol):
+    """Where connections come from: an AsyncEngine, or on a SQLite file the InlineEngine the
+    ingest committer and the worker write through (tocsin.store.inline)."""
+
+    @property
+    def dialect(self) -> Dialect: ...
+
+    @property
+    def url(self) -> URL: ...
+
+    @property
+    def sync_engine(self) -> Engine: ...
+
+    def begin(self) -> AbstractAsyncContextManager[Connection]:
+        """A transaction, committed at the end of the block, rolled back on error."""
+        ...
+
+    def connect(self) -> AbstractAsyncContextManager[Connection]:
+        """A connection for reads."""
+        ...
+
+    def execution_options(self, **options: Any) -> Database: ...
+
+    async def dispose(self) -> None: ...

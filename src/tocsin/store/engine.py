@@ -3,7 +3,7 @@ lock on SQLite, pools on both."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, overload
 
 from sqlalchemy import Connection, Engine, event, make_url
 from sqlalchemy import create_engine as sa_create_engine
@@ -13,6 +13,8 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+
+from tocsin.store.connection import Database
 
 READ_ONLY_OPTION = "tocsin_read_only"
 
@@ -90,7 +92,15 @@ def create_sqlite_sync_engine(url: str, *, busy_timeout_ms: int = 30_000) -> Eng
     return engine
 
 
-def read_only(engine: AsyncEngine) -> AsyncEngine:
+@overload
+def read_only(engine: AsyncEngine) -> AsyncEngine: ...
+
+
+@overload
+def read_only(engine: Database) -> Database: ...
+
+
+def read_only(engine: Database) -> Database:
     """The same engine and pool, for transactions that only read (matters on SQLite)."""
     return engine.execution_options(**{READ_ONLY_OPTION: True})
 

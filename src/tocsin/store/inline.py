@@ -6,13 +6,19 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any, cast
+from typing import Any, TypeVarTuple, overload
 
-from sqlalchemy import URL, Connection, Dialect, Engine
+from sqlalchemy import URL, Connection, CursorResult, Dialect, Engine, Executable
+from sqlalchemy.engine.interfaces import _CoreAnyExecuteParams
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.sql.selectable import TypedReturnsRows
+from sqlalchemy.util.typing import TupleAny
 
+from tocsin.store.connection import Database
 from tocsin.store.engine import READ_ONLY_OPTION, create_sqlite_sync_engine, is_sqlite_url
+
+_Ts = TypeVarTuple("_Ts")
 
 
 class WriteLockTimeout(RuntimeError):
@@ -53,19 +59,23 @@ class InlineEngine:
     def url(self) -> URL:
         return self._sync.url
 
+    @property
+    def sync_engine(self) -> Engine:
+        return self._sync
+
     def execution_options(self, **options: Any) -> InlineEngine:
         return InlineEngine(
             "", read_only=bool(options.get(READ_ONLY_OPTION, self._read_only)), sync=self._sync
         )
 
     @asynccontextmanager
-    async def connect(self) -> AsyncIterator[AsyncConnection]:
+    async def connect(self) -> AsyncIterator[InlineConnection]:
         """A connection for reads (writes need `begin`)."""
         with self._sync.execution_options(**{READ_ONLY_OPTION: True}).connect() as sync:
-            yield cast(AsyncConnection, InlineConnection(sync))
+            yield InlineConnection(sync)
 
     @asynccontextmanager
-    async def begin(self) -> AsyncIterator[AsyncConnection]:
+    async def begin(self) -> AsyncIterator[InlineConnection]:
         """A write transaction, committed at the end of the block, rolled back on error."""
         if self._read_only:
             async with self.connect() as conn:
@@ -73,7 +83,7 @@ class InlineEngine:
             return
         sync = await self._take_write_lock()
         try:
-            yield cast(AsyncConnection, InlineConnection(sync))
+            yield InlineConnection(sync)
             # The commit waits for the disk (fsync): let the event loop run meanwhile.
             await asyncio.to_thread(sync.commit)
         except BaseException:
@@ -103,20 +113,19 @@ class InlineEngine:
         self._sync.dispose()
 
 
-def inline_where_possible(engine: AsyncEngine) -> AsyncEngine:
+def inline_where_possible(engine: AsyncEngine) -> Database:
     """The engine for the ingest committer and the worker: on a SQLite file an InlineEngine on
     the same file (typed as the AsyncEngine whose part it offers), else `engine` itself."""
     url = engine.url.render_as_string(hide_password=False)
     if not is_sqlite_url(url) or create_sqlite_sync_engine(url) is None:
         return engine
-    return cast(AsyncEngine, InlineEngine(url))
+    return InlineEngine(url)
 
 
 class InlineConnection:
-    """An AsyncConnection look-alike over a blocking Connection: `await conn.execute(...)`
-    runs the statement at once, in the caller's thread, without a hand-off to a driver
-    thread. For a thread whose event loop does nothing else (the SQLite ingest committer),
-    so that blocking it costs nobody anything. Offers what the ingest write path uses."""
+    """A store Connection (tocsin.store.connection) over a blocking Connection: `await
+    conn.execute(...)` runs the statement at once, in the caller's thread, without a
+    hand-off to a driver thread; the result is the driver's own, buffered (SQLite)."""
 
     def __init__(self, sync: Connection) -> None:
         self._sync = sync
@@ -129,5 +138,21 @@ class InlineConnection:
     def sync_engine(self) -> Engine:
         return self._sync.engine
 
-    async def execute(self, statement: Any, parameters: Any = None) -> Any:
+    @overload
+    async def execute(
+        self,
+        statement: TypedReturnsRows[*_Ts],
+        parameters: _CoreAnyExecuteParams | None = None,
+    ) -> CursorResult[*_Ts]: ...
+
+    @overload
+    async def execute(
+        self,
+        statement: Executable,
+        parameters: _CoreAnyExecuteParams | None = None,
+    ) -> CursorResult[*TupleAny]: ...
+
+    async def execute(
+        self, statement: Executable, parameters: _CoreAnyExecuteParams | None = None
+    ) -> CursorResult[*TupleAny]:
         return self._sync.execute(statement, parameters)

@@ -25,20 +25,23 @@ from collections import namedtuple
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVarTuple, cast, overload
 
 import orjson
-from sqlalchemy import Dialect, Select, make_url
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy import CursorResult, Dialect, Engine, Executable, Select, make_url
+from sqlalchemy.engine.interfaces import _CoreAnyExecuteParams
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.sql.selectable import TypedReturnsRows
+from sqlalchemy.util.typing import TupleAny
 
+from tocsin.store.connection import Connection, Database
 from tocsin.store.engine import asyncpg_dsn, is_sqlite_url, read_only
 from tocsin.store.inline import InlineEngine, inline_where_possible
 
-S = TypeVar("S")
+Ts = TypeVarTuple("Ts")
 
-# Statements that may run on the driver, by identity; they are module constants, so they
-# live as long as the process and their ids stay theirs.
-_DRIVER_READY: dict[int, Select[Any]] = {}
+# The execution option that marks a statement as one the driver may run (see driver_ready).
+DRIVER_READY_OPTION = "tocsin_driver_ready"
 
 # How long a read on SQLite waits if the database is momentarily locked (a WAL reset);
 # in WAL mode a reader otherwise never waits.
@@ -46,13 +49,25 @@ SQLITE_READ_BUSY_MS = 2_000
 PG_POOL_MAX = 8
 
 
-def driver_ready(stmt: S) -> S:
-    """Mark a statement built once at import as one QuickReads may run on the driver. It must
-    be a plain SELECT whose parameters are `bindparam`s given by name at execution."""
-    if not isinstance(stmt, Select):
-        raise TypeError(f"only a SELECT can be driver-ready, not {type(stmt).__name__}")
-    _DRIVER_READY[id(stmt)] = stmt
-    return stmt
+def driver_ready(stmt: Select[*Ts]) -> Select[*Ts]:
+    """The statement, marked (by an execution option) as one QuickReads may run on the
+    driver; run it with `first_row`. It must be a plain SELECT built once at import, whose
+    parameters are `bindparam`s given by name at execution."""
+    given: object = stmt
+    if not isinstance(given, Select):
+        raise TypeError(f"only a SELECT can be driver-ready, not {type(given).__name__}")
+    return stmt.execution_options(**{DRIVER_READY_OPTION: True})
+
+
+async def first_row(
+    conn: Connection, statement: Select[*Ts], parameters: dict[str, Any] | None = None
+) -> Any:
+    """The first row `statement` reads (its columns by name and position), or None: on the
+    driver, as a named tuple, when `conn` is a QuickConnection and the statement is
+    driver-ready; else through SQLAlchemy, as a Row."""
+    if isinstance(conn, QuickConnection) and conn.runs_on_driver(statement):
+        return await conn.read_on_driver(statement, parameters)
+    return (await conn.execute(statement, parameters)).first()
 
 
 Processor = Callable[[Any], Any] | None
@@ -86,7 +101,7 @@ class _Plan:
         )
 
 
-def _plan(stmt: Select[Any], dialect: Dialect) -> _Plan:
+def _plan(stmt: Select[*TupleAny], dialect: Dialect) -> _Plan:
     compiled = stmt.compile(dialect=dialect)
     names = tuple(compiled.positiontup or ())
     binds = tuple(
@@ -101,24 +116,6 @@ def _plan(stmt: Select[Any], dialect: Dialect) -> _Plan:
     results = tuple(c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns)
     row = namedtuple("Row", list(stmt.selected_columns.keys()))  # type: ignore[misc]
     return _Plan(compiled.string, names, binds, given, results, row)
-
-
-class _Result:
-    """The part of a SQLAlchemy Result the ingest path reads."""
-
-    def __init__(self, rows: list[tuple[Any, ...]]) -> None:
-        self._rows = rows
-
-    def first(self) -> Any:
-        return self._rows[0] if self._rows else None
-
-    def all(self) -> list[tuple[Any, ...]]:
-        return self._rows
-
-    def scalar_one_or_none(self) -> Any:
-        if len(self._rows) > 1:
-            raise ValueError("more than one row")
-        return self._rows[0][0] if self._rows else None
 
 
 class _Driver:
@@ -204,22 +201,53 @@ async def _json_codecs(conn: Any) -> None:
 
 
 class QuickConnection:
-    """What `QuickReads.connect` yields: an AsyncConnection look-alike whose `execute` runs a
-    driver-ready statement on the driver, and anything else through SQLAlchemy on a
-    connection opened the first time it is needed."""
+    """What `QuickReads.connect` yields: a store Connection (tocsin.store.connection) that
+    can also read a driver-ready statement on the driver (see `first_row`)."""
 
     def __init__(self, reads: QuickReads, stack: AsyncExitStack) -> None:
         self._reads = reads
         self._stack = stack
-        self._fallback: AsyncConnection | None = None
+        self._fallback: Connection | None = None
 
     @property
     def dialect(self) -> Dialect:
         return self._reads.dialect
 
-    async def execute(self, statement: Any, parameters: dict[str, Any] | None = None) -> Any:
-        if id(statement) in _DRIVER_READY and self._reads.driver is not None:
-            return await self._reads.run(statement, parameters)
+    @property
+    def sync_engine(self) -> Engine:
+        return self._reads.engine.sync_engine
+
+    def runs_on_driver(self, statement: Executable) -> bool:
+        """Whether `read_on_driver` may run this statement."""
+        return self._reads.driver is not None and bool(
+            statement.get_execution_options().get(DRIVER_READY_OPTION)
+        )
+
+    async def read_on_driver(
+        self, statement: Select[*Ts], parameters: dict[str, Any] | None
+    ) -> tuple[Any, ...] | None:
+        """The statement's first row (a named tuple), read straight on the driver."""
+        rows = await self._reads.run(statement, parameters)
+        return rows[0] if rows else None
+
+    @overload
+    async def execute(
+        self,
+        statement: TypedReturnsRows[*Ts],
+        parameters: _CoreAnyExecuteParams | None = None,
+    ) -> CursorResult[*Ts]: ...
+
+    @overload
+    async def execute(
+        self,
+        statement: Executable,
+        parameters: _CoreAnyExecuteParams | None = None,
+    ) -> CursorResult[*TupleAny]: ...
+
+    async def execute(
+        self, statement: Executable, parameters: _CoreAnyExecuteParams | None = None
+    ) -> CursorResult[*TupleAny]:
+        """Through SQLAlchemy, on a connection opened the first time it is needed."""
         if self._fallback is None:
             self._fallback = await self._stack.enter_async_context(self._reads.engine.connect())
         return await self._fallback.execute(statement, parameters)
@@ -233,6 +261,7 @@ class QuickReads:
         inline = inline_where_possible(engine)
         url = engine.url.render_as_string(hide_password=False)
         self.driver: _Driver | None = None
+        self.engine: Database
         if inline is engine:
             # One statement per read: no BEGIN and ROLLBACK round trips around it.
             self.engine = engine.execution_options(isolation_level="AUTOCOMMIT")
@@ -243,20 +272,24 @@ class QuickReads:
             database = make_url(url).database
             if driver and is_sqlite_url(url) and database:
                 self.driver = _SqliteDriver(database)
-        self._plans: dict[int, _Plan] = {}
+        # Keyed by the statement itself: driver-ready ones are module constants.
+        self._plans: dict[Select[*TupleAny], _Plan] = {}
 
     @asynccontextmanager
-    async def connect(self) -> AsyncIterator[AsyncConnection]:
+    async def connect(self) -> AsyncIterator[QuickConnection]:
         async with AsyncExitStack() as stack:
-            yield cast(AsyncConnection, QuickConnection(self, stack))
+            yield QuickConnection(self, stack)
 
-    async def run(self, statement: Select[Any], parameters: dict[str, Any] | None) -> _Result:
+    async def run(
+        self, statement: Select[*Ts], parameters: dict[str, Any] | None
+    ) -> list[tuple[Any, ...]]:
+        """The rows of a driver-ready statement, read on the driver."""
         assert self.driver is not None
-        plan = self._plans.get(id(statement))
+        plan = self._plans.get(statement)
         if plan is None:
-            plan = self._plans[id(statement)] = _plan(statement, self.dialect)
+            plan = self._plans[statement] = _plan(statement, self.dialect)
         raw = await self.driver.fetch(plan, plan.parameters(parameters))
-        return _Result([plan.make_row(r) for r in raw])
+        return [plan.make_row(r) for r in raw]
 
     async def dispose(self) -> None:
         """Closes what only this holds (the app disposes of its own engine)."""

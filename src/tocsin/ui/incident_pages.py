@@ -33,12 +33,15 @@ from tocsin.incidents.listing import (
 from tocsin.incidents.models import Incident, IncidentStatus
 from tocsin.incidents.responding import (
     add_note,
+    add_responder,
+    change_priority,
     escalate_incident,
     find_visible_incident,
     reassign_incident,
     transition_incident,
 )
-from tocsin.incidents.schemas import NoteIn, ReassignIn
+from tocsin.incidents.schemas import MergeIn, NoteIn, PriorityIn, ReassignIn, ResponderIn
+from tocsin.noise.merging import find_merge_candidates, merge_incidents, split_alert
 from tocsin.notifications.history import incident_deliveries
 from tocsin.realtime.events import StreamEvent
 from tocsin.runtime import Runtime
@@ -220,6 +223,7 @@ async def _incident_context(
         "names": names,
         "may_act": may_act,
         "targets": await reassign_targets(session, incident.team_id) if may_act else None,
+        "merge_candidates": await find_merge_candidates(session, incident) if may_act else [],
         "describe": describe,
         "actor_name": actor_name,
         "details_json": details_json,
@@ -446,3 +450,153 @@ async def incident_add_note(
             form={"note": note},
         )
     return await _acted(incident, session, state, "noted")
+
+
+@router.post("/incidents/{incident_id}/merge")
+async def incident_merge(
+    request: Request,
+    incident_id: uuid.UUID,
+    viewer: SignedIn,
+    session: DbSession,
+    now: Now,
+    state: State,
+) -> Response:
+    """The incidents ticked on the page merged into this one (POST .../merge of the API)."""
+    incident = await _visible(session, viewer, incident_id)
+    data = await request.form()
+    try:
+        body = MergeIn.model_validate({"source_ids": [str(v) for v in data.getlist("source_ids")]})
+        changed = await merge_incidents(
+            session, viewer.principal, incident, body.source_ids, now=now
+        )
+    except ValidationError as exc:
+        problem = exc.errors()[0]["msg"].removeprefix("Value error, ")
+        if not data.getlist("source_ids"):
+            problem = "choose the incidents to merge into this one"
+        errors = {"source_ids": problem}
+        return await _refused(request, session, viewer, incident, status_code=422, errors=errors)
+    except TocsinError as exc:
+        return await _refused(
+            request, session, viewer, incident, status_code=exc.status_code, error=exc.detail
+        )
+    await session.commit()
+    state.hub.announce([(StreamEvent.INCIDENT_UPDATED, i) for i in changed])
+    return RedirectResponse(f"/incidents/{incident.id}?done=merged", status_code=303)
+
+
+@router.post("/incidents/{incident_id}/alerts/{alert_id}/split")
+async def incident_split_alert(
+    request: Request,
+    incident_id: uuid.UUID,
+    alert_id: uuid.UUID,
+    viewer: SignedIn,
+    session: DbSession,
+    now: Now,
+    state: State,
+) -> Response:
+    """One alert split out into a new incident; the page moves to the new incident."""
+    incident = await _visible(session, viewer, incident_id)
+    try:
+        new_id = await split_alert(session, viewer.principal, incident, alert_id, now=now)
+    except TocsinError as exc:
+        return await _refused(
+            request, session, viewer, incident, status_code=exc.status_code, error=exc.detail
+        )
+    await session.commit()
+    state.hub.announce(
+        [(StreamEvent.INCIDENT_UPDATED, incident.id), (StreamEvent.INCIDENT_CREATED, new_id)]
+    )
+    return RedirectResponse(f"/incidents/{new_id}?done=split+out", status_code=303)
+
+
+# Add a responder, change the priority (templates/incidents/_respond_more.html) ------------
+
+
+@router.post("/incidents/{incident_id}/responders")
+async def incident_add_responder(
+    request: Request,
+    incident_id: uuid.UUID,
+    viewer: SignedIn,
+    session: DbSession,
+    now: Now,
+    state: State,
+    responder: Annotated[str, Form()] = "",
+    note: Annotated[str, Form()] = "",
+) -> Response:
+    """Page one more person or a policy's first level now (the worker sends)."""
+    incident = await _visible(session, viewer, incident_id)
+    form = {"responder": responder, "responder_note": note}
+    renames = {"user_id": "responder", "escalation_policy_id": "responder", "form": "responder"}
+    try:
+        body = _responder_body(responder, note)
+        await add_responder(
+            session,
+            viewer.principal,
+            incident,
+            user_id=body.user_id,
+            escalation_policy_id=body.escalation_policy_id,
+            now=now,
+            note=body.note,
+        )
+    except ValidationError as exc:
+        errors = _form_errors(describe_errors(exc.errors()), {**renames, "note": "responder_note"})
+        return await _refused(
+            request, session, viewer, incident, status_code=422, errors=errors, form=form
+        )
+    except InvalidInput as exc:
+        errors = _form_errors({exc.field or "form": exc.detail}, renames)
+        return await _refused(
+            request, session, viewer, incident, status_code=422, errors=errors, form=form
+        )
+    except TocsinError as exc:
+        return await _refused(
+            request,
+            session,
+            viewer,
+            incident,
+            status_code=exc.status_code,
+            error=exc.detail,
+            form=form,
+        )
+    return await _acted(incident, session, state, "responder added")
+
+
+def _responder_body(target: str, note: str) -> ResponderIn:
+    kind, _, raw = target.partition(":")
+    values: dict[str, Any] = {"note": note}
+    if kind == "user":
+        values["user_id"] = raw
+    elif kind == "policy":
+        values["escalation_policy_id"] = raw
+    return ResponderIn.model_validate(values)
+
+
+@router.post("/incidents/{incident_id}/priority")
+async def incident_change_priority(
+    request: Request,
+    incident_id: uuid.UUID,
+    viewer: SignedIn,
+    session: DbSession,
+    now: Now,
+    state: State,
+    priority: Annotated[str, Form()] = "",
+) -> Response:
+    incident = await _visible(session, viewer, incident_id)
+    try:
+        body = PriorityIn.model_validate({"priority": priority})
+        await change_priority(session, viewer.principal, incident, priority=body.priority, now=now)
+    except ValidationError as exc:
+        return await _refused(
+            request,
+            session,
+            viewer,
+            incident,
+            status_code=422,
+            errors=describe_errors(exc.errors()),
+            form={"priority": priority},
+        )
+    except TocsinError as exc:
+        return await _refused(
+            request, session, viewer, incident, status_code=exc.status_code, error=exc.detail
+        )
+    return await _acted(incident, session, state, "priority changed")

@@ -52,7 +52,11 @@ def user_ids_in(events: Iterable[TimelineEventOut]) -> set[uuid.UUID]:
     for event in events:
         if event.actor_type == ActorType.USER and event.actor_id is not None:
             ids.add(event.actor_id)
-        raw = [*event.data.get("user_ids", []), event.data.get("to_user_id")]
+        raw = [
+            *event.data.get("user_ids", []),
+            event.data.get("to_user_id"),
+            event.data.get("user_id"),
+        ]
         for value in raw:
             try:
                 ids.add(uuid.UUID(str(value)))
@@ -80,9 +84,34 @@ def describe(event: TimelineEventOut, names: Names) -> str:
         people = ", ".join(names.user(u) for u in data.get("user_ids", [])) or "nobody"
         level = data.get("level")
         where = f" (level {level})" if level else " (directly)"
+        if data.get("responder"):
+            where = " (added responder)"
         return f"Paged {people}{where}"
+    if kind == EventKind.RESPONDER_ADDED:
+        if data.get("user_id"):
+            return f"Asked for {names.user(data['user_id'])} as a responder"
+        return "Asked for an escalation policy's first level as responders"
+    if kind == EventKind.PRIORITY_CHANGED:
+        return f"Priority changed from {data.get('from')} to {data.get('to')}"
+    if kind == EventKind.PAGE_DOWNGRADED:
+        return (
+            f"Low-urgency page to {names.user(data.get('user_id'))} sent to their quiet "
+            f"channel ({data.get('contact_kind')}): paged {data.get('pages_in_last_hour')} "
+            "times in the last hour"
+        )
     if kind == EventKind.REASSIGNED:
         return f"Reassigned to {names.user(data.get('to_user_id'))}"
+    if kind == EventKind.MERGED:
+        numbers = ", ".join(f"#{n}" for n in data.get("source_numbers", []))
+        return f"Incidents {numbers} merged into this one"
+    if kind == EventKind.MERGED_INTO:
+        return f"Merged into incident #{data.get('target_number')}"
+    if kind == EventKind.SPLIT:
+        return f"An alert split out into incident #{data.get('number')}"
+    if kind == EventKind.CREATED and data.get("split_from"):
+        return "Incident opened: an alert split out of another incident"
+    if kind == EventKind.ALERT_ADDED and data.get("grouped"):
+        return f"Another alert of the group arrived ({data['grouped']})"
     if kind == EventKind.LEVEL_SKIPPED:
         return f"Level {data.get('level')} skipped: nobody to page"
     if kind == EventKind.ESCALATION_SCHEDULED:

@@ -237,7 +237,12 @@ def describe_errors(errors: Any) -> dict[str, str]:
     part of each error's location: what a form shows beside each field."""
     out: dict[str, str] = {}
     for err in errors:
-        loc = [str(part) for part in err.get("loc", ()) if part not in ("body", "query")]
+        # A list item's index is not a field: its message goes beside the list's field.
+        loc = [
+            str(part)
+            for part in err.get("loc", ())
+            if part not in ("body", "query") and not isinstance(part, int)
+        ]
         field = loc[-1] if loc else "form"
         message = str(err.get("msg", "is not valid"))
         message = message.removeprefix("Value error, ")

@@ -49,6 +49,8 @@ FIELDS = (
     "escalation_policy_id",
     "status",
     "urgency",
+    "group_by",
+    "group_window_seconds",
 )
 
 
@@ -111,7 +113,13 @@ async def service_new(
     session: DbSession,
     team: Annotated[str, Query()] = "",
 ) -> Response:
-    form = {"team_id": team, "status": "active", "urgency": "severity_based"}
+    form = {
+        "team_id": team,
+        "status": "active",
+        "urgency": "severity_based",
+        "group_by": "",
+        "group_window_seconds": "300",
+    }
     return await _form_page(request, viewer, session, service=None, form=form)
 
 
@@ -119,6 +127,10 @@ def _body(form: dict[str, str]) -> dict[str, Any]:
     """The form as the API's JSON body: an empty policy is null (the team's default)."""
     values: dict[str, Any] = dict(form)
     values["escalation_policy_id"] = optional(form.get("escalation_policy_id", ""))
+    # Tag names, comma separated; the schema refuses a bad one by the field's name.
+    names = form.get("group_by", "").split(",")
+    values["group_by"] = [name.strip() for name in names if name.strip()]
+    values["group_window_seconds"] = form.get("group_window_seconds", "").strip() or "300"
     return values
 
 
@@ -135,12 +147,24 @@ async def service_create(
     escalation_policy_id: Annotated[str, Form()] = "",
     status: Annotated[str, Form()] = ServiceStatus.ACTIVE.value,
     urgency: Annotated[str, Form()] = ServiceUrgency.SEVERITY_BASED.value,
+    group_by: Annotated[str, Form()] = "",
+    group_window_seconds: Annotated[str, Form()] = "300",
 ) -> Response:
     """Managers of the chosen team or an admin, as POST /api/v1/services."""
     form = dict(
         zip(
             FIELDS,
-            (name, description, routing_key, team_id, escalation_policy_id, status, urgency),
+            (
+                name,
+                description,
+                routing_key,
+                team_id,
+                escalation_policy_id,
+                status,
+                urgency,
+                group_by,
+                group_window_seconds,
+            ),
             strict=True,
         )
     )
@@ -156,6 +180,8 @@ async def service_create(
             escalation_policy_id=body.escalation_policy_id,
             status=body.status,
             urgency=body.urgency,
+            group_by=body.group_by,
+            group_window_seconds=body.group_window_seconds,
             now=now,
         )
     except (ValidationError, TocsinError) as exc:
@@ -183,6 +209,8 @@ def _form_of(service: Service) -> dict[str, str]:
         "escalation_policy_id": str(service.escalation_policy_id or ""),
         "status": service.status.value,
         "urgency": service.urgency.value,
+        "group_by": ", ".join(service.group_by),
+        "group_window_seconds": str(service.group_window_seconds),
     }
 
 
@@ -244,6 +272,8 @@ async def service_edit(
     escalation_policy_id: Annotated[str, Form()] = "",
     status: Annotated[str, Form()] = "",
     urgency: Annotated[str, Form()] = "",
+    group_by: Annotated[str, Form()] = "",
+    group_window_seconds: Annotated[str, Form()] = "",
 ) -> Response:
     """Managers of the service's team (and of the new team, when moving it) or an admin, as
     PATCH /api/v1/services/{id}; archive it by choosing the status Archived."""
@@ -251,7 +281,17 @@ async def service_edit(
     form = dict(
         zip(
             FIELDS,
-            (name, description, routing_key, team_id, escalation_policy_id, status, urgency),
+            (
+                name,
+                description,
+                routing_key,
+                team_id,
+                escalation_policy_id,
+                status,
+                urgency,
+                group_by,
+                group_window_seconds,
+            ),
             strict=True,
         )
     )

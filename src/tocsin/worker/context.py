@@ -5,12 +5,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import timedelta
-
-from sqlalchemy.ext.asyncio import AsyncEngine
+from datetime import datetime, timedelta
 
 from tocsin.clock import Clock
 from tocsin.config import Settings
+from tocsin.store.connection import Database
 
 # (stream event type, incident id) pairs, announced after their change is committed.
 Announce = Callable[[Iterable[tuple[str, uuid.UUID]]], None]
@@ -18,7 +17,7 @@ Announce = Callable[[Iterable[tuple[str, uuid.UUID]]], None]
 
 @dataclass(frozen=True)
 class WorkerContext:
-    engine: AsyncEngine
+    engine: Database
     clock: Clock
     settings: Settings
     # Unique per worker process; written into the lease columns of the rows it claims.
@@ -32,3 +31,28 @@ class WorkerContext:
 # A step claims and does one unit (or one small batch) of due work and returns True if it
 # found any; the loop calls it again until it returns False. Steps must be safe to run twice.
 Step = Callable[[WorkerContext], Awaitable[bool]]
+
+# When a step's next row becomes due, or None when it has none; the loop sleeps until the
+# earliest of its steps' (or until woken).
+NextDue = Callable[[Database, datetime], Awaitable[datetime | None]]
+# Give back the rows this worker leased and did not finish (at shutdown); how many.
+Release = Callable[[Database, str], Awaitable[int]]
+
+
+@dataclass(frozen=True)
+class WorkerStep:
+    """A step as the loop runs it: what it runs, when it is next due, and what it releases
+    on shutdown (none for a step with no due rows of its own)."""
+
+    name: str
+    run: Step
+    next_due: NextDue | None = None
+    release: Release | None = None
+
+
+def as_worker_step(step: Step | WorkerStep) -> WorkerStep:
+    """A bare step function, declared as one with no due rows of its own."""
+    if isinstance(step, WorkerStep):
+        return step
+    module = getattr(step, "__module__", "?")
+    return WorkerStep(f"{module}.{getattr(step, '__qualname__', repr(step))}", step)

@@ -5,8 +5,11 @@ sleeps until
 the earliest of: a wake-up (in-process event, or PostgreSQL NOTIFY from any node), the next
 timer's due time, or the poll interval (at most a second), which is the safety net for a lost
 notification. A step that raises or runs past its timeout is logged and counted, and the loop
-goes on with the next one: one bad row never stops the worker. On stop (SIGTERM), the step in
-progress finishes its batch, then the timers this worker claimed but did not fire are released.
+goes on with the next one: one bad row never stops the worker. Each step declares
+(worker/context.py: WorkerStep) when its next row is due, which the loop sleeps until, and
+how to give back what it leased. On stop (SIGTERM), the step in progress finishes its batch,
+then every step releases the rows this worker claimed and did not finish: timers, deliveries
+and heartbeat monitors alike.
 """
 
 from __future__ import annotations
@@ -17,20 +20,25 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
-
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tocsin.clock import Clock
 from tocsin.config import Settings
 from tocsin.db import asyncpg_dsn
-from tocsin.escalation.step import next_due_at, release_claims
 from tocsin.store.backend import is_shared
+from tocsin.store.connection import Database
 from tocsin.worker import metrics, wakeup
-from tocsin.worker.context import Announce, Step, WorkerContext
+from tocsin.worker.context import (
+    Announce,
+    NextDue,
+    Step,
+    WorkerContext,
+    WorkerStep,
+    as_worker_step,
+)
 from tocsin.worker.steps import all_steps
 
 log = logging.getLogger(__name__)
@@ -38,20 +46,13 @@ log = logging.getLogger(__name__)
 POLL_SECONDS = 1.0
 STEP_TIMEOUT_SECONDS = 30.0
 
-# When the next piece of work is due, or None; lets the loop sleep exactly until a timer.
-NextDue = Callable[[AsyncEngine, datetime], Awaitable[datetime | None]]
-
-
-async def _next_escalation(engine: AsyncEngine, now: datetime) -> datetime | None:
-    return await next_due_at(engine, now=now)
-
 
 def new_worker_id() -> str:
     """Unique per worker: host, process and a random part (a restarted process differs)."""
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
-def _step_name(step: Step) -> str:
+def _metric_label(step: Step) -> str:
     return f"{getattr(step, '__module__', '?')}.{getattr(step, '__qualname__', repr(step))}"
 
 
@@ -93,16 +94,21 @@ class WorkerLoop:
         self,
         ctx: WorkerContext,
         *,
-        steps: Sequence[Step] | None = None,
+        steps: Sequence[Step | WorkerStep] | None = None,
         poll_seconds: float = POLL_SECONDS,
         step_timeout: float = STEP_TIMEOUT_SECONDS,
-        next_due: Sequence[NextDue] = (_next_escalation,),
+        next_due: Sequence[NextDue] | None = None,
     ) -> None:
         self.ctx = ctx
-        self.steps = list(steps) if steps is not None else all_steps()
+        self.steps = [as_worker_step(s) for s in (all_steps() if steps is None else steps)]
         self.poll_seconds = poll_seconds
         self.step_timeout = step_timeout
-        self.next_due = list(next_due)
+        # By default each step's own; a caller may name others (or none).
+        self.next_due = (
+            [s.next_due for s in self.steps if s.next_due is not None]
+            if next_due is None
+            else list(next_due)
+        )
         self.stop_requested = asyncio.Event()
         self._woken: asyncio.Event | None = None
 
@@ -111,11 +117,12 @@ class WorkerLoop:
         if self._woken is not None:
             self._woken.set()
 
-    async def run_step(self, step: Step) -> bool:
+    async def run_step(self, step: Step | WorkerStep) -> bool:
         """Run one batch of `step`; True if it found work (False too if it failed)."""
-        name = _step_name(step)
+        declared = as_worker_step(step)
+        name = _metric_label(declared.run)
         try:
-            found = await asyncio.wait_for(step(self.ctx), timeout=self.step_timeout)
+            found = await asyncio.wait_for(declared.run(self.ctx), timeout=self.step_timeout)
         except TimeoutError:
             metrics.STEP_TIMEOUTS.labels(step=name).inc()
             log.error("worker step %s ran past %.0f s; cut off", name, self.step_timeout)
@@ -179,17 +186,28 @@ class WorkerLoop:
             wakeup.unsubscribe(woken)
             if listener is not None:
                 await listener.close()
-            try:
-                released = await release_claims(self.ctx.engine, worker_id=self.ctx.worker_id)
-                if released:
-                    log.info("released %d claimed timers at shutdown", released)
-            except Exception:
-                log.exception("releasing claimed timers at shutdown failed (their lease ends)")
+            await self.release()
             log.info("worker %s stopped", self.ctx.worker_id)
+
+    async def release(self) -> int:
+        """Give back what every step leased and did not finish; how many rows."""
+        total = 0
+        for step in self.steps:
+            if step.release is None:
+                continue
+            try:
+                released = await step.release(self.ctx.engine, self.ctx.worker_id)
+            except Exception:
+                log.exception("releasing the %s step's claims failed (their lease ends)", step.name)
+                continue
+            if released:
+                log.info("released %d claimed rows of the %s step at shutdown", released, step.name)
+            total += released
+        return total
 
 
 def make_context(
-    engine: AsyncEngine,
+    engine: Database,
     clock: Clock,
     settings: Settings,
     *,

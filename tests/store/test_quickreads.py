@@ -1,5 +1,5 @@
-"""The ingest path's point reads run on the driver (tocsin.quickreads) and must read exactly
-what SQLAlchemy reads: ids, enums, JSON, booleans, NULLs, on SQLite and PostgreSQL."""
+"""The ingest path's point reads run on the driver (tocsin.store.quickreads) and must read
+exactly what SQLAlchemy reads: ids, enums, JSON, booleans, NULLs, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 

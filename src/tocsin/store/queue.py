@@ -1,0 +1,198 @@
+"""The due-row queue: one protocol for every kind of row that becomes due (escalation timers,
+deliveries, heartbeat monitors).
+
+Each such table has the same lease columns: `lease_owner` (the worker that claimed the row),
+`lease_until` (until when nobody else may take it), `attempts` (claims so far) and
+`parked_at` (set when the queue gave up on the row), plus its own due-time column and a
+condition saying which of its rows still wait. A worker
+
+1. claims due rows with `claim` in a short transaction of its own: `FOR UPDATE SKIP LOCKED`
+   on PostgreSQL, so workers on many machines take disjoint rows (SQLite renders no locking
+   clause: its single writer serialises the claims);
+2. works each row in a transaction that re-checks the lease is still its own (`held_by`);
+3. finishes the row, or leaves it leased when the work failed: nobody retries it before the
+   lease ends, so a row that always fails cannot spin the loop;
+4. gives back at shutdown, with `release`, what it claimed and did not work.
+
+Every claim counts an attempt. A row claimed more than its kind's cap (`kept_failing`) is
+parked instead of worked: `parked_at` is set, it is never claimed again, and its kind records
+why where a person sees it (a timeline entry, a failed delivery, a monitor's state).
+`next_due_at` tells the loop when to wake for a kind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, Row, Table, and_, func, or_, select, update
+from sqlalchemy.orm import QueryableAttribute
+from sqlalchemy.sql.elements import ColumnClause, KeyedColumnElement
+
+from tocsin.store.connection import Connection
+
+
+@dataclass(frozen=True)
+class DueRows:
+    """A table of due rows: its due-time column and which of its rows still wait."""
+
+    table: Table
+    due: KeyedColumnElement[Any]
+    # Rows not done yet (not completed, sent, cancelled...): the ones a claim may take.
+    waiting: tuple[ColumnElement[bool], ...]
+    # A lease column of the previous release, written and respected alongside the new one
+    # while old processes may still run during a rolling upgrade (dropped in the next
+    # release). Timers name their owner `claimed_by`, deliveries their end
+    # `lease_expires_at`.
+    legacy_owner: KeyedColumnElement[Any] | None = None
+    legacy_until: KeyedColumnElement[Any] | None = None
+
+    @property
+    def lease_owner(self) -> ColumnClause[Any]:
+        return self.table.c.lease_owner
+
+    @property
+    def lease_until(self) -> ColumnClause[Any]:
+        return self.table.c.lease_until
+
+    @property
+    def attempts(self) -> ColumnClause[Any]:
+        return self.table.c.attempts
+
+    @property
+    def parked_at(self) -> ColumnClause[Any]:
+        return self.table.c.parked_at
+
+
+def _free(rows: DueRows, now: datetime) -> list[ColumnElement[bool]]:
+    """Not leased, or the lease has run out (its worker died or was cut off)."""
+    free = [or_(rows.lease_until.is_(None), rows.lease_until < now)]
+    if rows.legacy_until is not None:
+        free.append(or_(rows.legacy_until.is_(None), rows.legacy_until < now))
+    return free
+
+
+def due_now(rows: DueRows, now: datetime) -> list[ColumnElement[bool]]:
+    """The conditions of a row that may be claimed at `now`."""
+    return [*rows.waiting, rows.parked_at.is_(None), rows.due <= now, *_free(rows, now)]
+
+
+def held_by(rows: DueRows, owner: str) -> list[ColumnElement[bool]]:
+    """The conditions of a row still waiting and still leased to `owner`: what the work
+    re-checks, in its own transaction, before it acts."""
+    return [*rows.waiting, rows.parked_at.is_(None), rows.lease_owner == owner]
+
+
+def _lease(rows: DueRows, owner: str | None, until: datetime | None) -> dict[str, Any]:
+    values: dict[str, Any] = {"lease_owner": owner, "lease_until": until}
+    if rows.legacy_owner is not None:
+        values[rows.legacy_owner.key] = owner
+    if rows.legacy_until is not None:
+        values[rows.legacy_until.key] = until
+    return values
+
+
+def released(rows: DueRows) -> dict[str, Any]:
+    """The column values of a row given back (to be written with whatever finished it)."""
+    return _lease(rows, None, None)
+
+
+async def claim(
+    conn: Connection,
+    rows: DueRows,
+    *,
+    owner: str,
+    now: datetime,
+    lease: timedelta,
+    limit: int,
+    where: Sequence[ColumnElement[bool]] = (),
+    returning: Sequence[ColumnElement[Any] | QueryableAttribute[Any]] = (),
+    values: dict[str, Any] | None = None,
+) -> list[Row[Any]]:
+    """Lease up to `limit` rows due at `now` (and matching `where`) to `owner`, earliest due
+    first, counting an attempt on each; the claimed rows with the `returning` columns (after
+    the claim: `attempts` includes this one). In the caller's transaction: commit it before
+    working the rows, so the lease protects them while they are worked."""
+    due = [*due_now(rows, now), *where]
+    candidates = (
+        select(rows.table.c.id)
+        .where(*due)
+        .order_by(rows.due)
+        .limit(limit)
+        # PostgreSQL: skip rows another worker is claiming instead of queueing behind it.
+        # SQLite renders nothing here; its one writer runs claims one after another.
+        .with_for_update(skip_locked=True)
+    )
+    result = await conn.execute(
+        update(rows.table)
+        # The conditions are repeated: a row whose state changed between the two (on
+        # PostgreSQL, under another transaction's lock) is not taken.
+        .where(rows.table.c.id.in_(candidates.scalar_subquery()), *due)
+        .values(
+            **_lease(rows, owner, now + lease),
+            attempts=rows.attempts + 1,
+            **(values or {}),
+        )
+        .returning(rows.due, *returning)
+    )
+    # RETURNING gives no order: put the earliest due first again.
+    return sorted(result.all(), key=lambda row: row[0])
+
+
+def kept_failing(attempts: int, *, cap: int) -> bool:
+    """True for a row claimed more than `cap` times without ever being finished: every
+    worker that took it died or failed on it. Park it rather than try again."""
+    return attempts > cap
+
+
+async def park(
+    conn: Connection,
+    rows: DueRows,
+    row_id: Any,
+    *,
+    owner: str,
+    now: datetime,
+    values: dict[str, Any] | None = None,
+) -> bool:
+    """Give up on a row that keeps failing: never claimed again, with the kind's own
+    `values` (its visible trace). False when it is no longer ours (cancelled or taken)."""
+    result = await conn.execute(
+        update(rows.table)
+        .where(rows.table.c.id == row_id, *held_by(rows, owner))
+        .values(**released(rows), parked_at=now, **(values or {}))
+    )
+    return bool(result.rowcount)
+
+
+async def release(conn: Connection, rows: DueRows, *, owner: str) -> int:
+    """Give back every row leased to `owner` and not finished (at shutdown): due again at
+    once for others, and the claim counts as no attempt. Returns how many."""
+    result = await conn.execute(
+        update(rows.table)
+        .where(*held_by(rows, owner))
+        .values(**released(rows), attempts=rows.attempts - 1)
+    )
+    return result.rowcount or 0
+
+
+async def next_due_at(conn: Connection, rows: DueRows, *, now: datetime) -> datetime | None:
+    """When a waiting row next becomes claimable: its due time, or for one leased, the end of
+    that lease. The loop sleeps until then (or until woken)."""
+    waiting = (*rows.waiting, rows.parked_at.is_(None))
+    free = (
+        await conn.execute(select(func.min(rows.due)).where(*waiting, *_free(rows, now)))
+    ).scalar_one_or_none()
+    leased = (
+        await conn.execute(
+            select(func.min(rows.lease_until)).where(*waiting, rows.lease_until >= now)
+        )
+    ).scalar_one_or_none()
+    candidates = [at for at in (free, leased) if at is not None]
+    return min(candidates) if candidates else None
+
+
+def and_all(conditions: Sequence[ColumnElement[bool]]) -> ColumnElement[bool]:
+    """The conditions as one expression (for a caller that composes them)."""
+    return and_(*conditions)
