@@ -11,12 +11,16 @@ so a client sees exactly what the routed path would give it. The route stays dec
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tocsin.alerts.api import webhook_response
-from tocsin.integrations.intake import Intake
+
+if TYPE_CHECKING:
+    from tocsin.integrations.intake import Intake
 
 PREFIX = "/webhooks/"
 
