@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from tests.conftest import count_rows
 from tests.notifications.conftest import HttpReceiver, Paging, SmtpServer, open_incident
 from tests.notifications.helpers import add_rule, add_verified_webhook, drain
+from tests.ui.support import give_password, sign_in
 from tocsin.catalog.support_hours import SupportHours, SupportWindow, within_support_hours
 from tocsin.clock import FrozenClock
 from tocsin.worker.context import WorkerContext
@@ -271,3 +272,15 @@ async def test_simulate_says_which_urgency_the_incident_would_have(
     assert response.status_code == 200, response.text
     (simulated,) = response.json()["alerts"]
     assert simulated["urgency"] == "low"
+
+
+async def test_the_service_page_shows_support_hours(
+    client: AsyncClient, paging: Paging, engine: AsyncEngine
+) -> None:
+    await use_support_hours(client, paging)
+    await give_password(engine, paging.world.cast.alice.id)
+    await sign_in(client, "alice@example.com")
+    page = await client.get(f"/services/{paging.service}")
+    assert page.status_code == 200
+    assert "Mon,Tue,Wed,Thu,Fri 09:00-18:00" in page.text
+    assert PARIS in page.text

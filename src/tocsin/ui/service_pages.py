@@ -39,6 +39,10 @@ URGENCIES = [
     (ServiceUrgency.SEVERITY_BASED.value, "By severity (critical and high page urgently)"),
     (ServiceUrgency.HIGH.value, "Always high"),
     (ServiceUrgency.LOW.value, "Always low"),
+    (
+        ServiceUrgency.SUPPORT_HOURS.value,
+        "High inside support hours, low outside (support hours are set through the API)",
+    ),
 ]
 DONE = {"created": "Service created.", "saved": "Service saved."}
 FIELDS = (
