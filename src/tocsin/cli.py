@@ -261,13 +261,15 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
 
     async def run() -> None:
         runtime = Runtime(settings, serve_http=False, worker=options)
+        worker = runtime.worker
+        assert worker is not None
+        # Before start: a SIGTERM while starting (the process is already in the registry)
+        # stops the loop at its first round instead of killing the process.
+        running = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            running.add_signal_handler(signum, worker.stop)
         await runtime.start()
         try:
-            worker = runtime.worker
-            assert worker is not None
-            running = asyncio.get_running_loop()
-            for signum in (signal.SIGTERM, signal.SIGINT):
-                running.add_signal_handler(signum, worker.stop)
             print(f"worker {runtime.process_id} running", flush=True)
             await runtime.wait()
         finally:

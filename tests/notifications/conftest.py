@@ -97,6 +97,7 @@ class HttpReceiver:
     delay: float = 0.0  # seconds to wait before answering
     reply_text: str | None = None  # the body of every answer, instead of {"ok": ...}
     redirect_to: str | None = None  # answer every request with 302 to this URL
+    set_cookie: str | None = None  # a Set-Cookie header on every answer
 
     @property
     def successes(self) -> list[Received]:
@@ -121,7 +122,10 @@ class HttpReceiver:
         if request.url.path.endswith("/Messages.json") or request.url.path.endswith("/Calls.json"):
             sid = f"SM{uuid.uuid4().hex}"
             return JSONResponse({"sid": sid, "status": "queued"}, status_code=status)
-        return JSONResponse({"ok": 200 <= status < 300}, status_code=status)
+        answer = JSONResponse({"ok": 200 <= status < 300}, status_code=status)
+        if self.set_cookie is not None:
+            answer.headers["set-cookie"] = self.set_cookie
+        return answer
 
 
 async def _serve(receiver: HttpReceiver) -> AsyncIterator[HttpReceiver]:

@@ -243,6 +243,19 @@ async def test_a_webhook_redirect_is_not_followed(
     assert other_receiver.requests == []
 
 
+async def test_a_cookie_one_receiver_sets_is_never_sent_back(
+    receiver: HttpReceiver, settings: Settings
+) -> None:
+    # Webhooks of many teams may share a host: a session cookie one of them is given must
+    # not ride along with the next team's page.
+    receiver.set_cookie = "session=team-a-secret; Path=/"
+    channel = WebhookChannel(settings)
+    await channel.send(Recipient(receiver.base_url + "/team-a"), _message())
+    await channel.send(Recipient(receiver.base_url + "/team-b"), _message())
+    assert len(receiver.requests) == 2
+    assert [r.headers.get("cookie") for r in receiver.requests] == [None, None]
+
+
 async def test_an_apprise_redirect_inside_is_refused_at_the_hop(
     receiver: HttpReceiver, other_receiver: HttpReceiver, settings: Settings
 ) -> None:

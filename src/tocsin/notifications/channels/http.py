@@ -8,7 +8,9 @@ import select
 import socket
 import ssl
 import typing
+import urllib.request
 import weakref
+from http.cookiejar import Cookie, CookieJar, DefaultCookiePolicy
 
 import httpcore
 import httpx
@@ -49,6 +51,19 @@ def transport_error(exc: httpx.HTTPError, *, what: str) -> ChannelError:
 # worker has at most TOCSIN_NOTIFY_CHANNEL_CONCURRENCY sends in flight per channel anyway.
 _LIMITS = httpx.Limits(max_connections=200, max_keepalive_connections=20)
 
+
+class _KeepNoCookies(DefaultCookiePolicy):
+    """Pooled clients serve every team's webhooks: a cookie one receiver sets must never
+    ride along with a later request (to that host, for someone else's page)."""
+
+    def set_ok(self, cookie: Cookie, request: urllib.request.Request) -> bool:
+        return False
+
+
+def _no_cookies() -> CookieJar:
+    return CookieJar(policy=_KeepNoCookies())
+
+
 _clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = (
     weakref.WeakKeyDictionary()
 )
@@ -63,7 +78,9 @@ def shared_client() -> httpx.AsyncClient:
     loop = asyncio.get_running_loop()
     client = _clients.get(loop)
     if client is None or client.is_closed:
-        client = httpx.AsyncClient(limits=_LIMITS, headers={"User-Agent": "Tocsin"})
+        client = httpx.AsyncClient(
+            limits=_LIMITS, headers={"User-Agent": "Tocsin"}, cookies=_no_cookies()
+        )
         _clients[loop] = client
     return client
 
@@ -198,6 +215,7 @@ def guarded_client(guard: OutboundGuard) -> httpx.AsyncClient:
         client = httpx.AsyncClient(
             transport=_GuardedTransport(guard),
             headers={"User-Agent": "Tocsin"},
+            cookies=_no_cookies(),
             follow_redirects=False,
             trust_env=False,
         )
