@@ -68,6 +68,8 @@ async def test_a_serving_runtime_ends_every_task_and_closes_every_pool_when_stop
         runtime.process_id: ProcessKind.API_AND_WORKER
     }
     await runtime.stop()  # a second stop does nothing
+    with pytest.raises(RuntimeError, match="starts once"):
+        await runtime.start()
 
 
 async def test_a_worker_only_runtime_serves_no_http(

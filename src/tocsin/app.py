@@ -179,15 +179,14 @@ async def readyz(state: State) -> JSONResponse:
 def create_app(
     settings: Settings | None = None, *, clock: Clock | None = None, run_worker: bool = True
 ) -> FastAPI:
-    """The Tocsin app. Its lifespan starts a serving runtime (tocsin.runtime) and stops it;
-    with `run_worker`, the worker loop runs in this process too."""
+    """The Tocsin app: the routes, and a serving runtime (tocsin.runtime) that its lifespan
+    starts and stops; with `run_worker`, the worker loop runs in this process too."""
     settings = settings or Settings()
     install_redaction()  # uvicorn's lines too, however the server was started
+    runtime = Runtime(settings, clock=clock, worker=WorkerOptions() if run_worker else None)
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        runtime = Runtime(settings, clock=clock, worker=WorkerOptions() if run_worker else None)
-        app.state.tocsin = runtime
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await runtime.start()
         try:
             yield
@@ -203,9 +202,11 @@ def create_app(
         redoc_url=None,
         lifespan=lifespan,
     )
+    app.state.tocsin = runtime
     # The lane sits inside the size limit: webhook bodies are limited like any other.
-    app.add_middleware(WebhookLane)
-    app.add_middleware(AnnounceAccessChanges)  # stream sockets re-check after access changes
+    app.add_middleware(WebhookLane, intake=runtime.intake)
+    # Stream sockets re-check their access after changes to users, keys and teams.
+    app.add_middleware(AnnounceAccessChanges, access_changed=runtime.hub.access_changed)
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
     app.add_middleware(RequestIdMiddleware)  # outermost: every answer carries the id
     _error_handlers(app)

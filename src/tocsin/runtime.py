@@ -103,6 +103,7 @@ class Runtime:
             self.worker = self._build_worker(worker)
         self._worker_task: asyncio.Task[None] | None = None
         self._stack: AsyncExitStack | None = None
+        self._ran = False
 
     def _build_serving(self) -> None:
         settings = self.settings
@@ -197,8 +198,10 @@ class Runtime:
 
     async def start(self) -> None:
         """Start every part; if one fails, stop those already started and raise."""
-        if self._stack is not None:
-            raise RuntimeError("this runtime is already started")
+        if self._ran:
+            # Its worker, heartbeat and committers were told to stop for good.
+            raise RuntimeError("a runtime starts once; build a new one")
+        self._ran = True
         stack = AsyncExitStack()
         try:
             await self._start_parts(stack)

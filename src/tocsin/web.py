@@ -12,6 +12,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tocsin.audit.recorder import CLOCK_KEY as AUDIT_CLOCK
 from tocsin.audit.recorder import REQUEST_KEY as AUDIT_REQUEST
 from tocsin.auth.accounts import Principal, find_principal
 from tocsin.auth.scopes import require_scope
@@ -33,6 +34,7 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     factory = state.read_sessions if request.method in ("GET", "HEAD") else state.sessions
     async with factory() as session:
         session.info[AUDIT_REQUEST] = request  # the audit log finds who acts through it
+        session.info[AUDIT_CLOCK] = state.clock
         yield session
         if session.in_transaction():
             await session.commit()

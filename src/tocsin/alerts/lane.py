@@ -11,18 +11,24 @@ so a client sees exactly what the routed path would give it. The route stays dec
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tocsin.alerts.api import webhook_response
 
+if TYPE_CHECKING:
+    from tocsin.integrations.intake import Intake
+
 PREFIX = "/webhooks/"
 
 
 class WebhookLane:
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, intake: Intake) -> None:
         self.app = app
+        self.intake = intake
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         key = _webhook_key(scope)
@@ -31,7 +37,7 @@ class WebhookLane:
             return
         request = Request(scope, receive)
         try:
-            response = await webhook_response(scope["app"].state.tocsin.intake, key, request)
+            response = await webhook_response(self.intake, key, request)
         except Exception as exc:
             response = await _handled(scope, request, exc)
         await response(scope, receive, send)

@@ -30,6 +30,7 @@ from tocsin.telemetry.logs import REQUEST_ID
 
 ACTOR_KEY = "audit_actor"
 REQUEST_KEY = "request"
+CLOCK_KEY = "clock"  # beside the request: when its changes happened
 
 # The tables whose rows are configuration someone may later ask "who changed this?" about.
 AUDITED_TABLES = frozenset(
@@ -94,9 +95,9 @@ def find_actor(session: Session) -> Actor | None:
         return actor
     request = session.info.get(REQUEST_KEY)
     principal = getattr(getattr(request, "state", None), "principal", None)
-    if request is None or principal is None:
+    clock: Clock | None = session.info.get(CLOCK_KEY)
+    if request is None or principal is None or clock is None:
         return None
-    clock = request.app.state.tocsin.clock
     if principal.api_key_id is not None:
         via, via_id = "api_key", principal.api_key_id
     else:

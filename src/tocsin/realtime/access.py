@@ -10,6 +10,8 @@ streaming until the periodic re-check.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 # Where users, keys, sessions, passwords, roles and memberships are changed (API and UI).
@@ -36,8 +38,9 @@ def changes_access(method: str, path: str) -> bool:
 
 
 class AnnounceAccessChanges:
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, access_changed: Callable[[], None]) -> None:
         self.app = app
+        self.access_changed = access_changed  # the hub's: tells every stream socket
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not changes_access(scope["method"], scope["path"]):
@@ -54,6 +57,5 @@ class AnnounceAccessChanges:
         try:
             await self.app(scope, receive, watch)
         finally:
-            state = getattr(scope["app"].state, "tocsin", None)
-            if succeeded and state is not None:
-                state.hub.access_changed()
+            if succeeded:
+                self.access_changed()

@@ -128,17 +128,25 @@ class _Driver:
 
 class _SqliteDriver(_Driver):
     def __init__(self, path: str) -> None:
-        self._conn = sqlite3.connect(
-            path, isolation_level=None, check_same_thread=False, cached_statements=64
-        )
-        self._conn.execute(f"PRAGMA busy_timeout={SQLITE_READ_BUSY_MS}")
-        self._conn.execute("PRAGMA query_only=ON")
+        self._path = path
+        self._conn: sqlite3.Connection | None = None  # opened at the first read
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            self._conn = sqlite3.connect(
+                self._path, isolation_level=None, check_same_thread=False, cached_statements=64
+            )
+            self._conn.execute(f"PRAGMA busy_timeout={SQLITE_READ_BUSY_MS}")
+            self._conn.execute("PRAGMA query_only=ON")
+        return self._conn
 
     async def fetch(self, plan: _Plan, args: list[Any]) -> list[Sequence[Any]]:
-        return self._conn.execute(plan.sql, args).fetchall()
+        return self._connection().execute(plan.sql, args).fetchall()
 
     async def close(self) -> None:
-        self._conn.close()
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
 
 
 class _PostgresDriver(_Driver):
