@@ -60,5 +60,9 @@ async def test_a_client_gone_mid_body_is_one_quiet_line_and_nothing_stored(
     quiet = [r for r in everything if _quiet(r)]
     assert len(quiet) == 1 and quiet[0].levelno == logging.INFO
     assert quiet[0].exc_info is None
-    assert "/webhooks/{integration_key}" in quiet[0].getMessage()
+    # The route, never the raw path with its key (a redacting log filter that an earlier test
+    # left installed may show the template's placeholder as "[redacted]": either is fine).
+    said = quiet[0].getMessage()
+    assert "/webhooks/{integration_key}" in said or "/webhooks/[redacted]" in said
+    assert world.integration.url not in said
     assert await count_rows(engine, "alerts") == 0

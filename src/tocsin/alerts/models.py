@@ -36,10 +36,10 @@ class Alert(Base):
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
     integration_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("integrations.id", ondelete="CASCADE")
+        Uuid, ForeignKey("integrations.id", ondelete="CASCADE")
     )
     incident_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("incidents.id", ondelete="SET NULL"), nullable=True, index=True
+        Uuid, ForeignKey("incidents.id", ondelete="SET NULL"), nullable=True, index=True
     )
     fingerprint: Mapped[str] = mapped_column(String(128))
     title: Mapped[str] = mapped_column(String(1024))

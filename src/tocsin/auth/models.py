@@ -47,7 +47,7 @@ class ApiKey(Base):
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
     user_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("users.id", ondelete="CASCADE"), index=True
+        Uuid, ForeignKey("users.id", ondelete="CASCADE"), index=True
     )
     name: Mapped[str] = mapped_column(String(200), default="")
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
@@ -60,7 +60,7 @@ class ApiKey(Base):
         server_default=KeyScope.FULL.value,
     )
     team_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("teams.id", ondelete="CASCADE"), nullable=True
+        Uuid, ForeignKey("teams.id", ondelete="CASCADE"), nullable=True
     )
     expires_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
@@ -73,7 +73,7 @@ class LoginSession(Base):
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
     user_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("users.id", ondelete="CASCADE"), index=True
+        Uuid, ForeignKey("users.id", ondelete="CASCADE"), index=True
     )
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime]

@@ -37,9 +37,9 @@ class Service(Base):
     name: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text, default="")
     routing_key: Mapped[str] = mapped_column(String(200), unique=True)
-    team_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("teams.id"), index=True)
+    team_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("teams.id"), index=True)
     escalation_policy_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("escalation_policies.id", ondelete="SET NULL"), nullable=True
+        Uuid, ForeignKey("escalation_policies.id", ondelete="SET NULL"), nullable=True
     )
     status: Mapped[ServiceStatus] = mapped_column(
         Enum(ServiceStatus, native_enum=False, values_callable=enum_values, length=20),

@@ -63,7 +63,7 @@ class EscalationPolicy(Base):
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
-    team_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("teams.id"), index=True)
+    team_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("teams.id"), index=True)
     name: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text, default="")
     is_default: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -86,7 +86,7 @@ class EscalationLevel(Base):
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
     policy_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("escalation_policies.id", ondelete="CASCADE")
+        Uuid, ForeignKey("escalation_policies.id", ondelete="CASCADE")
     )
     level_number: Mapped[int] = mapped_column(Integer)
     target_type: Mapped[TargetType] = mapped_column(
@@ -111,7 +111,7 @@ class IncidentEscalation(Base):
     __tablename__ = "incident_escalations"
 
     incident_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("incidents.id", ondelete="CASCADE"), primary_key=True
+        Uuid, ForeignKey("incidents.id", ondelete="CASCADE"), primary_key=True
     )
     policy_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
     # {"name", "repeat_count", "ack_timeout_minutes", "levels": [{"level_number",
@@ -148,11 +148,13 @@ class Page(Base):
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
-    incident_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"))
-    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    incident_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("incidents.id", ondelete="CASCADE")
+    )
+    user_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("users.id", ondelete="CASCADE"))
     # The timer that caused it; None when a person's action did (open, escalate now, ...).
     job_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("escalation_jobs.id", ondelete="SET NULL"), nullable=True
+        Uuid, ForeignKey("escalation_jobs.id", ondelete="SET NULL"), nullable=True
     )
     level_number: Mapped[int | None] = mapped_column(Integer, nullable=True)
     repeat: Mapped[int] = mapped_column(Integer, default=0)

@@ -31,12 +31,12 @@ class HeartbeatMonitor(Base):
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
     name: Mapped[str] = mapped_column(String(200))
     service_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("services.id", ondelete="CASCADE"), index=True
+        Uuid, ForeignKey("services.id", ondelete="CASCADE"), index=True
     )
     # The monitor's own integration: the alerts it raises and their incidents point at it,
     # so they deduplicate, resolve and show up like any other integration's.
     integration_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("integrations.id", ondelete="CASCADE"), unique=True
+        Uuid, ForeignKey("integrations.id", ondelete="CASCADE"), unique=True
     )
     interval_seconds: Mapped[int] = mapped_column(Integer)
     grace_seconds: Mapped[int] = mapped_column(Integer)
@@ -59,7 +59,7 @@ class HeartbeatMonitor(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     parked_at: Mapped[datetime | None] = mapped_column(nullable=True)
     incident_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("incidents.id", ondelete="SET NULL"), nullable=True
+        Uuid, ForeignKey("incidents.id", ondelete="SET NULL"), nullable=True
     )
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]

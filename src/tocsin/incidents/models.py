@@ -65,7 +65,7 @@ class Incident(Base):
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
     number: Mapped[int] = mapped_column(BigInteger, unique=True)
     integration_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("integrations.id", ondelete="SET NULL"), nullable=True
+        Uuid, ForeignKey("integrations.id", ondelete="SET NULL"), nullable=True
     )
     fingerprint: Mapped[str] = mapped_column(String(128))
     # True while this incident may absorb new alerts of its fingerprint; cleared when it is
@@ -79,17 +79,17 @@ class Incident(Base):
     priority: Mapped[Severity] = mapped_column(
         Enum(Severity, native_enum=False, values_callable=enum_values, length=20)
     )
-    team_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("teams.id"))
+    team_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("teams.id"))
     escalation_policy_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("escalation_policies.id", ondelete="SET NULL"), nullable=True
+        Uuid, ForeignKey("escalation_policies.id", ondelete="SET NULL"), nullable=True
     )
     service_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("services.id", ondelete="SET NULL"), nullable=True
+        Uuid, ForeignKey("services.id", ondelete="SET NULL"), nullable=True
     )
     current_level: Mapped[int] = mapped_column(Integer, default=0)
     current_repeat: Mapped[int] = mapped_column(Integer, default=0)
     assigned_user_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("users.id", ondelete="SET NULL"), nullable=True
+        Uuid, ForeignKey("users.id", ondelete="SET NULL"), nullable=True
     )
     alert_count: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime]
@@ -121,7 +121,9 @@ class IncidentEvent(Base):
     __table_args__ = (Index("ix_incident_events_incident_at", "incident_id", "at"),)
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
-    incident_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"))
+    incident_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("incidents.id", ondelete="CASCADE")
+    )
     at: Mapped[datetime]
     kind: Mapped[str] = mapped_column(String(40))
     actor_type: Mapped[ActorType] = mapped_column(

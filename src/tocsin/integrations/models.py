@@ -40,7 +40,7 @@ class Integration(Base):
     key_prefix: Mapped[str] = mapped_column(String(16))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     default_service_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("services.id", ondelete="SET NULL"), nullable=True
+        Uuid, ForeignKey("services.id", ondelete="SET NULL"), nullable=True
     )
     dedup_window_minutes: Mapped[int] = mapped_column(Integer, default=60)
     auto_resolve: Mapped[bool] = mapped_column(Boolean, default=True)
@@ -68,7 +68,7 @@ class IntegrationPayload(Base):
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
     integration_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("integrations.id", ondelete="CASCADE")
+        Uuid, ForeignKey("integrations.id", ondelete="CASCADE")
     )
     received_at: Mapped[datetime]
     status_code: Mapped[int] = mapped_column(Integer)
@@ -88,10 +88,10 @@ class ChangeEvent(Base):
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
     integration_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("integrations.id", ondelete="SET NULL"), nullable=True, index=True
+        Uuid, ForeignKey("integrations.id", ondelete="SET NULL"), nullable=True, index=True
     )
     service_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("services.id", ondelete="CASCADE"), nullable=True
+        Uuid, ForeignKey("services.id", ondelete="CASCADE"), nullable=True
     )
     summary: Mapped[str] = mapped_column(String(1024))
     source: Mapped[str] = mapped_column(String(512), default="")
@@ -107,7 +107,7 @@ class InboundDelivery(Base):
     __tablename__ = "inbound_deliveries"
 
     integration_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("integrations.id", ondelete="CASCADE"), primary_key=True
+        Uuid, ForeignKey("integrations.id", ondelete="CASCADE"), primary_key=True
     )
     delivery_id: Mapped[str] = mapped_column(String(200), primary_key=True)
     received_at: Mapped[datetime] = mapped_column(index=True)

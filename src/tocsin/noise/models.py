@@ -22,7 +22,7 @@ class Silence(Base):
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
     team_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("teams.id", ondelete="CASCADE"), nullable=True
+        Uuid, ForeignKey("teams.id", ondelete="CASCADE"), nullable=True
     )
     # [{"field": "tag"|"title"|"source"|"severity"|"service", "name": str, "op": "=", "value": str}]
     matchers: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
@@ -30,7 +30,7 @@ class Silence(Base):
     ends_at: Mapped[datetime]
     comment: Mapped[str] = mapped_column(Text, default="")
     created_by: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("users.id", ondelete="SET NULL"), nullable=True
+        Uuid, ForeignKey("users.id", ondelete="SET NULL"), nullable=True
     )
     created_at: Mapped[datetime]
     # Set by the worker once ends_at has passed (or by hand, when expired early).
@@ -45,14 +45,14 @@ class InhibitionRule(Base):
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
     team_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("teams.id", ondelete="CASCADE"), nullable=True
+        Uuid, ForeignKey("teams.id", ondelete="CASCADE"), nullable=True
     )
     name: Mapped[str] = mapped_column(String(200))
     source_matchers: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
     target_matchers: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
     equal: Mapped[list[str]] = mapped_column(JSONType, default=list)
     created_by: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("users.id", ondelete="SET NULL"), nullable=True
+        Uuid, ForeignKey("users.id", ondelete="SET NULL"), nullable=True
     )
     created_at: Mapped[datetime]
 
@@ -65,7 +65,7 @@ class MaintenanceWindow(Base):
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
     service_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("services.id", ondelete="CASCADE"), index=True
+        Uuid, ForeignKey("services.id", ondelete="CASCADE"), index=True
     )
     description: Mapped[str] = mapped_column(Text, default="")
     # One-off
@@ -77,7 +77,7 @@ class MaintenanceWindow(Base):
     duration_minutes: Mapped[int | None] = mapped_column(Integer, nullable=True)
     timezone: Mapped[str | None] = mapped_column(String(64), nullable=True)
     created_by: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("users.id", ondelete="SET NULL"), nullable=True
+        Uuid, ForeignKey("users.id", ondelete="SET NULL"), nullable=True
     )
     created_at: Mapped[datetime]
 

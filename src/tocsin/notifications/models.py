@@ -65,7 +65,7 @@ class ContactMethod(Base):
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
     user_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("users.id", ondelete="CASCADE"), index=True
+        Uuid, ForeignKey("users.id", ondelete="CASCADE"), index=True
     )
     kind: Mapped[ContactKind] = mapped_column(
         Enum(ContactKind, native_enum=False, values_callable=enum_values, length=20)
@@ -103,14 +103,14 @@ class NotificationRule(Base):
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
     user_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("users.id", ondelete="CASCADE"), index=True
+        Uuid, ForeignKey("users.id", ondelete="CASCADE"), index=True
     )
     urgency: Mapped[Urgency] = mapped_column(
         Enum(Urgency, native_enum=False, values_callable=enum_values, length=10)
     )
     delay_minutes: Mapped[int] = mapped_column(Integer)
     contact_method_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("contact_methods.id", ondelete="CASCADE"), index=True
+        Uuid, ForeignKey("contact_methods.id", ondelete="CASCADE"), index=True
     )
     created_at: Mapped[datetime]
 
@@ -138,12 +138,12 @@ class Delivery(Base):
     # Sent with every try; receivers that honour it (webhooks) drop repeats after a crash.
     idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
     incident_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("incidents.id", ondelete="CASCADE"), nullable=True
+        Uuid, ForeignKey("incidents.id", ondelete="CASCADE"), nullable=True
     )
     page_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
-    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    user_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("users.id", ondelete="CASCADE"))
     contact_method_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("contact_methods.id", ondelete="SET NULL"), nullable=True
+        Uuid, ForeignKey("contact_methods.id", ondelete="SET NULL"), nullable=True
     )
     rule_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
     contact_kind: Mapped[ContactKind] = mapped_column(
@@ -192,7 +192,7 @@ class DeliveryAttempt(Base):
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
     delivery_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("deliveries.id", ondelete="CASCADE"), index=True
+        Uuid, ForeignKey("deliveries.id", ondelete="CASCADE"), index=True
     )
     number: Mapped[int] = mapped_column(Integer)
     status: Mapped[AttemptStatus] = mapped_column(
@@ -214,9 +214,9 @@ class UsedLink(Base):
 
     link_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     incident_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("incidents.id", ondelete="CASCADE"), index=True
+        Uuid, ForeignKey("incidents.id", ondelete="CASCADE"), index=True
     )
-    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    user_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("users.id", ondelete="CASCADE"))
     action: Mapped[str] = mapped_column(String(20))
     used_at: Mapped[datetime]
     expires_at: Mapped[datetime] = mapped_column(index=True)
@@ -230,11 +230,11 @@ class PagingPreference(Base):
     __tablename__ = "paging_preferences"
 
     user_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+        Uuid, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
     )
     # None: the `TOCSIN_QUIET_AFTER_PAGES_PER_HOUR` setting; 0: never downgrade.
     pages_per_hour: Mapped[int | None] = mapped_column(Integer, nullable=True)
     quiet_contact_method_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("contact_methods.id", ondelete="SET NULL"), nullable=True
+        Uuid, ForeignKey("contact_methods.id", ondelete="SET NULL"), nullable=True
     )
     updated_at: Mapped[datetime]

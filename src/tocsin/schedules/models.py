@@ -33,7 +33,7 @@ class Schedule(Base):
     __table_args__ = (UniqueConstraint("team_id", "name", name="uq_schedules_team_name"),)
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
-    team_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("teams.id"), index=True)
+    team_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("teams.id"), index=True)
     name: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text, default="")
     time_zone: Mapped[str] = mapped_column(String(64))
@@ -51,7 +51,9 @@ class ScheduleLayer(Base):
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
-    schedule_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("schedules.id", ondelete="CASCADE"))
+    schedule_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("schedules.id", ondelete="CASCADE")
+    )
     position: Mapped[int] = mapped_column(Integer)
     name: Mapped[str] = mapped_column(String(200))
     start: Mapped[datetime]
@@ -79,10 +81,12 @@ class ScheduleParticipant(Base):
     __tablename__ = "schedule_participants"
 
     layer_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("schedule_layers.id", ondelete="CASCADE"), primary_key=True
+        Uuid, ForeignKey("schedule_layers.id", ondelete="CASCADE"), primary_key=True
     )
     position: Mapped[int] = mapped_column(Integer, primary_key=True)
-    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"), primary_key=True, index=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("users.id"), primary_key=True, index=True
+    )
 
 
 class ScheduleOverride(Base):
@@ -99,11 +103,13 @@ class ScheduleOverride(Base):
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_ordered_id)
-    schedule_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("schedules.id", ondelete="CASCADE"))
+    schedule_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("schedules.id", ondelete="CASCADE")
+    )
     start: Mapped[datetime]
     end: Mapped[datetime]
     created_by: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("users.id", ondelete="SET NULL"), nullable=True
+        Uuid, ForeignKey("users.id", ondelete="SET NULL"), nullable=True
     )
     created_at: Mapped[datetime]
 
@@ -112,9 +118,11 @@ class ScheduleOverrideUser(Base):
     __tablename__ = "schedule_override_users"
 
     override_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("schedule_overrides.id", ondelete="CASCADE"), primary_key=True
+        Uuid, ForeignKey("schedule_overrides.id", ondelete="CASCADE"), primary_key=True
     )
-    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"), primary_key=True, index=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("users.id"), primary_key=True, index=True
+    )
 
 
 class CalendarToken(Base):
@@ -123,7 +131,7 @@ class CalendarToken(Base):
     __tablename__ = "calendar_tokens"
 
     user_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+        Uuid, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
     )
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     prefix: Mapped[str] = mapped_column(String(16))

@@ -32,10 +32,10 @@ class TeamMember(Base):
     __tablename__ = "team_members"
 
     team_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("teams.id", ondelete="CASCADE"), primary_key=True
+        Uuid, ForeignKey("teams.id", ondelete="CASCADE"), primary_key=True
     )
     user_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True
+        Uuid, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True
     )
     role: Mapped[TeamRole] = mapped_column(
         Enum(TeamRole, native_enum=False, values_callable=enum_values, length=20)
@@ -53,7 +53,7 @@ class TeamTag(Base):
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
-    team_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"))
+    team_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("teams.id", ondelete="CASCADE"))
     key: Mapped[str] = mapped_column(String(200))
     value: Mapped[str] = mapped_column(String(500))
     created_at: Mapped[datetime]

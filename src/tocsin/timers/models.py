@@ -56,8 +56,10 @@ class EscalationJob(Base):
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    # Typed here, not borrowed from incidents.id: this table is imported before incidents'
+    # is (tests/store/test_column_types.py).
     incident_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("incidents.id", ondelete="CASCADE"), index=True
+        Uuid, ForeignKey("incidents.id", ondelete="CASCADE"), index=True
     )
     scheduled_level: Mapped[int] = mapped_column(Integer)
     scheduled_repeat: Mapped[int] = mapped_column(Integer, default=0)

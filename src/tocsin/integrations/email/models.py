@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import ForeignKey, String, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tocsin.db import Base
@@ -15,7 +15,7 @@ class EmailThread(Base):
     __tablename__ = "email_threads"
 
     integration_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("integrations.id", ondelete="CASCADE"), primary_key=True
+        Uuid, ForeignKey("integrations.id", ondelete="CASCADE"), primary_key=True
     )
     message_id: Mapped[str] = mapped_column(String(512), primary_key=True)
     # The dedup key the alert of this message got; replies reuse it.
