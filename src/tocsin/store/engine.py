@@ -63,6 +63,11 @@ def _tune_sqlite(engine: Engine, *, busy_timeout_ms: int = 30_000) -> None:
 def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     """An async engine tuned for the backend: WAL and a busy timeout on SQLite."""
     if is_sqlite_url(url):
+        if make_url(url).database in (None, "", ":memory:"):
+            # In memory: one connection (SQLAlchemy's StaticPool), nothing to size.
+            engine = create_async_engine(url)
+            _tune_sqlite(engine.sync_engine)
+            return engine
         # Every connection is a thread of aiosqlite's: keep enough of them open that a burst
         # of requests reuses connections rather than opening (and closing) new ones.
         engine = create_async_engine(
