@@ -303,6 +303,46 @@ async def _refused(
     )
 
 
+async def _refused_because(
+    exc: ValidationError | TocsinError,
+    request: Request,
+    session: AsyncSession,
+    viewer: Viewer,
+    incident: Incident,
+    *,
+    fields: dict[str, str] | None = None,
+    form: dict[str, str] | None = None,
+) -> Response:
+    """The page again after a refused form: what the schema or a check of the database
+    refused beside its field (`fields` renames the API's field names to the form's), anything
+    else as a message at the top."""
+    if isinstance(exc, ValidationError):
+        errors = describe_errors(exc.errors())
+        return await _refused(
+            request,
+            session,
+            viewer,
+            incident,
+            status_code=422,
+            errors=_form_errors(errors, fields or {}),
+            form=form,
+        )
+    if isinstance(exc, InvalidInput) and fields is not None:
+        errors = _form_errors({exc.field or "form": exc.detail}, fields)
+        return await _refused(
+            request, session, viewer, incident, status_code=422, errors=errors, form=form
+        )
+    return await _refused(
+        request,
+        session,
+        viewer,
+        incident,
+        status_code=exc.status_code,
+        error=exc.detail,
+        form=form,
+    )
+
+
 def _transition_route(action: Action, word: str) -> None:
     async def act(
         request: Request,
@@ -390,27 +430,10 @@ async def incident_reassign(
             now=now,
             note=body.note,
         )
-    except ValidationError as exc:
-        errors = _form_errors(
-            describe_errors(exc.errors()), {**REASSIGN_FIELDS, "note": "reassign_note"}
-        )
-        return await _refused(
-            request, session, viewer, incident, status_code=422, errors=errors, form=form
-        )
-    except InvalidInput as exc:
-        errors = _form_errors({exc.field or "form": exc.detail}, REASSIGN_FIELDS)
-        return await _refused(
-            request, session, viewer, incident, status_code=422, errors=errors, form=form
-        )
-    except TocsinError as exc:
-        return await _refused(
-            request,
-            session,
-            viewer,
-            incident,
-            status_code=exc.status_code,
-            error=exc.detail,
-            form=form,
+    except (ValidationError, TocsinError) as exc:
+        fields = {**REASSIGN_FIELDS, "note": "reassign_note"}
+        return await _refused_because(
+            exc, request, session, viewer, incident, fields=fields, form=form
         )
     return await _acted(incident, session, state, "reassigned")
 
@@ -429,26 +452,8 @@ async def incident_add_note(
     try:
         body = NoteIn(note=note)
         await add_note(session, viewer.principal, incident, note=body.note, now=now)
-    except ValidationError as exc:
-        return await _refused(
-            request,
-            session,
-            viewer,
-            incident,
-            status_code=422,
-            errors=describe_errors(exc.errors()),
-            form={"note": note},
-        )
-    except TocsinError as exc:
-        return await _refused(
-            request,
-            session,
-            viewer,
-            incident,
-            status_code=exc.status_code,
-            error=exc.detail,
-            form={"note": note},
-        )
+    except (ValidationError, TocsinError) as exc:
+        return await _refused_because(exc, request, session, viewer, incident, form={"note": note})
     return await _acted(incident, session, state, "noted")
 
 
@@ -538,25 +543,10 @@ async def incident_add_responder(
             now=now,
             note=body.note,
         )
-    except ValidationError as exc:
-        errors = _form_errors(describe_errors(exc.errors()), {**renames, "note": "responder_note"})
-        return await _refused(
-            request, session, viewer, incident, status_code=422, errors=errors, form=form
-        )
-    except InvalidInput as exc:
-        errors = _form_errors({exc.field or "form": exc.detail}, renames)
-        return await _refused(
-            request, session, viewer, incident, status_code=422, errors=errors, form=form
-        )
-    except TocsinError as exc:
-        return await _refused(
-            request,
-            session,
-            viewer,
-            incident,
-            status_code=exc.status_code,
-            error=exc.detail,
-            form=form,
+    except (ValidationError, TocsinError) as exc:
+        fields = {**renames, "note": "responder_note"}
+        return await _refused_because(
+            exc, request, session, viewer, incident, fields=fields, form=form
         )
     return await _acted(incident, session, state, "responder added")
 
@@ -585,18 +575,8 @@ async def incident_change_priority(
     try:
         body = PriorityIn.model_validate({"priority": priority})
         await change_priority(session, viewer.principal, incident, priority=body.priority, now=now)
-    except ValidationError as exc:
-        return await _refused(
-            request,
-            session,
-            viewer,
-            incident,
-            status_code=422,
-            errors=describe_errors(exc.errors()),
-            form={"priority": priority},
-        )
-    except TocsinError as exc:
-        return await _refused(
-            request, session, viewer, incident, status_code=exc.status_code, error=exc.detail
+    except (ValidationError, TocsinError) as exc:
+        return await _refused_because(
+            exc, request, session, viewer, incident, form={"priority": priority}
         )
     return await _acted(incident, session, state, "priority changed")
