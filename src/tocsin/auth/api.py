@@ -38,16 +38,7 @@ from tocsin.auth.users import (
 from tocsin.auth.users import (
     list_users as list_users_page,
 )
-from tocsin.web import (
-    CurrentUser,
-    Cursor,
-    DbSession,
-    Limit,
-    Now,
-    Page,
-    State,
-    client_address,
-)
+from tocsin.web import CurrentUser, Cursor, DbSession, Limit, Now, Page, State, client_address
 
 __all__ = ["require_self_or_admin", "router"]
 

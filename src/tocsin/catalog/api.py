@@ -18,13 +18,13 @@ from tocsin.catalog.registry import (
     ServiceNotFound,
     change_service,
     delete_service,
-    find_service,
     register_service,
 )
 from tocsin.catalog.registry import (
     list_services as list_services_page,
 )
 from tocsin.catalog.schemas import ServiceCreate, ServiceOut, ServiceUpdate
+from tocsin.store.rows import get_or_raise
 from tocsin.web import CurrentUser, Cursor, DbSession, Limit, Now, Page
 
 router = APIRouter(prefix="/api/v1/services", tags=["services"])
@@ -33,10 +33,7 @@ router = APIRouter(prefix="/api/v1/services", tags=["services"])
 async def get_service(
     service_id: uuid.UUID, session: DbSession, _principal: CurrentUser
 ) -> Service:
-    service = await find_service(session, service_id)
-    if service is None:
-        raise ServiceNotFound(service_id)
-    return service
+    return await get_or_raise(session, Service, service_id, ServiceNotFound)
 
 
 ExistingService = Annotated[Service, Depends(get_service)]
