@@ -468,8 +468,12 @@ async def _refused(
     error: str = "",
     errors: Mapping[str, str] | None = None,
     forms: Mapping[str, Any] | None = None,
+    because: TocsinError | None = None,
 ) -> Response:
-    """The schedule page again with why, nothing saved."""
+    """The schedule page again with why, nothing saved: `because` a refusal for the whole
+    page (its status and message at the top), or `errors` beside the fields."""
+    if because is not None:
+        status_code, error = because.status_code, because.detail
     await session.rollback()
     schedule = await _readable(session, viewer, schedule_id)
     return await _schedule_page(
@@ -541,15 +545,7 @@ async def schedule_delete(
     try:
         await delete_schedule(session, schedule)
     except TocsinError as exc:
-        return await _refused(
-            request,
-            session,
-            viewer,
-            schedule_id,
-            now,
-            status_code=exc.status_code,
-            error=exc.detail,
-        )
+        return await _refused(request, session, viewer, schedule_id, now, because=exc)
     await session.commit()
     return RedirectResponse("/schedules", status_code=303)
 
@@ -627,15 +623,7 @@ async def layer_delete(
     try:
         await delete_layer(session, schedule, layer_id, now=now)
     except TocsinError as exc:
-        return await _refused(
-            request,
-            session,
-            viewer,
-            schedule_id,
-            now,
-            status_code=exc.status_code,
-            error=exc.detail,
-        )
+        return await _refused(request, session, viewer, schedule_id, now, because=exc)
     await session.commit()
     return _saved(schedule_id, "layer-removed", "#layers")
 
@@ -708,14 +696,6 @@ async def override_delete(
     try:
         await delete_override(session, schedule, override_id)
     except TocsinError as exc:
-        return await _refused(
-            request,
-            session,
-            viewer,
-            schedule_id,
-            now,
-            status_code=exc.status_code,
-            error=exc.detail,
-        )
+        return await _refused(request, session, viewer, schedule_id, now, because=exc)
     await session.commit()
     return _saved(schedule_id, "override-removed", "#overrides")
