@@ -24,6 +24,7 @@ LAYERS: dict[str, int] = {
     "config": 0,
     "clock": 0,
     "errors": 0,
+    "patching": 0,
     "db": 0,
     "store": 0,
     "telemetry": 0,
