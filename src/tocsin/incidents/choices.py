@@ -55,7 +55,7 @@ async def _grouped_by_team(
     if visible is not None:
         stmt = stmt.where(team_column.in_(visible))
     rows = await session.execute(stmt)
-    return [Choice(row_id, name, team) for row_id, name, team in rows.tuples()]
+    return [Choice(row_id, name, team) for row_id, name, team in rows]
 
 
 async def visible_services(session: AsyncSession, principal: Principal) -> list[Choice]:
@@ -93,7 +93,7 @@ async def _names(
     if not wanted:
         return {}
     rows = await session.execute(select(id_column, name_column).where(id_column.in_(wanted)))
-    return {row_id: name for row_id, name in rows.tuples()}
+    return {row_id: name for row_id, name in rows}
 
 
 async def user_names(session: AsyncSession, user_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, str]:
