@@ -17,17 +17,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tocsin.alerts.models import Severity
 from tocsin.auth.permissions import require_team_manager
 from tocsin.errors import TocsinError
+from tocsin.heartbeats.models import HeartbeatMonitor
 from tocsin.heartbeats.monitors import (
     HeartbeatNotFound,
     create_monitor,
     delete_monitor,
-    find_monitor,
     find_monitor_service,
     list_monitors,
     ping_url,
 )
 from tocsin.heartbeats.schemas import HeartbeatCreate
 from tocsin.incidents.choices import managed_teams, service_names, team_names
+from tocsin.store.rows import get_or_raise
 from tocsin.ui.forms import Refusal, refusal
 from tocsin.ui.integration_pages import NO_STORE
 from tocsin.ui.pages import SignedIn, Viewer, page_router, render
@@ -149,9 +150,7 @@ async def heartbeat_delete(
     request: Request, heartbeat_id: uuid.UUID, viewer: SignedIn, session: DbSession, now: Now
 ) -> Response:
     """Its ping URL stops working; incidents it opened stay."""
-    monitor = await find_monitor(session, heartbeat_id)
-    if monitor is None:
-        raise HeartbeatNotFound(heartbeat_id)
+    monitor = await get_or_raise(session, HeartbeatMonitor, heartbeat_id, HeartbeatNotFound)
     try:
         service = await find_monitor_service(session, monitor.service_id)
         await require_team_manager(session, viewer.principal, service.team_id)

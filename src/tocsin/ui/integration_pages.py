@@ -23,13 +23,13 @@ from tocsin.integrations.provisioning import (
     IntegrationNotFound,
     change_integration,
     create_integration,
-    find_integration,
     list_integrations,
     rotate_key,
     webhook_url,
 )
 from tocsin.integrations.schemas import IntegrationCreate
 from tocsin.runtime import Runtime
+from tocsin.store.rows import get_or_raise
 from tocsin.ui.forms import Refusal, checked, optional, refusal
 from tocsin.ui.pages import SignedIn, Viewer, page_router, render
 from tocsin.web import DbSession, Now, State
@@ -186,10 +186,7 @@ async def integration_create(
 
 
 async def _existing(session: AsyncSession, integration_id: uuid.UUID) -> Integration:
-    integration = await find_integration(session, integration_id)
-    if integration is None:
-        raise IntegrationNotFound(integration_id)
-    return integration
+    return await get_or_raise(session, Integration, integration_id, IntegrationNotFound)
 
 
 @router.get("/integrations/{integration_id}")

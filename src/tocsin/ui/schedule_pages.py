@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import FormData
 
-from tocsin.auth.permissions import find_team_role, require_team_manager, require_team_reader
+from tocsin.auth.permissions import find_team_role, require_team_manager
 from tocsin.db import new_id, new_ordered_id
 from tocsin.errors import Forbidden, InvalidInput, TocsinError
 from tocsin.incidents.choices import Choice, reassign_targets, user_names, visible_teams
@@ -36,7 +36,6 @@ from tocsin.schedules.editing import (
     delete_layer,
     delete_override,
     delete_schedule,
-    find_schedule,
     list_overrides,
     replace_layer,
 )
@@ -48,7 +47,7 @@ from tocsin.schedules.shifts import compute_shifts
 from tocsin.schedules.store import load_layers, load_schedule
 from tocsin.teams.models import TeamRole
 from tocsin.ui.clockface import zone_named
-from tocsin.ui.pages import SignedIn, Viewer, page_router, render
+from tocsin.ui.pages import SignedIn, Viewer, page_router, readable_on_page, render
 from tocsin.ui.schedule_timeline import build_days, final_intervals, local_days
 from tocsin.web import DbSession, Now
 
@@ -70,14 +69,7 @@ LOCAL_MINUTE = "%Y-%m-%dT%H:%M"
 async def _readable(session: AsyncSession, viewer: Viewer, schedule_id: uuid.UUID) -> Schedule:
     """The schedule if the viewer may read it; another team's is 'not found' on a page, so a
     URL tells an outsider nothing (the API answers 403)."""
-    schedule = await find_schedule(session, schedule_id)
-    if schedule is None:
-        raise ScheduleNotFound(schedule_id)
-    try:
-        await require_team_reader(session, viewer.principal, schedule.team_id)
-    except Forbidden as exc:
-        raise ScheduleNotFound(schedule_id) from exc
-    return schedule
+    return await readable_on_page(session, viewer, Schedule, schedule_id, ScheduleNotFound)
 
 
 async def _writable(session: AsyncSession, viewer: Viewer, schedule_id: uuid.UUID) -> Schedule:

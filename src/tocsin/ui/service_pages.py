@@ -18,7 +18,6 @@ from tocsin.catalog.models import Service, ServiceStatus, ServiceUrgency
 from tocsin.catalog.registry import (
     ServiceNotFound,
     change_service,
-    find_service,
     list_services,
     register_service,
 )
@@ -27,6 +26,7 @@ from tocsin.errors import TocsinError
 from tocsin.heartbeats.monitors import list_monitors
 from tocsin.incidents.choices import managed_teams, policy_choices, policy_names, team_names
 from tocsin.integrations.provisioning import list_integrations
+from tocsin.store.rows import get_or_raise
 from tocsin.ui.forms import Refusal, allowed, optional, refusal
 from tocsin.ui.pages import SignedIn, Viewer, page_router, render
 from tocsin.web import DbSession, Now
@@ -198,10 +198,7 @@ async def service_create(
 
 
 async def _existing(session: AsyncSession, service_id: uuid.UUID) -> Service:
-    service = await find_service(session, service_id)
-    if service is None:
-        raise ServiceNotFound(service_id)
-    return service
+    return await get_or_raise(session, Service, service_id, ServiceNotFound)
 
 
 def _form_of(service: Service) -> dict[str, str]:

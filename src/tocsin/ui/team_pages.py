@@ -17,12 +17,12 @@ from tocsin.auth.users import list_users
 from tocsin.catalog.registry import list_services
 from tocsin.errors import TocsinError
 from tocsin.incidents.choices import user_names
+from tocsin.store.rows import get_or_raise
 from tocsin.teams.directory import (
     TeamNotFound,
     change_team,
     create_team,
     delete_team,
-    find_team,
     list_teams,
 )
 from tocsin.teams.membership import add_member, change_role, list_members, remove_member
@@ -118,10 +118,7 @@ async def team_create(
 
 
 async def _existing(session: AsyncSession, team_id: uuid.UUID) -> Team:
-    team = await find_team(session, team_id)
-    if team is None:
-        raise TeamNotFound(team_id)
-    return team
+    return await get_or_raise(session, Team, team_id, TeamNotFound)
 
 
 async def _team_page(
