@@ -24,7 +24,7 @@ from tocsin.auth.schemas import (
 )
 from tocsin.auth.sessions import revoke_session
 from tocsin.auth.users import (
-    add_user,
+    add_user_from_body,
     change_user,
     find_user,
     make_api_key,
@@ -72,15 +72,7 @@ async def create_user_route(
 ) -> UserOut:
     """Admin only."""
     require_admin(principal)
-    user = await add_user(
-        session,
-        email=body.email,
-        name=body.name,
-        is_admin=body.is_admin,
-        time_zone=body.time_zone,
-        password=body.password,
-        now=now,
-    )
+    user = await add_user_from_body(session, body, now=now)
     await session.commit()
     return UserOut.model_validate(user)
 

@@ -18,7 +18,7 @@ from tocsin.catalog.registry import (
     ServiceNotFound,
     change_service,
     delete_service,
-    register_service,
+    register_service_from_body,
 )
 from tocsin.catalog.registry import (
     list_services as list_services_page,
@@ -63,20 +63,7 @@ async def create_service(
 ) -> ServiceOut:
     """Managers of team_id or an admin."""
     await require_team_manager(session, principal, body.team_id)
-    service = await register_service(
-        session,
-        name=body.name,
-        description=body.description,
-        routing_key=body.routing_key,
-        team_id=body.team_id,
-        escalation_policy_id=body.escalation_policy_id,
-        status=body.status,
-        urgency=body.urgency,
-        group_by=body.group_by,
-        group_window_seconds=body.group_window_seconds,
-        support_hours=body.support_hours.model_dump() if body.support_hours else None,
-        now=now,
-    )
+    service = await register_service_from_body(session, body, now=now)
     await session.commit()
     return ServiceOut.model_validate(service)
 

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tocsin.auth.permissions import require_admin
 from tocsin.auth.schemas import UserCreate, UserUpdate
-from tocsin.auth.users import add_user, change_user, find_user, list_users
+from tocsin.auth.users import add_user_from_body, change_user, find_user, list_users
 from tocsin.errors import TocsinError
 from tocsin.ui.forms import Refusal, checked, optional, refusal
 from tocsin.ui.pages import SignedIn, Viewer, page_router, render
@@ -98,15 +98,7 @@ async def user_create(
                 "is_admin": checked(is_admin),
             }
         )
-        await add_user(
-            session,
-            email=body.email,
-            name=body.name,
-            is_admin=body.is_admin,
-            time_zone=body.time_zone,
-            password=body.password,
-            now=now,
-        )
+        await add_user_from_body(session, body, now=now)
     except (ValidationError, TocsinError) as exc:
         await session.rollback()
         return await _users_page(request, viewer, session, refused=refusal(exc), form=form)

@@ -19,7 +19,7 @@ from tocsin.catalog.registry import (
     ServiceNotFound,
     change_service,
     list_services,
-    register_service,
+    register_service_from_body,
 )
 from tocsin.catalog.schemas import ServiceCreate, ServiceUpdate
 from tocsin.errors import TocsinError
@@ -175,19 +175,7 @@ async def service_create(
     try:
         body = ServiceCreate.model_validate(_body(form))
         await require_team_manager(session, viewer.principal, body.team_id)
-        service = await register_service(
-            session,
-            name=body.name,
-            description=body.description,
-            routing_key=body.routing_key,
-            team_id=body.team_id,
-            escalation_policy_id=body.escalation_policy_id,
-            status=body.status,
-            urgency=body.urgency,
-            group_by=body.group_by,
-            group_window_seconds=body.group_window_seconds,
-            now=now,
-        )
+        service = await register_service_from_body(session, body, now=now)
     except (ValidationError, TocsinError) as exc:
         await session.rollback()
         return await _form_page(
