@@ -29,9 +29,9 @@ from tocsin.heartbeats.monitors import (
 from tocsin.heartbeats.schemas import HeartbeatCreate
 from tocsin.incidents.choices import managed_teams, service_names, team_names
 from tocsin.store.rows import get_or_raise
-from tocsin.ui.forms import Refusal, refusal
+from tocsin.ui.forms import Refusal, refusal, render_form
 from tocsin.ui.integration_pages import NO_STORE
-from tocsin.ui.pages import SignedIn, Viewer, page_router, render
+from tocsin.ui.pages import SignedIn, Viewer, list_links, page_router, render
 from tocsin.web import DbSession, Now, State
 
 router = page_router()
@@ -54,7 +54,7 @@ async def _list_page(
     monitors, next_cursor = await list_monitors(session, limit=PAGE_SIZE, cursor=cursor)
     services = await service_names(session)
     managed = {t.id for t in await managed_teams(session, viewer.principal)}
-    return render(
+    return render_form(
         request,
         "heartbeats/list.html",
         {
@@ -69,13 +69,11 @@ async def _list_page(
             ),
             "managed": managed,
             "severities": SEVERITIES,
-            "next_url": f"/heartbeats?cursor={next_cursor}" if next_cursor else None,
-            "first_page": cursor is None,
+            **list_links("/heartbeats?", cursor, next_cursor),
             "done": DONE.get(done, ""),
-            "errors": refused.errors if refused else {},
             "form": form or {"interval_seconds": "300", "grace_seconds": "60"},
         },
-        status_code=refused.status_code if refused else 200,
+        refused,
     )
 
 

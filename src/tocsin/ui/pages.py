@@ -171,6 +171,15 @@ def navigation(request: Request, viewer: Viewer | None) -> list[dict[str, Any]]:
     return items
 
 
+def list_links(url: str, cursor: str | None, next_cursor: str | None) -> dict[str, Any]:
+    """A list page's paging: the next page's URL (`url` followed by its cursor; None on the
+    last page) and whether this is the first page."""
+    return {
+        "next_url": f"{url}cursor={next_cursor}" if next_cursor else None,
+        "first_page": cursor is None,
+    }
+
+
 def render(
     request: Request,
     template: str,

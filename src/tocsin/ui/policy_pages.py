@@ -42,7 +42,7 @@ from tocsin.incidents.choices import Choice, user_names, visible_teams
 from tocsin.integrations.models import IntegrationType
 from tocsin.teams.models import TeamRole
 from tocsin.ui.clockface import zone_named
-from tocsin.ui.pages import SignedIn, Viewer, page_router, readable_on_page, render
+from tocsin.ui.pages import SignedIn, Viewer, list_links, page_router, readable_on_page, render
 from tocsin.ui.schedule_pages import local_instant, text_of
 from tocsin.web import DbSession, Now, State
 
@@ -97,8 +97,7 @@ async def _list_context(
             {"policy": policy, "team": teams.get(policy.team_id, ""), "levels": levels[policy.id]}
             for policy in policies
         ],
-        "next_url": f"/policies?cursor={next_cursor}" if next_cursor else None,
-        "first_page": cursor is None,
+        **list_links("/policies?", cursor, next_cursor),
         "create_teams": await _manageable_teams(session, viewer),
     }
 

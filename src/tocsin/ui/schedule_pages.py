@@ -47,7 +47,7 @@ from tocsin.schedules.shifts import compute_shifts
 from tocsin.schedules.store import load_layers, load_schedule
 from tocsin.teams.models import TeamRole
 from tocsin.ui.clockface import zone_named
-from tocsin.ui.pages import SignedIn, Viewer, page_router, readable_on_page, render
+from tocsin.ui.pages import SignedIn, Viewer, list_links, page_router, readable_on_page, render
 from tocsin.ui.schedule_timeline import build_days, final_intervals, local_days
 from tocsin.web import DbSession, Now
 
@@ -157,8 +157,7 @@ async def _list_context(
         "title": "Schedules",
         "rows": rows,
         "names": await user_names(session, ids),
-        "next_url": f"/schedules?cursor={next_cursor}" if next_cursor else None,
-        "first_page": cursor is None,
+        **list_links("/schedules?", cursor, next_cursor),
         "create_teams": await _manageable_teams(session, viewer),
         "zones": ZONES,
     }

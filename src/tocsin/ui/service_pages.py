@@ -27,8 +27,8 @@ from tocsin.heartbeats.monitors import list_monitors
 from tocsin.incidents.choices import managed_teams, policy_choices, policy_names, team_names
 from tocsin.integrations.provisioning import list_integrations
 from tocsin.store.rows import get_or_raise
-from tocsin.ui.forms import Refusal, allowed, optional, refusal
-from tocsin.ui.pages import SignedIn, Viewer, page_router, render
+from tocsin.ui.forms import Refusal, allowed, optional, refusal, render_form
+from tocsin.ui.pages import SignedIn, Viewer, list_links, page_router, render
 from tocsin.web import DbSession, Now
 
 router = page_router()
@@ -77,8 +77,7 @@ async def service_list(
                 session, [s.escalation_policy_id for s in services if s.escalation_policy_id]
             ),
             "may_create": bool(await managed_teams(session, viewer.principal)),
-            "next_url": f"/services?cursor={next_cursor}" if next_cursor else None,
-            "first_page": cursor is None,
+            **list_links("/services?", cursor, next_cursor),
         },
     )
 
@@ -93,7 +92,7 @@ async def _form_page(
     refused: Refusal | None = None,
 ) -> Response:
     """The create or edit form; the teams offered are those the viewer manages."""
-    return render(
+    return render_form(
         request,
         "services/form.html",
         {
@@ -104,9 +103,8 @@ async def _form_page(
             "policies": await policy_choices(session, viewer.principal),
             "statuses": STATUSES,
             "urgencies": URGENCIES,
-            "errors": refused.errors if refused else {},
         },
-        status_code=refused.status_code if refused else 200,
+        refused,
     )
 
 
