@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, update
 
 from tocsin.store.connection import Connection
 from tocsin.store.wakeup import announce_work
-from tocsin.timers import tables
+from tocsin.timers import attached
 from tocsin.timers.models import EscalationJob, JobKind
 
 FIRST_LEVEL = 1
@@ -126,26 +126,6 @@ class AckTimeout:
     at: datetime
 
 
-_ACK_TIMEOUT_OF = (
-    select(
-        tables.incident_escalations.c.policy_snapshot,
-        tables.incident_escalations.c.level,
-        tables.incident_escalations.c.repeat,
-        tables.incident_escalations.c.seq,
-        tables.escalation_policies.c.ack_timeout_minutes,
-    )
-    .select_from(tables.incidents)
-    .outerjoin(
-        tables.incident_escalations,
-        tables.incident_escalations.c.incident_id == tables.incidents.c.id,
-    )
-    .outerjoin(
-        tables.escalation_policies,
-        tables.escalation_policies.c.id == tables.incidents.c.escalation_policy_id,
-    )
-)
-
-
 async def schedule_ack_timeout(
     conn: Connection, incident_id: uuid.UUID, *, now: datetime
 ) -> AckTimeout | None:
@@ -153,25 +133,18 @@ async def schedule_ack_timeout(
     acknowledgement timeout of its policy runs out (the policy as snapshotted when its
     escalation started, or its policy as it is now if it has not started); None when the
     policy has none."""
-    row = (await conn.execute(_ACK_TIMEOUT_OF.where(tables.incidents.c.id == incident_id))).first()
-    if row is None:
+    source = await attached.ack_timeout_source()(conn, incident_id)
+    if source is None or not source.minutes:
         return None
-    if row.policy_snapshot is not None:
-        minutes = row.policy_snapshot.get("ack_timeout_minutes")
-        level, repeat, seq = row.level, row.repeat, row.seq
-    else:
-        minutes, level, repeat, seq = row.ack_timeout_minutes, FIRST_LEVEL, 0, 0
-    if not minutes:
-        return None
-    at = now + timedelta(minutes=minutes)
+    at = now + timedelta(minutes=source.minutes)
     job_id = await schedule_level(
         conn,
         incident_id,
-        level=level,
-        repeat=repeat,
+        level=source.level,
+        repeat=source.repeat,
         at=at,
         now=now,
-        seq=seq,
+        seq=source.seq,
         kind=JobKind.ACK_TIMEOUT,
     )
     return AckTimeout(job_id, at)
@@ -192,13 +165,6 @@ async def cancel_pending_timers(conn: Connection, incident_id: uuid.UUID, *, now
 
 
 async def cancel_pending_pages(conn: Connection, incident_id: uuid.UUID, *, now: datetime) -> int:
-    """Cancel the incident's page deliveries not yet sent; returns how many. One a worker is
-    sending right now still goes out (and a worker claiming one later finds it cancelled, or
-    re-checks the incident itself: notifications/delivery.py)."""
-    d = tables.deliveries
-    result = await conn.execute(
-        update(d)
-        .where(d.c.incident_id == incident_id, d.c.status == tables.DELIVERY_PENDING)
-        .values(status=tables.DELIVERY_CANCELLED, updated_at=now)
-    )
-    return result.rowcount or 0
+    """Cancel the incident's page deliveries not yet sent; returns how many. Notifications
+    owns them and says how (timers/attached.py)."""
+    return await attached.page_stopper()(conn, incident_id, now=now)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import ssl
+import string
 import time
 import weakref
 from dataclasses import dataclass
@@ -43,6 +44,8 @@ _NO_BODY = frozenset({204, 304})
 _HOST_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789.-")
 # A request target that needs no escaping: printable ASCII, no space, no fragment.
 _TARGET_CHARS = frozenset(chr(c) for c in range(0x21, 0x7F)) - {"#"}
+# A header name is a token (RFC 9110, 5.1): no space, separator or control character.
+_TOKEN_CHARS = frozenset(string.ascii_letters + string.digits + "!#$%&'*+-.^_`|~")
 
 
 class NotLean(Exception):
@@ -422,9 +425,13 @@ class KeepAliveSender:
 
 
 def _request_bytes(method: str, target: _Target, headers: dict[str, str], body: bytes) -> bytes:
+    if not method or not _TOKEN_CHARS.issuperset(method):
+        raise NotLean("a method this client does not write")
     lines = [f"{method} {target.path} HTTP/1.1", f"Host: {target.host_header}"]
     for name, value in headers.items():
-        if "\r" in value or "\n" in value or "\x00" in value or ":" in name:
+        if not name or not _TOKEN_CHARS.issuperset(name):
+            raise NotLean("a header name this client does not write")
+        if "\r" in value or "\n" in value or "\x00" in value:
             raise NotLean("a header this client does not write")
         lines.append(f"{name}: {value}")
     lines.append(f"Content-Length: {len(body)}")
