@@ -1,16 +1,18 @@
 """Writing and cancelling escalation timers, in the caller's transaction: a new incident's
 start, a level's timeout, an acknowledgement's timeout, the resume after an incident is OPEN
-again, an added responder; and stopping everything pending when an incident stops escalating.
+again, an added responder; and stopping everything pending when an incident stops escalating
+(`after_status_change`: what a change of status implies, in one place).
 A row due now wakes the workers when the transaction commits (tocsin.store.wakeup)."""
 
 from __future__ import annotations
 
+import enum
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 
 from tocsin.store.connection import Connection
 from tocsin.store.wakeup import announce_work
@@ -100,12 +102,6 @@ async def schedule_starts(
     await announce_work(conn)
 
 
-async def schedule_resume(conn: Connection, incident_id: uuid.UUID, *, now: datetime) -> None:
-    """The incident is OPEN again: a RESUME timer due at once, with which the worker pages
-    its current level again (or starts its escalation, if it never started)."""
-    await schedule_level(conn, incident_id, level=0, repeat=0, at=now, now=now, kind=JobKind.RESUME)
-
-
 @dataclass(frozen=True)
 class AckTimeout:
     """The acknowledgement timeout timer written: when it runs out."""
@@ -131,17 +127,14 @@ _ACK_TIMEOUT_OF = (
         tables.escalation_policies,
         tables.escalation_policies.c.id == tables.incidents.c.escalation_policy_id,
     )
+    .where(tables.incidents.c.id == bindparam("incident_id"))
 )
 
 
-async def schedule_ack_timeout(
-    conn: Connection, incident_id: uuid.UUID, *, now: datetime
-) -> AckTimeout | None:
-    """After an acknowledgement: the timer that returns the incident to OPEN when the
-    acknowledgement timeout of its policy runs out (the policy as snapshotted when its
-    escalation started, or its policy as it is now if it has not started); None when the
-    policy has none."""
-    row = (await conn.execute(_ACK_TIMEOUT_OF.where(tables.incidents.c.id == incident_id))).first()
+def _ack_timeout_row(row: Any, incident_id: uuid.UUID, *, now: datetime) -> dict[str, Any] | None:
+    """The ACK_TIMEOUT timer for a row of _ACK_TIMEOUT_OF: the policy as snapshotted when the
+    escalation started, or the policy as it is now if it has not started; None when it has
+    no acknowledgement timeout."""
     if row is None:
         return None
     if row.policy_snapshot is not None:
@@ -152,41 +145,73 @@ async def schedule_ack_timeout(
     if not minutes:
         return None
     at = now + timedelta(minutes=minutes)
-    job_id = await schedule_level(
-        conn,
-        incident_id,
-        level=level,
-        repeat=repeat,
-        at=at,
-        now=now,
-        seq=seq,
-        kind=JobKind.ACK_TIMEOUT,
+    return timer_row(
+        incident_id, level=level, repeat=repeat, at=at, now=now, seq=seq, kind=JobKind.ACK_TIMEOUT
     )
-    return AckTimeout(job_id, at)
+
+
+class StatusChange(enum.StrEnum):
+    """What an incident's change of status (incidents/lifecycle.py) means for its timers."""
+
+    # Stops escalating: pending timers and unsent pages are cancelled, and the policy's
+    # acknowledgement timeout (if it has one) is scheduled.
+    ACKNOWLEDGED = "acknowledged"
+    # Resolved or closed: pending timers and unsent pages are cancelled.
+    STOPPED = "stopped"
+    # OPEN again: a RESUME timer due at once, with which the worker pages its current level
+    # again (or starts its escalation, if it never started).
+    OPEN_AGAIN = "open_again"
+
+
+_CANCEL_TIMERS = (
+    update(EscalationJob)
+    .where(
+        EscalationJob.incident_id == bindparam("of_incident"),
+        EscalationJob.completed.is_(False),
+        EscalationJob.cancelled_at.is_(None),
+    )
+    .values(cancelled_at=bindparam("at"))
+)
+_CANCEL_PAGES = (
+    update(tables.deliveries)
+    .where(
+        tables.deliveries.c.incident_id == bindparam("of_incident"),
+        tables.deliveries.c.status == tables.DELIVERY_PENDING,
+    )
+    .values(status=tables.DELIVERY_CANCELLED, updated_at=bindparam("at"))
+)
+
+
+async def after_status_change(
+    conn: Connection, incident_id: uuid.UUID, change: StatusChange, *, now: datetime
+) -> AckTimeout | None:
+    """Write the timer rows a change of the incident's status implies, in the caller's
+    transaction: what the timers need is read first, then the rows are written. Returns the
+    acknowledgement timeout scheduled, if any (a RESUME timer is due at once and wakes the
+    workers)."""
+    new: dict[str, Any] | None = None
+    if change is StatusChange.ACKNOWLEDGED:
+        found = (await conn.execute(_ACK_TIMEOUT_OF, {"incident_id": incident_id})).first()
+        new = _ack_timeout_row(found, incident_id, now=now)
+    elif change is StatusChange.OPEN_AGAIN:
+        new = timer_row(incident_id, level=0, repeat=0, at=now, now=now, kind=JobKind.RESUME)
+    if change is not StatusChange.OPEN_AGAIN:
+        stopped = {"of_incident": incident_id, "at": now}
+        await conn.execute(_CANCEL_TIMERS, stopped)
+        # A page a worker is sending right now still goes out (and a worker claiming one
+        # later finds it cancelled, or re-checks the incident itself:
+        # notifications/delivery.py).
+        await conn.execute(_CANCEL_PAGES, stopped)
+    if new is None:
+        return None
+    await conn.execute(insert(EscalationJob), [new])
+    if change is StatusChange.OPEN_AGAIN:
+        await announce_work(conn)
+        return None
+    return AckTimeout(new["id"], new["scheduled_for"])
 
 
 async def cancel_pending_timers(conn: Connection, incident_id: uuid.UUID, *, now: datetime) -> int:
     """Cancel every timer of the incident that has not fired; returns how many."""
-    result = await conn.execute(
-        update(EscalationJob)
-        .where(
-            EscalationJob.incident_id == incident_id,
-            EscalationJob.completed.is_(False),
-            EscalationJob.cancelled_at.is_(None),
-        )
-        .values(cancelled_at=now)
-    )
-    return result.rowcount or 0
-
-
-async def cancel_pending_pages(conn: Connection, incident_id: uuid.UUID, *, now: datetime) -> int:
-    """Cancel the incident's page deliveries not yet sent; returns how many. One a worker is
-    sending right now still goes out (and a worker claiming one later finds it cancelled, or
-    re-checks the incident itself: notifications/delivery.py)."""
-    d = tables.deliveries
-    result = await conn.execute(
-        update(d)
-        .where(d.c.incident_id == incident_id, d.c.status == tables.DELIVERY_PENDING)
-        .values(status=tables.DELIVERY_CANCELLED, updated_at=now)
-    )
+    result = await conn.execute(_CANCEL_TIMERS, {"of_incident": incident_id, "at": now})
     return result.rowcount or 0
