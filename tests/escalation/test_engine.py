@@ -183,6 +183,7 @@ async def test_escalate_now_moves_to_the_next_level_and_restarts_the_clock(scene
     response = await scene.act(incident, "escalate", scene.cast.bob, {"note": "need help"})
     assert response.status_code == 200, response.text
     assert response.json()["current_level"] == 2
+    await scene.run_worker()  # the worker pages level 2 (tests/escalation/test_by_hand.py)
     assert who(scene, await scene.pages(incident)) == [("bob", 1, 0), ("alice", 2, 0)]
     assert "escalated_now" in await scene.kinds(incident)
     # The old level-1 timer (due at minute 5) is gone; level 2's runs 10 minutes from now.
@@ -207,6 +208,7 @@ async def test_reassign_to_a_user_pages_them_and_stops_the_policy(scene: Scene) 
     )
     assert response.status_code == 200, response.text
     assert response.json()["assigned_user_id"] == str(scene.carol.id)
+    await scene.run_worker()
     pages = await scene.pages(incident)
     assert who(scene, pages) == [("bob", 1, 0), ("carol", None, 0)]
     assert pages[-1].via == "reassign"
@@ -247,6 +249,7 @@ async def test_reassign_to_a_policy_restarts_at_its_level_one(scene: Scene) -> N
         str(other),
         1,
     )
+    await scene.run_worker()
     assert who(scene, await scene.pages(incident))[-1] == ("carol", 1, 0)
     await scene.advance(minutes=15)
     assert (await scene.kinds(incident))[-1] == "escalation_exhausted"

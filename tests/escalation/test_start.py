@@ -64,8 +64,9 @@ async def test_escalate_now_before_the_start_pages_level_one_once(scene: Scene) 
     incident = await post_alert(scene)
     response = await scene.act(incident, "escalate", scene.cast.bob)
     assert response.status_code == 200, response.text
+    await scene.run_worker()  # the start timer was cancelled; the escalate timer pages
     assert who(scene, await scene.pages(incident)) == [("bob", 1, 0)]
-    await scene.run_worker()  # the start timer finds the escalation running: nothing more
+    await scene.run_worker()
     assert who(scene, await scene.pages(incident)) == [("bob", 1, 0)]
     await scene.advance(minutes=5)
     assert who(scene, await scene.pages(incident)) == [("bob", 1, 0), ("alice", 2, 0)]

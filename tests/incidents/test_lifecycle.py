@@ -156,7 +156,7 @@ async def test_an_unknown_incident_answers_404(client: AsyncClient, world: World
 
 
 async def test_reassign_sets_the_assignee_and_records_the_change(
-    client: AsyncClient, world: World
+    client: AsyncClient, world: World, escalate: Any
 ) -> None:
     incident_id = await open_incident(client, world)
     response = await act(
@@ -164,10 +164,13 @@ async def test_reassign_sets_the_assignee_and_records_the_change(
     )
     assert response.status_code == 200
     assert response.json()["assigned_user_id"] == str(world.cast.alice.id)
-    *_, entry, paged = response.json()["timeline"]
+    *_, entry = response.json()["timeline"]
     assert entry["kind"] == "reassigned"
     assert entry["data"]["to_user_id"] == str(world.cast.alice.id)
-    # The new assignee is paged, and the policy stops escalating (tests/escalation).
+    # The worker pages the new assignee, and the policy stops escalating (tests/escalation).
+    await escalate()
+    detail = await client.get(f"/api/v1/incidents/{incident_id}", headers=world.cast.bob.headers)
+    *_, paged = detail.json()["timeline"]
     assert paged["kind"] == "paged"
     assert paged["data"]["user_ids"] == [str(world.cast.alice.id)]
 

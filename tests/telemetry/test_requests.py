@@ -9,6 +9,7 @@ from httpx import AsyncClient
 
 from tests.conftest import LiveServer
 from tests.factories import World
+from tocsin.telemetry.requests import new_request_id
 
 
 def is_uuid(value: str) -> bool:
@@ -73,3 +74,13 @@ async def test_a_websocket_handshake_answers_with_the_id(
     ) as stream:
         assert stream.response is not None
         assert stream.response.headers["x-request-id"] == "ws-1"
+
+
+def test_a_made_up_request_id_is_a_random_version_4_uuid() -> None:
+    made = {new_request_id() for _ in range(1000)}
+    assert len(made) == 1000
+    for text in made:
+        parsed = uuid.UUID(text)
+        assert str(parsed) == text
+        assert parsed.version == 4
+        assert parsed.variant == uuid.RFC_4122

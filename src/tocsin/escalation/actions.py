@@ -1,6 +1,10 @@
 """What people do to an incident's escalation by hand: escalate now, reassign to a user or
-to another policy, un-acknowledge. Each runs in the caller's transaction with the incident
-row locked, so it cannot interleave with a timer firing for the same incident."""
+to another policy. Each runs in the caller's transaction with the incident row locked, so it
+cannot interleave with a timer firing for the same incident, and pages nobody itself: it
+decides the new level or assignee, cancels the pending timers, moves the escalation to a new
+step (its seq) and writes a timer due at once, ESCALATE or REASSIGN, valid for that step
+only. The worker fires it under the same lock and pages, as it pages a new incident; an
+acknowledgement or another change before that cancels it, so nobody is paged."""
 
 from __future__ import annotations
 
@@ -15,8 +19,7 @@ from tocsin.escalation.engine import (
     adopt_policy,
     find_escalation,
     lock_incident,
-    move_on,
-    page_directly,
+    move_by_hand,
     restart_with_policy,
 )
 from tocsin.escalation.models import EscalationPolicy, EscalationState, IncidentEscalation
@@ -24,15 +27,19 @@ from tocsin.escalation.plan import FIRST, following
 from tocsin.escalation.snapshot import load_policy_snapshot
 from tocsin.incidents.lifecycle import ACTIVE_STATUSES, IncidentNotFound, reassign
 from tocsin.incidents.models import Incident, IncidentStatus
-from tocsin.incidents.timeline import Actor, EventKind, TimelineEntry
-from tocsin.timers.schedule import cancel_pending_timers
+from tocsin.incidents.timeline import Actor, EventKind, TimelineEntry, append_events
+from tocsin.timers.models import EscalationJob, JobKind
+from tocsin.timers.schedule import cancel_pending_timers, schedule_level, schedule_reassign
 
 
 async def escalate_now(
     conn: AsyncConnection, incident_id: uuid.UUID, *, actor: Actor, now: datetime, note: str = ""
 ) -> None:
-    """Move an OPEN incident to its next level at once (pending timers are cancelled and the
-    next one counts from now). Conflict when it is not open or has nothing left to try."""
+    """Move an OPEN incident to its next level at once: the incident's level is the next
+    one when this returns, and an ESCALATE timer due now has the worker page it (skipping
+    levels with nobody, as a timeout does) and start its timeout. Pending timers are
+    cancelled. Asked again before the worker has fired that timer, it changes nothing but
+    the timeline. Conflict when it is not open or has nothing left to try."""
     incident = await lock_incident(conn, incident_id)
     if incident is None:
         raise IncidentNotFound(incident_id)
@@ -51,24 +58,75 @@ async def escalate_now(
             f"escalation is {escalation.state.value}; reassign the incident to a policy to "
             "start again"
         )
+    if await _escalation_pending(conn, incident_id):
+        # Asked again before the worker paged the last request's level (a double click, two
+        # people at once): the same step, so the level it moved to is paged, not skipped.
+        await append_events(
+            conn,
+            incident_id,
+            [
+                TimelineEntry(
+                    EventKind.ESCALATED_NOW,
+                    actor,
+                    note=note,
+                    data={"from_level": escalation.position.level, "already_pending": True},
+                )
+            ],
+            now=now,
+        )
+        return
     await cancel_pending_timers(conn, incident_id, now=now)
-    await move_on(
+    target = start or following(escalation.snapshot, escalation.position)
+    # Past the last cycle the worker finds the escalation exhausted, and the incident keeps
+    # the level it had, as when a timeout runs out there.
+    within = target.repeat < escalation.snapshot.repeat_count
+    seq = escalation.seq + 1
+    await move_by_hand(
         conn,
-        escalation,
-        team_id=incident.team_id,
-        start=start or following(escalation.snapshot, escalation.position),
-        actor=actor,
-        job_id=None,
+        incident_id,
+        state=EscalationState.ESCALATING,
+        position=target if within else escalation.position,
+        seq=seq,
         now=now,
-        extra_entries=(
+    )
+    await schedule_level(
+        conn,
+        incident_id,
+        level=target.level,
+        repeat=target.repeat,
+        at=now,
+        now=now,
+        seq=seq,
+        kind=JobKind.ESCALATE,
+    )
+    await append_events(
+        conn,
+        incident_id,
+        [
             TimelineEntry(
                 EventKind.ESCALATED_NOW,
                 actor,
                 note=note,
                 data={"from_level": escalation.position.level},
-            ),
-        ),
+            )
+        ],
+        now=now,
     )
+
+
+async def _escalation_pending(conn: AsyncConnection, incident_id: uuid.UUID) -> bool:
+    """Whether an ESCALATE timer of the incident is still waiting for the worker."""
+    pending = await conn.execute(
+        select(EscalationJob.id)
+        .where(
+            EscalationJob.incident_id == incident_id,
+            EscalationJob.kind == JobKind.ESCALATE,
+            EscalationJob.completed.is_(False),
+            EscalationJob.cancelled_at.is_(None),
+        )
+        .limit(1)
+    )
+    return pending.first() is not None
 
 
 async def reassign_to_user(
@@ -80,7 +138,8 @@ async def reassign_to_user(
     now: datetime,
     note: str = "",
 ) -> None:
-    """Assign the incident to one user, page them, and stop the policy's escalation."""
+    """Assign the incident to one user and stop the policy's escalation; a REASSIGN timer
+    due now has the worker page them."""
     incident = await lock_incident(conn, incident_id)
     if incident is None:
         raise IncidentNotFound(incident_id)
@@ -102,9 +161,15 @@ async def reassign_to_user(
                 updated_at=now,
             )
         )
-        escalation = await find_escalation(conn, incident_id)
-        assert escalation is not None
-    await page_directly(conn, escalation, user_id=user_id, actor=actor, now=now)
+        seq = 1
+    else:
+        seq = escalation.seq + 1
+    await conn.execute(
+        update(IncidentEscalation)
+        .where(IncidentEscalation.incident_id == incident_id)
+        .values(state=EscalationState.DIRECT, seq=seq, updated_at=now)
+    )
+    await schedule_reassign(conn, incident_id, seq=seq, user_id=user_id, now=now)
 
 
 async def reassign_to_policy(
@@ -117,7 +182,8 @@ async def reassign_to_policy(
     note: str = "",
 ) -> None:
     """Escalate the incident through another policy (of its team), from level 1, with the
-    policy as it is now. An acknowledged incident becomes OPEN again."""
+    policy as it is now: an ESCALATE timer due now has the worker page its level 1. An
+    acknowledged incident becomes OPEN again."""
     incident = await lock_incident(conn, incident_id)
     if incident is None:
         raise IncidentNotFound(incident_id)
@@ -140,14 +206,21 @@ async def reassign_to_policy(
     if incident.status == IncidentStatus.ACKNOWLEDGED:
         values.update(status=IncidentStatus.OPEN, acknowledged_at=None)
     await conn.execute(update(Incident).where(Incident.id == incident_id).values(**values))
-    await restart_with_policy(
+    seq = await restart_with_policy(conn, incident_id, snapshot=snapshot, now=now)
+    await schedule_level(
         conn,
         incident_id,
-        team_id=incident.team_id,
-        snapshot=snapshot,
-        actor=actor,
+        level=FIRST.level,
+        repeat=FIRST.repeat,
+        at=now,
         now=now,
-        extra_entries=(
+        seq=seq,
+        kind=JobKind.ESCALATE,
+    )
+    await append_events(
+        conn,
+        incident_id,
+        [
             TimelineEntry(
                 EventKind.POLICY_REASSIGNED,
                 actor,
@@ -155,6 +228,7 @@ async def reassign_to_policy(
                 new_status=IncidentStatus.OPEN.value,
                 note=note,
                 data={"policy_id": str(policy_id)},
-            ),
-        ),
+            )
+        ],
+        now=now,
     )

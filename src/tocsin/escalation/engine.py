@@ -15,7 +15,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tocsin.escalation.models import (
     EscalationState,
@@ -371,19 +370,17 @@ async def record_no_policy(
 
 
 async def restart_with_policy(
-    conn: AsyncConnection,
+    conn: Connection,
     incident_id: uuid.UUID,
     *,
-    team_id: uuid.UUID,
     snapshot: PolicySnapshot,
-    actor: Actor,
     now: datetime,
-    extra_entries: tuple[TimelineEntry, ...] = (),
-) -> None:
-    """Escalate the incident through `snapshot` from level 1 (pending timers must already be
-    cancelled)."""
+) -> int:
+    """Point the incident's escalation at `snapshot`, level 1, as a new step; returns the
+    step's seq. Pages nobody: the caller writes the timer with which the worker pages
+    (pending timers must already be cancelled)."""
     current = await find_escalation(conn, incident_id)
-    seq = current.seq if current else 0
+    seq = (current.seq if current else 0) + 1
     if current is None:
         await _insert_escalation(conn, incident_id, snapshot, seq=seq, now=now)
     else:
@@ -392,20 +389,27 @@ async def restart_with_policy(
             .where(IncidentEscalation.incident_id == incident_id)
             .values(policy_id=snapshot.policy_id, policy_snapshot=snapshot.to_json())
         )
-    resolved = await resolve_for_reach(conn, snapshot, FIRST, team_id=team_id, at=now)
-    advance = reach(snapshot, FIRST, resolved, now=now)
-    await apply_advance(
-        conn,
-        incident_id=incident_id,
-        snapshot=snapshot,
-        previous=None,
-        seq=seq,
-        advance=advance,
-        actor=actor,
-        job_id=None,
-        now=now,
-        extra_entries=extra_entries,
+    await move_by_hand(
+        conn, incident_id, state=EscalationState.ESCALATING, position=FIRST, seq=seq, now=now
     )
+    return seq
+
+
+async def move_by_hand(
+    conn: Connection,
+    incident_id: uuid.UUID,
+    *,
+    state: EscalationState,
+    position: Position,
+    seq: int,
+    now: datetime,
+) -> None:
+    """Set the escalation's state, position and step, and the incident's position with it,
+    as a person decided (escalate now, a reassignment); the pages follow from the worker,
+    through the timer the caller writes with `seq`. The escalation row must exist."""
+    moved = {"of_incident": incident_id, "level": position.level, "repeat": position.repeat}
+    await conn.execute(MOVE_ESCALATION, {**moved, "state": state, "seq": seq, "now": now})
+    await conn.execute(MOVE_INCIDENT, {**moved, "now": now})
 
 
 async def move_on(
@@ -443,6 +447,7 @@ async def page_directly(
     *,
     user_id: uuid.UUID,
     actor: Actor,
+    job_id: uuid.UUID | None = None,
     now: datetime,
 ) -> None:
     """Page one user and stop the policy (reassignment to a person)."""
@@ -453,7 +458,7 @@ async def page_directly(
         (Recipient(user_id, PageVia.REASSIGN),),
         position=None,
         seq=new_seq,
-        job_id=None,
+        job_id=job_id,
         now=now,
     )
     await conn.execute(
@@ -493,7 +498,9 @@ async def resume_escalation(
             await conn.execute(select(Incident.assigned_user_id).where(Incident.id == incident_id))
         ).scalar_one_or_none()
         if assignee is not None:
-            await page_directly(conn, escalation, user_id=assignee, actor=actor, now=now)
+            await page_directly(
+                conn, escalation, user_id=assignee, actor=actor, job_id=job_id, now=now
+            )
         return
     if escalation.state == EscalationState.EXHAUSTED:
         last = escalation.snapshot.level(escalation.position.level)

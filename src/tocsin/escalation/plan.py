@@ -86,6 +86,7 @@ class Verdict(enum.StrEnum):
     STALE = "stale"  # the incident moved on since the timer was made: do nothing
     RESPONDER = "responder"  # an added responder: page them while the incident is active
     RESUME = "resume"  # OPEN again: page the current level again, restart its timeout
+    REASSIGN = "reassign"  # reassigned to a person: page them once
 
 
 def judge_timer(
@@ -121,8 +122,16 @@ def judge_timer(
         return Verdict.REOPEN
     if state is None or seq != job_seq:
         return Verdict.STALE
-    if kind == JobKind.LEVEL:
+    if kind in (JobKind.LEVEL, JobKind.ESCALATE):
         if status == IncidentStatus.OPEN and state == EscalationState.ESCALATING:
             return Verdict.ESCALATE
+        return Verdict.STALE
+    if kind == JobKind.REASSIGN:
+        # Paged even when acknowledged (a person handed it over); resolving, acknowledging
+        # an open incident or moving the escalation since cancelled it.
+        if status in (IncidentStatus.OPEN, IncidentStatus.ACKNOWLEDGED) and (
+            state == EscalationState.DIRECT
+        ):
+            return Verdict.REASSIGN
         return Verdict.STALE
     return Verdict.STALE

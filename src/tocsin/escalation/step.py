@@ -33,6 +33,7 @@ from tocsin.escalation.engine import (
     find_escalation,
     lock_incident,
     move_on,
+    page_directly,
     resume_escalation,
     start_escalation,
 )
@@ -157,6 +158,16 @@ async def fire_job(
             seq=timer.escalation_seq,
             user_id=timer.responder_user_id,
             policy_id=timer.responder_policy_id,
+            now=now,
+        )
+    elif verdict == Verdict.REASSIGN:
+        assert escalation is not None and timer.responder_user_id is not None
+        await page_directly(
+            conn,
+            escalation,
+            user_id=timer.responder_user_id,
+            actor=SYSTEM,
+            job_id=timer.id,
             now=now,
         )
     elif verdict == Verdict.RESUME:

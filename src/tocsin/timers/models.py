@@ -31,6 +31,13 @@ class JobKind(enum.StrEnum):
     # its snooze ended): due at once; the worker pages its current level again and restarts
     # that level's timeout (escalation/engine.py: resume_escalation).
     RESUME = "resume"
+    # A person moved the escalation by hand (escalate now, reassign to a policy): the request
+    # set its position and step (escalation/actions.py); due at once, the worker pages from
+    # scheduled_level, as a LEVEL timer does, if that step is still the escalation's.
+    ESCALATE = "escalate"
+    # The incident was reassigned to a person (responder_user_id): due at once, the worker
+    # pages them once if that step is still the escalation's.
+    REASSIGN = "reassign"
 
 
 class JobOutcome(enum.StrEnum):
@@ -87,7 +94,8 @@ class EscalationJob(Base):
         Enum(JobOutcome, native_enum=False, values_callable=enum_values, length=20),
         nullable=True,
     )
-    # A RESPONDER timer pages this person, or this policy's first level, once.
+    # A RESPONDER timer pages this person, or this policy's first level, once; a REASSIGN
+    # timer pages this person (the new assignee).
     responder_user_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
     responder_policy_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
 

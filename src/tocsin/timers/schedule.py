@@ -1,8 +1,9 @@
 """Writing and cancelling escalation timers, in the caller's transaction: a new incident's
 start, a level's timeout, an acknowledgement's timeout, the resume after an incident is OPEN
-again, an added responder; and stopping everything pending when an incident stops escalating
-(`after_status_change`: what a change of status implies, in one place).
-A row due now wakes the workers when the transaction commits (tocsin.store.wakeup)."""
+again, an added responder, an escalation moved or reassigned by hand; and stopping everything
+pending when an incident stops escalating (`after_status_change`: what a change of status
+implies, in one place). A row due now wakes the workers when the transaction commits
+(tocsin.store.wakeup)."""
 
 from __future__ import annotations
 
@@ -81,6 +82,17 @@ async def schedule_responder(
         incident_id, level=0, repeat=0, at=now, now=now, seq=seq, kind=JobKind.RESPONDER
     )
     row.update(responder_user_id=user_id, responder_policy_id=policy_id)
+    await conn.execute(insert(EscalationJob).values(**row))
+    await announce_work(conn)
+
+
+async def schedule_reassign(
+    conn: Connection, incident_id: uuid.UUID, *, seq: int, user_id: uuid.UUID, now: datetime
+) -> None:
+    """A REASSIGN timer due at once, valid for the escalation's step `seq`: the worker pages
+    the new assignee (escalation/actions.py), woken now."""
+    row = timer_row(incident_id, level=0, repeat=0, at=now, now=now, seq=seq, kind=JobKind.REASSIGN)
+    row.update(responder_user_id=user_id)
     await conn.execute(insert(EscalationJob).values(**row))
     await announce_work(conn)
 
