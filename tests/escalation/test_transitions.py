@@ -4,6 +4,8 @@ and the worker pages, as it pages a new incident; the request that caused it pag
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import uuid
 from datetime import timedelta
 
@@ -20,7 +22,6 @@ from tocsin.escalation.plan import Verdict, judge_timer
 from tocsin.incidents.models import IncidentStatus
 from tocsin.noise.expiry import end_silences_and_snoozes
 from tocsin.notifications.models import ContactKind, Delivery, DeliveryKind, DeliveryStatus
-from tocsin.timers import tables
 from tocsin.timers.models import EscalationJob, JobKind
 
 T0 = CURRENT_TIME
@@ -194,9 +195,22 @@ async def test_acknowledge_and_resolve_requests_write_no_pages_and_cancel_unsent
     assert await pending_kinds(scene, incident) == []
 
 
-def test_the_timers_name_the_delivery_statuses_as_notifications_stores_them() -> None:
-    assert DeliveryStatus.PENDING.value == tables.DELIVERY_PENDING
-    assert DeliveryStatus.CANCELLED.value == tables.DELIVERY_CANCELLED
+# What `tocsin serve` and `tocsin worker` import first (cli.py builds both through these).
+ATTACHED = """
+import importlib, sys
+importlib.import_module(sys.argv[1])
+from tocsin.timers import attached
+attached.ack_timeout_source()
+attached.page_stopper()
+"""
+
+
+@pytest.mark.parametrize("process", ["tocsin.app", "tocsin.runtime"])
+def test_the_layers_above_the_timers_attach_what_a_transition_needs(process: str) -> None:
+    # The timers know no table above them: escalation and notifications register the
+    # acknowledgement timeout and the stopping of unsent pages when they are imported.
+    found = subprocess.run([sys.executable, "-c", ATTACHED, process], capture_output=True)
+    assert found.returncode == 0, found.stderr.decode()
 
 
 @pytest.mark.parametrize(

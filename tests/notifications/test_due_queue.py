@@ -97,3 +97,38 @@ async def test_a_stopping_worker_gives_back_timers_deliveries_and_monitors(
             assert await queue.next_due_at(conn, rows, now=now) is not None
     # And the work is done by the next worker as if nothing happened.
     assert await send_due_deliveries(ctx) is True
+
+
+async def test_the_worker_sleeps_until_the_first_row_due_of_any_kind(
+    client: AsyncClient,
+    paging: Paging,
+    ctx: WorkerContext,
+    engine: AsyncEngine,
+    clock: FrozenClock,
+) -> None:
+    await open_incident(client, paging, title="Checkout down")
+    while await fire_due_escalations(ctx):
+        pass  # level 1 paged: a delivery due now, the next level's timer later
+    now = clock.now()
+    loop = WorkerLoop(ctx, poll_seconds=86_400)
+    async with engine.connect() as conn:
+        timer_due = await queue.next_due_at(conn, TIMERS, now=now)
+        assert await queue.next_due_at(conn, MONITORS, now=now) is None
+        assert await queue.next_due_at(conn, DELIVERIES, now=now) == now
+    assert timer_due is not None and timer_due > now
+    assert await loop._sleep_seconds() == 0  # the page is due
+    # Sent meanwhile by someone else: the next is the timer.
+    async with engine.begin() as conn:
+        await conn.execute(sa.update(Delivery).values(status=DeliveryStatus.SENT, sent_at=now))
+    assert await loop._sleep_seconds() == (timer_due - now).total_seconds()
+    # Claimed by another worker, which died: due again when its lease runs out.
+    clock.advance(timer_due - now)
+    async with engine.begin() as conn:
+        claimed = await queue.claim(
+            conn, TIMERS, owner="gone", now=clock.now(), lease=timedelta(seconds=90), limit=1
+        )
+    assert len(claimed) == 1
+    assert await loop._sleep_seconds() == 90
+    async with engine.connect() as conn:
+        both = await queue.next_due_of(conn, [TIMERS, DELIVERIES, MONITORS], now=clock.now())
+    assert both == clock.now() + timedelta(seconds=90)

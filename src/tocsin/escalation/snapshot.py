@@ -13,8 +13,15 @@ from typing import Any
 
 from sqlalchemy import bindparam, select
 
-from tocsin.escalation.models import EscalationLevel, EscalationPolicy, TargetType
+from tocsin.escalation.models import (
+    EscalationLevel,
+    EscalationPolicy,
+    IncidentEscalation,
+    TargetType,
+)
+from tocsin.incidents.models import Incident
 from tocsin.store.connection import Connection
+from tocsin.timers import attached
 
 
 @dataclass(frozen=True)
@@ -154,3 +161,34 @@ async def load_policy_snapshots(
         )
         for policy_id, levels in by_policy.items()
     }
+
+
+_ACK_TIMEOUT_OF = (
+    select(
+        IncidentEscalation.policy_snapshot,
+        IncidentEscalation.level,
+        IncidentEscalation.repeat,
+        IncidentEscalation.seq,
+        EscalationPolicy.ack_timeout_minutes,
+    )
+    .select_from(Incident)
+    .outerjoin(IncidentEscalation, IncidentEscalation.incident_id == Incident.id)
+    .outerjoin(EscalationPolicy, EscalationPolicy.id == Incident.escalation_policy_id)
+    .where(Incident.id == bindparam("incident_id"))
+)
+
+
+@attached.finds_ack_timeouts
+async def find_ack_timeout(
+    conn: Connection, incident_id: uuid.UUID
+) -> attached.AckTimeoutSource | None:
+    """The incident's acknowledgement timeout: its snapshot's, where its escalation stands,
+    once the escalation started; before that its policy's as it is now, at level 1. The
+    timers ask for it when an acknowledgement writes its timeout's timer."""
+    row = (await conn.execute(_ACK_TIMEOUT_OF, {"incident_id": incident_id})).first()
+    if row is None:
+        return None
+    if row.policy_snapshot is not None:
+        minutes = row.policy_snapshot.get("ack_timeout_minutes")
+        return attached.AckTimeoutSource(minutes, row.level, row.repeat, row.seq)
+    return attached.AckTimeoutSource(row.ack_timeout_minutes, level=1, repeat=0, seq=0)

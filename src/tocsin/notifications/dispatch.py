@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from tocsin.alerts.models import Severity
 from tocsin.auth.models import User
@@ -41,6 +41,7 @@ from tocsin.notifications.models import (
 from tocsin.store.connection import Connection
 from tocsin.store.inserts import insert_ignoring
 from tocsin.store.wakeup import announce_work
+from tocsin.timers import attached
 
 HIGH_URGENCY_SEVERITIES = frozenset({Severity.CRITICAL, Severity.HIGH})
 
@@ -364,3 +365,17 @@ async def _downgrades(
         )
     await append_to_timelines(conn, entries, now=now)
     return quiet
+
+
+@attached.stops_pages
+async def cancel_unsent_pages(conn: Connection, incident_id: uuid.UUID, *, now: datetime) -> int:
+    """Cancel the incident's page deliveries not yet sent, when its escalation stops (an
+    acknowledgement, a resolve: incidents/lifecycle.py through the timers); returns how many.
+    One a worker is sending right now still goes out (and a worker claiming one later finds
+    it cancelled, or re-checks the incident itself: notifications/delivery.py)."""
+    result = await conn.execute(
+        update(Delivery)
+        .where(Delivery.incident_id == incident_id, Delivery.status == DeliveryStatus.PENDING)
+        .values(status=DeliveryStatus.CANCELLED, updated_at=now)
+    )
+    return result.rowcount or 0

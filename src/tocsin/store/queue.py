@@ -17,7 +17,7 @@ condition saying which of its rows still wait. A worker
 Every claim counts an attempt. A row claimed more than its kind's cap (`kept_failing`) is
 parked instead of worked: `parked_at` is set, it is never claimed again, and its kind records
 why where a person sees it (a timeline entry, a failed delivery, a monitor's state).
-`next_due_at` tells the loop when to wake for a kind.
+`next_due_of` tells the loop when to wake: for all the kinds it runs, in one statement.
 """
 
 from __future__ import annotations
@@ -27,9 +27,21 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, Table, and_, func, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Row,
+    Select,
+    Table,
+    and_,
+    bindparam,
+    func,
+    or_,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.orm import QueryableAttribute
-from sqlalchemy.sql.elements import ColumnClause, KeyedColumnElement
+from sqlalchemy.sql.elements import BindParameter, ColumnClause, KeyedColumnElement
 
 from tocsin.store.connection import Connection
 
@@ -66,7 +78,7 @@ class DueRows:
         return self.table.c.parked_at
 
 
-def _free(rows: DueRows, now: datetime) -> list[ColumnElement[bool]]:
+def _free(rows: DueRows, now: datetime | BindParameter[Any]) -> list[ColumnElement[bool]]:
     """Not leased, or the lease has run out (its worker died or was cut off)."""
     free = [or_(rows.lease_until.is_(None), rows.lease_until < now)]
     if rows.legacy_until is not None:
@@ -177,20 +189,50 @@ async def release(conn: Connection, rows: DueRows, *, owner: str) -> int:
     return result.rowcount or 0
 
 
-async def next_due_at(conn: Connection, rows: DueRows, *, now: datetime) -> datetime | None:
-    """When a waiting row next becomes claimable: its due time, or for one leased, the end of
-    that lease. The loop sleeps until then (or until woken)."""
-    waiting = (*rows.waiting, rows.parked_at.is_(None))
-    free = (
-        await conn.execute(select(func.min(rows.due)).where(*waiting, *_free(rows, now)))
-    ).scalar_one_or_none()
-    leased = (
-        await conn.execute(
-            select(func.min(rows.lease_until)).where(*waiting, rows.lease_until >= now)
+# The next-due statement of each combination of kinds, built once: the loop asks before
+# every sleep, and building the statement anew each time cost more than running it.
+_NEXT_DUE: dict[tuple[int, ...], tuple[tuple[DueRows, ...], Select[tuple[Any, ...]]]] = {}
+
+
+def _next_due_statement(kinds: Sequence[DueRows]) -> Select[tuple[Any, ...]]:
+    key = tuple(id(rows) for rows in kinds)
+    known = _NEXT_DUE.get(key)
+    if known is not None:
+        return known[1]
+    parts = []
+    for rows in kinds:
+        now = bindparam("now", type_=rows.due.type)
+        waiting = (*rows.waiting, rows.parked_at.is_(None))
+        # Free rows by their due time; leased ones (another worker's) by the end of the lease.
+        parts.append(select(func.min(rows.due).label("at")).where(*waiting, *_free(rows, now)))
+        parts.append(
+            select(func.min(rows.lease_until).label("at")).where(*waiting, rows.lease_until >= now)
         )
+    every = union_all(*parts).subquery()
+    # Every kind's due column is a UTC timestamp: the minimum is read back as one.
+    statement = select(func.min(every.c.at, type_=kinds[0].due.type))
+    # Keep the kinds alive with their statement, so that their ids are never reused.
+    _NEXT_DUE[key] = (tuple(kinds), statement)
+    return statement
+
+
+async def next_due_of(
+    conn: Connection, kinds: Sequence[DueRows], *, now: datetime
+) -> datetime | None:
+    """When the first waiting row of any of `kinds` becomes claimable: its due time, or for
+    one leased, the end of that lease; in one statement. The loop sleeps until then (or until
+    woken)."""
+    if not kinds:
+        return None
+    at: datetime | None = (
+        await conn.execute(_next_due_statement(kinds), {"now": now})
     ).scalar_one_or_none()
-    candidates = [at for at in (free, leased) if at is not None]
-    return min(candidates) if candidates else None
+    return at
+
+
+async def next_due_at(conn: Connection, rows: DueRows, *, now: datetime) -> datetime | None:
+    """When a waiting row of `rows` next becomes claimable (see `next_due_of`)."""
+    return await next_due_of(conn, [rows], now=now)
 
 
 def and_all(conditions: Sequence[ColumnElement[bool]]) -> ColumnElement[bool]:

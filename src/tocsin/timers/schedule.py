@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, insert, update
 
 from tocsin.store.connection import Connection
 from tocsin.store.wakeup import announce_work
-from tocsin.timers import tables
+from tocsin.timers import attached
 from tocsin.timers.models import EscalationJob, JobKind
 
 FIRST_LEVEL = 1
@@ -122,43 +122,35 @@ class AckTimeout:
     at: datetime
 
 
-_ACK_TIMEOUT_OF = (
-    select(
-        tables.incident_escalations.c.policy_snapshot,
-        tables.incident_escalations.c.level,
-        tables.incident_escalations.c.repeat,
-        tables.incident_escalations.c.seq,
-        tables.escalation_policies.c.ack_timeout_minutes,
+_CANCEL_TIMERS = (
+    update(EscalationJob)
+    .where(
+        EscalationJob.incident_id == bindparam("of_incident"),
+        EscalationJob.completed.is_(False),
+        EscalationJob.cancelled_at.is_(None),
     )
-    .select_from(tables.incidents)
-    .outerjoin(
-        tables.incident_escalations,
-        tables.incident_escalations.c.incident_id == tables.incidents.c.id,
-    )
-    .outerjoin(
-        tables.escalation_policies,
-        tables.escalation_policies.c.id == tables.incidents.c.escalation_policy_id,
-    )
-    .where(tables.incidents.c.id == bindparam("incident_id"))
+    .values(cancelled_at=bindparam("at"))
 )
 
 
-def _ack_timeout_row(row: Any, incident_id: uuid.UUID, *, now: datetime) -> dict[str, Any] | None:
-    """The ACK_TIMEOUT timer for a row of _ACK_TIMEOUT_OF: the policy as snapshotted when the
-    escalation started, or the policy as it is now if it has not started; None when it has
-    no acknowledgement timeout."""
-    if row is None:
+def _ack_timeout_row(
+    source: attached.AckTimeoutSource | None, incident_id: uuid.UUID, *, now: datetime
+) -> dict[str, Any] | None:
+    """The ACK_TIMEOUT timer after an acknowledgement: it returns the incident to OPEN when
+    the acknowledgement timeout of its policy runs out (the policy as snapshotted when its
+    escalation started, or its policy as it is now if it has not started); None when the
+    policy has none."""
+    if source is None or not source.minutes:
         return None
-    if row.policy_snapshot is not None:
-        minutes = row.policy_snapshot.get("ack_timeout_minutes")
-        level, repeat, seq = row.level, row.repeat, row.seq
-    else:
-        minutes, level, repeat, seq = row.ack_timeout_minutes, FIRST_LEVEL, 0, 0
-    if not minutes:
-        return None
-    at = now + timedelta(minutes=minutes)
+    at = now + timedelta(minutes=source.minutes)
     return timer_row(
-        incident_id, level=level, repeat=repeat, at=at, now=now, seq=seq, kind=JobKind.ACK_TIMEOUT
+        incident_id,
+        level=source.level,
+        repeat=source.repeat,
+        at=at,
+        now=now,
+        seq=source.seq,
+        kind=JobKind.ACK_TIMEOUT,
     )
 
 
@@ -175,25 +167,6 @@ class StatusChange(enum.StrEnum):
     OPEN_AGAIN = "open_again"
 
 
-_CANCEL_TIMERS = (
-    update(EscalationJob)
-    .where(
-        EscalationJob.incident_id == bindparam("of_incident"),
-        EscalationJob.completed.is_(False),
-        EscalationJob.cancelled_at.is_(None),
-    )
-    .values(cancelled_at=bindparam("at"))
-)
-_CANCEL_PAGES = (
-    update(tables.deliveries)
-    .where(
-        tables.deliveries.c.incident_id == bindparam("of_incident"),
-        tables.deliveries.c.status == tables.DELIVERY_PENDING,
-    )
-    .values(status=tables.DELIVERY_CANCELLED, updated_at=bindparam("at"))
-)
-
-
 async def after_status_change(
     conn: Connection, incident_id: uuid.UUID, change: StatusChange, *, now: datetime
 ) -> AckTimeout | None:
@@ -203,17 +176,15 @@ async def after_status_change(
     workers)."""
     new: dict[str, Any] | None = None
     if change is StatusChange.ACKNOWLEDGED:
-        found = (await conn.execute(_ACK_TIMEOUT_OF, {"incident_id": incident_id})).first()
-        new = _ack_timeout_row(found, incident_id, now=now)
+        source = await attached.ack_timeout_source()(conn, incident_id)
+        new = _ack_timeout_row(source, incident_id, now=now)
     elif change is StatusChange.OPEN_AGAIN:
         new = timer_row(incident_id, level=0, repeat=0, at=now, now=now, kind=JobKind.RESUME)
     if change is not StatusChange.OPEN_AGAIN:
-        stopped = {"of_incident": incident_id, "at": now}
-        await conn.execute(_CANCEL_TIMERS, stopped)
-        # A page a worker is sending right now still goes out (and a worker claiming one
-        # later finds it cancelled, or re-checks the incident itself:
-        # notifications/delivery.py).
-        await conn.execute(_CANCEL_PAGES, stopped)
+        await conn.execute(_CANCEL_TIMERS, {"of_incident": incident_id, "at": now})
+        # Unsent pages: notifications owns them and says how they stop (timers/attached.py).
+        # One a worker is sending right now still goes out.
+        await attached.page_stopper()(conn, incident_id, now=now)
     if new is None:
         return None
     await conn.execute(insert(EscalationJob), [new])

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from tocsin.clock import Clock
 from tocsin.config import Settings
 from tocsin.store.connection import Database
+from tocsin.store.queue import DueRows
 
 # (stream event type, incident id) pairs, announced after their change is committed.
 Announce = Callable[[Iterable[tuple[str, uuid.UUID]]], None]
@@ -42,12 +43,17 @@ Release = Callable[[Database, str], Awaitable[int]]
 @dataclass(frozen=True)
 class WorkerStep:
     """A step as the loop runs it: what it runs, when it is next due, and what it releases
-    on shutdown (none for a step with no due rows of its own)."""
+    on shutdown (none for a step with no due rows of its own).
+
+    A step whose work is a table of the due-row queue names it as `due`: the loop asks all
+    such tables for their next due time in one statement. `next_due` is for a step with some
+    other way of knowing."""
 
     name: str
     run: Step
     next_due: NextDue | None = None
     release: Release | None = None
+    due: DueRows | None = None
 
 
 def as_worker_step(step: Step | WorkerStep) -> WorkerStep:

@@ -22,15 +22,17 @@ import socket
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from tocsin.clock import Clock
 from tocsin.config import Settings
 from tocsin.db import asyncpg_dsn
-from tocsin.store import wakeup
+from tocsin.store import queue, wakeup
 from tocsin.store.backend import is_shared
 from tocsin.store.connection import Database
+from tocsin.store.engine import read_only
+from tocsin.store.queue import DueRows
 from tocsin.worker import metrics
 from tocsin.worker.context import (
     Announce,
@@ -46,6 +48,16 @@ log = logging.getLogger(__name__)
 
 POLL_SECONDS = 1.0
 STEP_TIMEOUT_SECONDS = 30.0
+
+
+def _next_due_of(kinds: tuple[DueRows, ...]) -> NextDue:
+    """When the first row of any of these tables is due: one read, one statement."""
+
+    async def next_due(engine: Database, now: datetime) -> datetime | None:
+        async with read_only(engine).connect() as conn:
+            return await queue.next_due_of(conn, kinds, now=now)
+
+    return next_due
 
 
 def new_worker_id() -> str:
@@ -104,12 +116,14 @@ class WorkerLoop:
         self.steps = [as_worker_step(s) for s in (all_steps() if steps is None else steps)]
         self.poll_seconds = poll_seconds
         self.step_timeout = step_timeout
-        # By default each step's own; a caller may name others (or none).
-        self.next_due = (
-            [s.next_due for s in self.steps if s.next_due is not None]
-            if next_due is None
-            else list(next_due)
-        )
+        # By default the steps' own: the tables of due rows, asked together in one
+        # statement, and any other way a step declares; a caller may name others (or none).
+        if next_due is None:
+            kinds = tuple(s.due for s in self.steps if s.due is not None)
+            others = [s.next_due for s in self.steps if s.due is None and s.next_due is not None]
+            self.next_due = ([_next_due_of(kinds)] if kinds else []) + others
+        else:
+            self.next_due = list(next_due)
         self.stop_requested = asyncio.Event()
         self._woken: asyncio.Event | None = None
 
@@ -138,8 +152,17 @@ class WorkerLoop:
     async def run_once(self) -> None:
         """Rounds of one batch of every step, until none finds work. Taking turns keeps
         each kind of work moving: during a storm of new incidents, the pages of the first
-        ones go out while later ones are still being escalated."""
+        ones go out while later ones are still being escalated.
+
+        A wake-up that came before a round is answered by that round: its claims come after
+        the announcing transaction committed (on SQLite they wait for its write lock; on
+        PostgreSQL the NOTIFY comes at commit and wakes us again). So each round forgets
+        the earlier ones, among them the worker's own (a page written by the escalation
+        step, sent by the delivery step of the same round), which would otherwise cost one
+        more empty round after every incident."""
         while not self.stop_requested.is_set():
+            if self._woken is not None:
+                self._woken.clear()
             busy = False
             for step in self.steps:
                 if self.stop_requested.is_set():

@@ -1,37 +1,26 @@
-"""Every kind of due work the worker loop runs, one step per domain, each declared with when
-it is next due and what it gives back on shutdown."""
+"""Every kind of due work the worker loop runs, one step per domain, each declared with its
+table of due rows (when it is next due) and what it gives back on shutdown."""
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from tocsin.escalation import step as escalation
+from tocsin.escalation.models import TIMERS
 from tocsin.heartbeats import watch as heartbeats
+from tocsin.heartbeats.models import MONITORS
 from tocsin.noise.expiry import end_silences_and_snoozes
 from tocsin.notifications import delivery
+from tocsin.notifications.models import DELIVERIES
 from tocsin.retention.purge import retention_step
 from tocsin.store.connection import Database
 from tocsin.worker.context import WorkerStep
-
-
-async def _timers_due(engine: Database, now: datetime) -> datetime | None:
-    return await escalation.next_due_at(engine, now=now)
 
 
 async def _release_timers(engine: Database, worker_id: str) -> int:
     return await escalation.release_claims(engine, worker_id=worker_id)
 
 
-async def _monitors_due(engine: Database, now: datetime) -> datetime | None:
-    return await heartbeats.next_due_at(engine, now=now)
-
-
 async def _release_monitors(engine: Database, worker_id: str) -> int:
     return await heartbeats.release_claims(engine, worker_id=worker_id)
-
-
-async def _deliveries_due(engine: Database, now: datetime) -> datetime | None:
-    return await delivery.next_due_at(engine, now=now)
 
 
 async def _release_deliveries(engine: Database, worker_id: str) -> int:
@@ -45,19 +34,19 @@ def all_steps() -> list[WorkerStep]:
         WorkerStep(
             "escalation",
             escalation.fire_due_escalations,
-            next_due=_timers_due,
+            due=TIMERS,
             release=_release_timers,
         ),
         WorkerStep(
             "heartbeats",
             heartbeats.fire_late_heartbeats,
-            next_due=_monitors_due,
+            due=MONITORS,
             release=_release_monitors,
         ),
         WorkerStep(
             "notifications",
             delivery.send_due_deliveries,
-            next_due=_deliveries_due,
+            due=DELIVERIES,
             release=_release_deliveries,
         ),
         WorkerStep("noise", end_silences_and_snoozes),

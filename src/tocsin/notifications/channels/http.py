@@ -1,5 +1,7 @@
 """HTTP for channels: what answers mean (which failures are worth retrying), and the pooled
-clients, one of them guarded (notifications/outbound.py) for addresses users choose."""
+clients, one of them guarded (notifications/outbound.py) for addresses users choose;
+`guarded_request` sends through the lean keep-alive client (channels/keepalive.py) and falls
+back to the guarded httpx client for what that one does not handle."""
 
 from __future__ import annotations
 
@@ -16,13 +18,21 @@ import httpcore
 import httpx
 
 from tocsin.notifications.channels import ChannelError
+from tocsin.notifications.channels.keepalive import (
+    Answer,
+    BadAnswer,
+    NotLean,
+    close_senders,
+    keepalive_sender,
+    tls_context,
+)
 from tocsin.notifications.outbound import HostUnresolvable, OutboundGuard, resolve_checked
 
 # Timeouts, throttling and conflicts can pass; other 4xx mean the request itself is wrong.
 RETRYABLE_CLIENT_ERRORS = frozenset({408, 409, 425, 429})
 
 
-def raise_for_answer(response: httpx.Response, *, what: str) -> None:
+def raise_for_answer(response: httpx.Response | Answer, *, what: str) -> None:
     """ChannelError for a non-2xx answer, permanent for client errors that will not pass.
     The reply's body is neither kept nor shown: it is the far end's text (an internal
     service's page, a token echoed back), and the status code says what went wrong."""
@@ -40,7 +50,7 @@ def raise_for_answer(response: httpx.Response, *, what: str) -> None:
     raise ChannelError(f"{what} answered {response.status_code}", permanent=permanent)
 
 
-def transport_error(exc: httpx.HTTPError, *, what: str) -> ChannelError:
+def transport_error(exc: Exception, *, what: str) -> ChannelError:
     """A connection or timeout failure: the far end may be back later. Only the kind of
     failure is kept: httpx's message may quote the URL, and with it a token."""
     return ChannelError(f"{what} unreachable: {type(exc).__name__}", permanent=False)
@@ -193,8 +203,9 @@ class _GuardedTransport(httpx.AsyncHTTPTransport):
     def __init__(self, guard: OutboundGuard) -> None:
         # No proxy from the environment: a proxy would resolve the name itself, after the
         # guard, so the check would say nothing about where the request goes.
-        # One TLS context (~0.1 s of CPU to build) for the parent's pool and ours.
-        ssl_context = httpx.create_ssl_context(trust_env=False)
+        # One TLS context (~0.1 s of CPU to build) for the parent's pool, ours and the
+        # keep-alive client's.
+        ssl_context = tls_context()
         super().__init__(verify=ssl_context, limits=_LIMITS, trust_env=False)
         self._pool = httpcore.AsyncConnectionPool(
             ssl_context=ssl_context,
@@ -223,9 +234,42 @@ def guarded_client(guard: OutboundGuard) -> httpx.AsyncClient:
     return client
 
 
+async def guarded_request(
+    guard: OutboundGuard,
+    method: str,
+    url: str,
+    *,
+    headers: dict[str, str],
+    content: bytes,
+    timeout: float,  # noqa: ASYNC109 (the channel's per-send limit)
+    what: str,
+) -> Answer | httpx.Response:
+    """One request to a URL a user chose, through the guard, redirects not followed: by the
+    keep-alive client, or by the guarded httpx client for a URL or header that one does not
+    send. The answer, whatever its status; ChannelError if none came (OutboundRefused, a
+    ChannelError too, for a refused target)."""
+    try:
+        return await keepalive_sender(guard).request(
+            method, url, headers=headers, body=content, timeout=timeout
+        )
+    except NotLean:
+        pass
+    except (OSError, BadAnswer, HostUnresolvable) as exc:  # TimeoutError is an OSError
+        raise transport_error(exc, what=what) from exc
+    try:
+        return await guarded_client(guard).request(
+            method, url, content=content, headers=headers, timeout=timeout
+        )
+    except httpx.HTTPError as exc:
+        raise transport_error(exc, what=what) from exc
+    except ValueError as exc:  # a URL httpx cannot use
+        raise ChannelError(f"{what} URL is not usable", permanent=True) from exc
+
+
 async def close_clients() -> None:
     """Close this event loop's pooled clients (the runtime's stop); the next send, if any,
     opens new ones."""
+    close_senders()
     loop = asyncio.get_running_loop()
     clients = list(_guarded.pop(loop, {}).values())
     shared = _clients.pop(loop, None)

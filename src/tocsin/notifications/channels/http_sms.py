@@ -11,11 +11,9 @@ from collections.abc import Callable
 from string import Template
 from urllib.parse import quote_plus
 
-import httpx
-
 from tocsin.config import Settings
 from tocsin.notifications.channels import ChannelError, OutgoingMessage, Recipient
-from tocsin.notifications.channels.http import guarded_client, raise_for_answer, transport_error
+from tocsin.notifications.channels.http import guarded_request, raise_for_answer
 from tocsin.notifications.outbound import guard_for
 
 
@@ -54,18 +52,18 @@ class HttpSmsChannel:
             to=recipient.address,
             body=message.short_text,
         )
-        try:
-            response = await guarded_client(guard_for(self.settings)).request(
-                s.http_sms_method.upper(),
-                s.http_sms_url,
-                content=content.encode(),
-                headers={
-                    "Content-Type": s.http_sms_content_type,
-                    "Idempotency-Key": message.idempotency_key,
-                },
-                timeout=s.notify_timeout_seconds,
-            )
-        except httpx.HTTPError as exc:
-            raise transport_error(exc, what="SMS gateway") from exc
+        response = await guarded_request(
+            guard_for(self.settings),
+            s.http_sms_method.upper(),
+            s.http_sms_url,
+            headers={
+                "Content-Type": s.http_sms_content_type,
+                "User-Agent": "Tocsin",
+                "Idempotency-Key": message.idempotency_key,
+            },
+            content=content.encode(),
+            timeout=s.notify_timeout_seconds,
+            what="SMS gateway",
+        )
         raise_for_answer(response, what="SMS gateway")
         return response.headers.get("x-message-id") or message.idempotency_key

@@ -11,12 +11,11 @@ import hashlib
 import hmac
 import time
 
-import httpx
 import orjson
 
 from tocsin.config import Settings
-from tocsin.notifications.channels import ChannelError, OutgoingMessage, Recipient
-from tocsin.notifications.channels.http import guarded_client, raise_for_answer, transport_error
+from tocsin.notifications.channels import OutgoingMessage, Recipient
+from tocsin.notifications.channels.http import guarded_request, raise_for_answer
 from tocsin.notifications.outbound import guard_for
 
 SIGNATURE_HEADER = "X-Tocsin-Signature"
@@ -60,16 +59,14 @@ class WebhookChannel:
         }
         if recipient.signing_secret:
             headers[SIGNATURE_HEADER] = sign(recipient.signing_secret, timestamp, body)
-        try:
-            response = await guarded_client(guard_for(self.settings)).post(
-                recipient.address,
-                content=body,
-                headers=headers,
-                timeout=self.settings.notify_timeout_seconds,
-            )
-        except httpx.HTTPError as exc:
-            raise transport_error(exc, what="webhook") from exc
-        except ValueError as exc:  # a URL httpx cannot use
-            raise ChannelError("webhook URL is not usable", permanent=True) from exc
+        response = await guarded_request(
+            guard_for(self.settings),
+            "POST",
+            recipient.address,
+            headers=headers,
+            content=body,
+            timeout=self.settings.notify_timeout_seconds,
+            what="webhook",
+        )
         raise_for_answer(response, what="webhook")
         return response.headers.get("x-request-id") or message.idempotency_key
