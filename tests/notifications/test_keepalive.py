@@ -258,6 +258,9 @@ async def test_urls_it_does_not_write_as_they_are_are_left_to_httpx(raw: RawRece
     for headers in ({"X-A": "1\r\nX-B: 2"}, {"X-A\r\nX-B": "2"}, {"X A": "1"}, {"": "1"}):
         with pytest.raises(NotLean):
             await sender.request("POST", raw.base_url + "/a", headers=headers, body=b"", timeout=5)
+    for method in ("POST /x HTTP/1.1\r\nX:", "PO ST", ""):
+        with pytest.raises(NotLean):
+            await sender.request(method, raw.base_url + "/a", headers={}, body=b"", timeout=5)
     assert raw.connections == 0
 
 

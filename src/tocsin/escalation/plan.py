@@ -81,7 +81,7 @@ def reach(
 
 class Verdict(enum.StrEnum):
     START = "start"  # a new incident: snapshot its policy and page level 1
-    ESCALATE = "escalate"  # a level timeout: move on
+    ESCALATE = "escalate"  # a level timeout, or escalate now / a policy by hand: move on
     REOPEN = "reopen"  # an acknowledgement timeout: back to OPEN, escalation resumes
     STALE = "stale"  # the incident moved on since the timer was made: do nothing
     RESPONDER = "responder"  # an added responder: page them while the incident is active

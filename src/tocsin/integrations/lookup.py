@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from tocsin.auth.secrets import hash_token
 from tocsin.integrations.models import Integration, IntegrationType
 from tocsin.store.connection import Connection
-from tocsin.store.quickreads import driver_ready, first_row
+from tocsin.store.quickreads import driver_ready, kept_first
 
 
 @dataclass(frozen=True)
@@ -47,15 +47,25 @@ _INFO = select(
 
 
 # Built once: every webhook runs it, and a statement object reused keeps its cache key.
+# Kept per process while the lookups stamp holds (tocsin/store/stamp.py): a key revoked or
+# an integration changed anywhere is seen at the next request.
 _ACTIVE_BY_KEY_HASH = driver_ready(
-    _INFO.where(Integration.active.is_(True), Integration.key_hash == bindparam("key_hash"))
+    _INFO.where(Integration.active.is_(True), Integration.key_hash == bindparam("key_hash")),
+    kept=True,
 )
 
 
 async def find_active_integration(conn: Connection, key: str) -> IntegrationInfo | None:
-    """The active integration with this secret key, or None (unknown and inactive alike)."""
-    row = await first_row(conn, _ACTIVE_BY_KEY_HASH, {"key_hash": hash_token(key)})
-    return _info(row)
+    """The active integration with this secret key, or None (unknown and inactive alike).
+    The answer may be shared with other requests: it is frozen, and so are its dicts in
+    practice (nothing on the ingest path changes an integration's options or templates)."""
+    return await kept_first(conn, _ACTIVE_BY_KEY_HASH, {"key_hash": hash_token(key)}, _found)
+
+
+def _found(row: Row[Any]) -> IntegrationInfo:
+    info = _info(row)
+    assert info is not None
+    return info
 
 
 async def find_integration(

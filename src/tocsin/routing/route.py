@@ -14,6 +14,7 @@ import enum
 import logging
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import and_, bindparam, func, select, tuple_
 from sqlalchemy.orm import aliased
@@ -25,7 +26,7 @@ from tocsin.catalog.support_hours import from_stored as support_hours_from_store
 from tocsin.escalation.models import EscalationPolicy
 from tocsin.integrations.lookup import IntegrationInfo
 from tocsin.store.connection import Connection
-from tocsin.store.quickreads import driver_ready, first_row
+from tocsin.store.quickreads import driver_ready, kept_first
 from tocsin.teams.models import Team, TeamTag
 
 log = logging.getLogger(__name__)
@@ -89,10 +90,46 @@ _SERVICE_ROUTE = (
 
 
 # Built once: every alert runs one of them, and a statement object reused keeps its cache key.
+# What they find is kept per process while the lookups stamp holds (tocsin/store/stamp.py):
+# a service or policy changed anywhere is seen by the next alert.
 _BY_ROUTING_KEY = driver_ready(
-    _SERVICE_ROUTE.where(Service.routing_key == bindparam("routing_key"))
+    _SERVICE_ROUTE.where(Service.routing_key == bindparam("routing_key")), kept=True
 )
-_BY_SERVICE_ID = driver_ready(_SERVICE_ROUTE.where(Service.id == bindparam("service_id")))
+_BY_SERVICE_ID = driver_ready(
+    _SERVICE_ROUTE.where(Service.id == bindparam("service_id")), kept=True
+)
+
+
+@dataclass(frozen=True)
+class _ServiceRoute:
+    """A service's route as read, and the policy it names if that one is inactive or gone."""
+
+    service_id: uuid.UUID
+    team_id: uuid.UUID
+    escalation_policy_id: uuid.UUID | None
+    unusable_policy_id: uuid.UUID | None
+    group_by: tuple[str, ...]
+    group_window_seconds: int
+    urgency: ServiceUrgency
+    support_hours: SupportHours | None
+
+
+def _service_route(row: Any) -> _ServiceRoute:
+    policy_id = row.service_policy_active_id
+    unusable = None
+    if policy_id is None:
+        unusable = row.escalation_policy_id
+        policy_id = row.team_default_id
+    return _ServiceRoute(
+        service_id=row.id,
+        team_id=row.team_id,
+        escalation_policy_id=policy_id,
+        unusable_policy_id=unusable,
+        group_by=tuple(row.group_by or ()),
+        group_window_seconds=row.group_window_seconds,
+        urgency=ServiceUrgency(row.urgency),
+        support_hours=support_hours_from_stored(row.support_hours),
+    )
 
 
 async def _route_via_service(
@@ -107,28 +144,25 @@ async def _route_via_service(
         reason = RouteReason.DEFAULT_SERVICE
     else:
         return None
-    row = await first_row(conn, stmt, params)
-    if row is None:
+    found = await kept_first(conn, stmt, params, _service_route)
+    if found is None:
         return None
-    policy_id = row.service_policy_active_id
-    if policy_id is None:
-        if row.escalation_policy_id is not None:
-            log.warning(
-                "service %s names escalation policy %s, which is inactive or gone; "
-                "using the team's default policy",
-                row.id,
-                row.escalation_policy_id,
-            )
-        policy_id = row.team_default_id
+    if found.unusable_policy_id is not None:
+        log.warning(
+            "service %s names escalation policy %s, which is inactive or gone; "
+            "using the team's default policy",
+            found.service_id,
+            found.unusable_policy_id,
+        )
     return Route(
-        team_id=row.team_id,
-        service_id=row.id,
-        escalation_policy_id=policy_id,
+        team_id=found.team_id,
+        service_id=found.service_id,
+        escalation_policy_id=found.escalation_policy_id,
         reason=reason,
-        group_by=tuple(row.group_by or ()),
-        group_window_seconds=row.group_window_seconds,
-        urgency=ServiceUrgency(row.urgency),
-        support_hours=support_hours_from_stored(row.support_hours),
+        group_by=found.group_by,
+        group_window_seconds=found.group_window_seconds,
+        urgency=found.urgency,
+        support_hours=found.support_hours,
     )
 
 

@@ -14,6 +14,10 @@ would use. Any other statement given to the same connection runs through SQLAlch
   thread. A single SELECT in WAL mode never waits for the writer and sees what is committed.
 - PostgreSQL: a small asyncpg pool of its own; asyncpg prepares each statement once per
   connection and reuses it. Each read is one round trip, in autocommit.
+
+Lookups marked `kept=True` (the integration by key, the service's route) go one step further:
+`kept_first` keeps what they found, per process, for as long as the lookups stamp
+(tocsin/store/stamp.py) is unchanged, so each such lookup reads one stamp row instead.
 """
 
 from __future__ import annotations
@@ -22,26 +26,35 @@ import asyncio
 import contextlib
 import sqlite3
 from collections import namedtuple
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Hashable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
-from typing import Any, TypeVarTuple, cast, overload
+from dataclasses import dataclass, field
+from typing import Any, TypeVar, TypeVarTuple, cast, overload
 
 import orjson
-from sqlalchemy import CursorResult, Dialect, Engine, Executable, Select, make_url
+from sqlalchemy import CursorResult, Dialect, Engine, Executable, Select, make_url, select
 from sqlalchemy.engine.interfaces import _CoreAnyExecuteParams
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql.selectable import TypedReturnsRows
+from sqlalchemy.sql.util import find_tables
 from sqlalchemy.util.typing import TupleAny
 
 from tocsin.store.connection import Connection, Database
 from tocsin.store.engine import asyncpg_dsn, is_sqlite_url, read_only
 from tocsin.store.inline import InlineEngine, inline_where_possible
+from tocsin.store.stamp import STAMP_ROW, STAMPED_TABLES, lookups_stamp
 
 Ts = TypeVarTuple("Ts")
+T = TypeVar("T")
 
-# The execution option that marks a statement as one the driver may run (see driver_ready).
+# The execution options that mark a statement as one the driver may run (see driver_ready),
+# and one whose findings may be kept while the lookups stamp holds.
 DRIVER_READY_OPTION = "tocsin_driver_ready"
+KEPT_OPTION = "tocsin_kept"
+
+# At most this many kept values per process (one per integration key and routing key in
+# use); past it they are all dropped and read again, so memory stays bounded.
+KEPT_MAX = 10_000
 
 # How long a read on SQLite waits if the database is momentarily locked (a WAL reset);
 # in WAL mode a reader otherwise never waits.
@@ -49,14 +62,19 @@ SQLITE_READ_BUSY_MS = 2_000
 PG_POOL_MAX = 8
 
 
-def driver_ready(stmt: Select[*Ts]) -> Select[*Ts]:
+def driver_ready(stmt: Select[*Ts], *, kept: bool = False) -> Select[*Ts]:
     """The statement, marked (by an execution option) as one QuickReads may run on the
     driver; run it with `first_row`. It must be a plain SELECT built once at import, whose
-    parameters are `bindparam`s given by name at execution."""
+    parameters are `bindparam`s given by name at execution. With `kept`, `kept_first` may
+    keep what it finds while the lookups stamp holds: it must read only stamped tables."""
     given: object = stmt
     if not isinstance(given, Select):
         raise TypeError(f"only a SELECT can be driver-ready, not {type(given).__name__}")
-    return stmt.execution_options(**{DRIVER_READY_OPTION: True})
+    if kept:
+        unstamped = {t.name for t in find_tables(stmt)} - STAMPED_TABLES
+        if unstamped:
+            raise ValueError(f"a kept lookup reads tables whose changes go unnoticed: {unstamped}")
+    return stmt.execution_options(**{DRIVER_READY_OPTION: True, KEPT_OPTION: kept})
 
 
 async def first_row(
@@ -68,6 +86,26 @@ async def first_row(
     if isinstance(conn, QuickConnection) and conn.runs_on_driver(statement):
         return await conn.read_on_driver(statement, parameters)
     return (await conn.execute(statement, parameters)).first()
+
+
+async def kept_first(
+    conn: Connection,
+    statement: Select[*Ts],
+    parameters: dict[str, Hashable],
+    build: Callable[[Any], T],
+) -> T | None:
+    """`build(row)` for the first row `statement` reads, or None when it reads none. For a
+    statement marked `kept` on a QuickConnection with a driver, what `build` made is kept and
+    handed out again (the same object: it must not be changed) until the lookups stamp
+    changes; not-found is never kept. `build` must be a module-level function (it is part of
+    the key) and free of side effects."""
+    if isinstance(conn, QuickConnection) and conn.runs_on_driver(statement):
+        if statement.get_execution_options().get(KEPT_OPTION):
+            return await conn.reads.kept(statement, parameters, build)
+        row = await conn.read_on_driver(statement, parameters)
+    else:
+        row = (await conn.execute(statement, parameters)).first()
+    return None if row is None else build(row)
 
 
 Processor = Callable[[Any], Any] | None
@@ -214,6 +252,10 @@ class QuickConnection:
         return self._reads.dialect
 
     @property
+    def reads(self) -> QuickReads:
+        return self._reads
+
+    @property
     def sync_engine(self) -> Engine:
         return self._reads.engine.sync_engine
 
@@ -253,6 +295,17 @@ class QuickConnection:
         return await self._fallback.execute(statement, parameters)
 
 
+_STAMP = driver_ready(select(lookups_stamp.c.version).where(lookups_stamp.c.id == STAMP_ROW))
+
+
+@dataclass
+class _Kept:
+    """Values found by kept lookups, all read after the stamp had this value."""
+
+    stamp: int
+    values: dict[tuple[Any, ...], Any] = field(default_factory=dict)
+
+
 class QuickReads:
     """Connections for the short indexed reads on the ingest path (see the module's doc)."""
 
@@ -274,6 +327,7 @@ class QuickReads:
                 self.driver = _SqliteDriver(database)
         # Keyed by the statement itself: driver-ready ones are module constants.
         self._plans: dict[Select[*TupleAny], _Plan] = {}
+        self._kept: _Kept | None = None
 
     @asynccontextmanager
     async def connect(self) -> AsyncIterator[QuickConnection]:
@@ -290,6 +344,36 @@ class QuickReads:
             plan = self._plans[statement] = _plan(statement, self.dialect)
         raw = await self.driver.fetch(plan, plan.parameters(parameters))
         return [plan.make_row(r) for r in raw]
+
+    async def kept(
+        self,
+        statement: Select[*Ts],
+        parameters: dict[str, Hashable],
+        build: Callable[[Any], T],
+    ) -> T | None:
+        """See `kept_first`. The stamp is read before the row: a change committed between
+        the two leaves a newer value kept under the older stamp, which the next lookup finds
+        changed and reads again; the other order could keep a stale value for good."""
+        stamps = await self.run(_STAMP, None)
+        if not stamps:  # no stamp row (a database emptied by hand): keep nothing
+            rows = await self.run(statement, parameters)
+            return build(rows[0]) if rows else None
+        stamp: int = stamps[0][0]
+        kept = self._kept
+        if kept is None or kept.stamp != stamp or len(kept.values) >= KEPT_MAX:
+            kept = self._kept = _Kept(stamp)
+        key = (statement, build, *sorted(parameters.items()))
+        value = kept.values.get(key)
+        if value is not None:
+            return cast(T, value)
+        rows = await self.run(statement, parameters)
+        if not rows:
+            return None
+        value = build(rows[0])
+        # Into the values of the stamp read above, even if a concurrent lookup (on
+        # PostgreSQL the reads await) has since replaced them with a newer stamp's.
+        kept.values[key] = value
+        return value
 
     async def dispose(self) -> None:
         """Closes what only this holds (the app disposes of its own engine)."""
