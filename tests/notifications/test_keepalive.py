@@ -456,3 +456,17 @@ def settings_for_twilio(settings: Settings) -> Callable[[str], Settings]:
         )
 
     return configured
+
+
+async def test_twilio_exempted_by_no_proxy_goes_straight_there(
+    raw: RawReceiver,
+    settings_for_twilio: Callable[[str], Settings],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("HTTP_PROXY", "http://proxy.invalid:3128")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    raw.answers = [b'HTTP/1.1 201 Created\r\nContent-Length: 14\r\n\r\n{"sid": "SM3"}']
+    channel = TwilioSmsChannel(settings_for_twilio(raw.base_url))
+    assert await channel.send(Recipient("+14155550100"), _message()) == "SM3"
+    assert raw.requests[0].line.startswith("POST /2010-04-01/Accounts/AC1/Messages.json ")
+    keepalive_sender(OutboundGuard.of(["0.0.0.0/0", "::/0"])).close()

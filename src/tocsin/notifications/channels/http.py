@@ -277,7 +277,9 @@ def _proxied(url: str) -> bool:
     parts = urlsplit(url)
     if not (proxies.get(parts.scheme.lower()) or proxies.get("all")):
         return False
-    return not urllib.request.proxy_bypass_environment(parts.hostname or "", proxies)
+    # The standard library's NO_PROXY check; typeshed does not list it.
+    bypass = urllib.request.proxy_bypass_environment  # type: ignore[attr-defined]
+    return not bypass(parts.hostname or "", proxies)
 
 
 async def operator_request(
