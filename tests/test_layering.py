@@ -92,7 +92,6 @@ KNOWN_UPWARD: set[tuple[str, str]] = {
     ("tocsin.incidents.models", "alerts"),
     ("tocsin.incidents.responding", "escalation"),
     ("tocsin.incidents.schemas", "alerts"),
-    ("tocsin.noise.expiry", "worker"),
     ("tocsin.notifications.delivery", "worker"),
     ("tocsin.notifications.dispatch", "alerts"),
     ("tocsin.notifications.dispatch", "escalation"),
