@@ -418,7 +418,12 @@ async def latency(
         for process in processes:
             process.terminate()
         for process in processes:
-            process.wait(timeout=30)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:  # a loaded machine: the next step needs the port
+                print(f"  (pid {process.pid} took over 30 s to stop; killed)")
+                process.kill()
+                process.wait()
         log.close()
     times_file = os.environ.get("BENCH_TIMES_FILE")
     if times_file:  # each incident's own times (time.monotonic), for a closer look
