@@ -11,6 +11,7 @@ import ssl
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import parse_qs
 
 import pytest
 from cryptography import x509
@@ -21,6 +22,7 @@ from cryptography.x509.oid import NameOID
 from tests.notifications.conftest import HttpReceiver, SilentReceiver
 from tocsin.config import Settings
 from tocsin.notifications.channels import ChannelError, OutgoingMessage, Recipient
+from tocsin.notifications.channels.http import close_clients
 from tocsin.notifications.channels.http_sms import HttpSmsChannel
 from tocsin.notifications.channels.keepalive import (
     MAX_BODY_BYTES,
@@ -29,6 +31,7 @@ from tocsin.notifications.channels.keepalive import (
     NotLean,
     keepalive_sender,
 )
+from tocsin.notifications.channels.twilio import TwilioSmsChannel
 from tocsin.notifications.channels.webhook import WebhookChannel
 from tocsin.notifications.outbound import OutboundGuard, OutboundRefused, guard_for
 
@@ -258,6 +261,9 @@ async def test_urls_it_does_not_write_as_they_are_are_left_to_httpx(raw: RawRece
     for headers in ({"X-A": "1\r\nX-B: 2"}, {"X-A\r\nX-B": "2"}, {"X A": "1"}, {"": "1"}):
         with pytest.raises(NotLean):
             await sender.request("POST", raw.base_url + "/a", headers=headers, body=b"", timeout=5)
+    for method in ("POST /x HTTP/1.1\r\nX:", "PO ST", ""):
+        with pytest.raises(NotLean):
+            await sender.request(method, raw.base_url + "/a", headers={}, body=b"", timeout=5)
     assert raw.connections == 0
 
 
@@ -395,3 +401,72 @@ def _message() -> OutgoingMessage:
         data={"kind": "test"},
         idempotency_key="k",
     )
+
+
+async def test_twilio_goes_through_the_keepalive_client_unguarded(
+    raw: RawReceiver, settings_for_twilio: Callable[[str], Settings]
+) -> None:
+    # Twilio's URL is the operator's: not guarded, and its connection reused too.
+    strict = settings_for_twilio(raw.base_url).model_copy(update={"outbound_allow": []})
+    raw.answers = [
+        b"HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nContent-Length: 29\r\n\r\n"
+        b'{"sid": "SM1", "status": "q"}',
+        b"HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\n"
+        b'Transfer-Encoding: chunked\r\n\r\n10\r\n{"code": 21211}\n\r\n0\r\n\r\n',
+    ]
+    channel = TwilioSmsChannel(strict)
+    assert await channel.send(Recipient("+14155550100"), _message()) == "SM1"
+    with pytest.raises(ChannelError, match=r"Twilio \(error 21211\) answered 400") as refused:
+        await channel.send(Recipient("+14155550100"), _message())
+    assert refused.value.permanent
+    assert raw.connections == 1
+    assert raw.requests[0].headers["content-type"] == "application/x-www-form-urlencoded"
+    assert parse_qs(raw.requests[0].body.decode())["Body"] == ["st"]
+    keepalive_sender(OutboundGuard.of(["0.0.0.0/0", "::/0"])).close()
+
+
+async def test_twilio_behind_a_proxy_from_the_environment_goes_through_httpx(
+    raw: RawReceiver,
+    settings_for_twilio: Callable[[str], Settings],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Only httpx speaks to proxies: an operator's HTTP_PROXY keeps working for Twilio.
+    monkeypatch.setenv("HTTP_PROXY", raw.base_url)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    raw.answers = [b'HTTP/1.1 201 Created\r\nContent-Length: 14\r\n\r\n{"sid": "SM2"}']
+    await close_clients()  # the shared httpx client reads the environment when made
+    channel = TwilioSmsChannel(settings_for_twilio("http://api.twilio.invalid"))
+    assert await channel.send(Recipient("+14155550100"), _message()) == "SM2"
+    [request] = raw.requests
+    assert request.line.startswith("POST http://api.twilio.invalid/2010-04-01/Accounts/")
+    await close_clients()
+
+
+@pytest.fixture
+def settings_for_twilio(settings: Settings) -> Callable[[str], Settings]:
+    def configured(base_url: str) -> Settings:
+        return settings.model_copy(
+            update={
+                "twilio_account_sid": "AC1",
+                "twilio_auth_token": "token",
+                "twilio_from": "+15005550006",
+                "twilio_base_url": base_url,
+            }
+        )
+
+    return configured
+
+
+async def test_twilio_exempted_by_no_proxy_goes_straight_there(
+    raw: RawReceiver,
+    settings_for_twilio: Callable[[str], Settings],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("HTTP_PROXY", "http://proxy.invalid:3128")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    raw.answers = [b'HTTP/1.1 201 Created\r\nContent-Length: 14\r\n\r\n{"sid": "SM3"}']
+    channel = TwilioSmsChannel(settings_for_twilio(raw.base_url))
+    assert await channel.send(Recipient("+14155550100"), _message()) == "SM3"
+    assert raw.requests[0].line.startswith("POST /2010-04-01/Accounts/AC1/Messages.json ")
+    keepalive_sender(OutboundGuard.of(["0.0.0.0/0", "::/0"])).close()

@@ -27,7 +27,6 @@ from sqlalchemy import insert, update
 
 from tocsin.alerts.models import Alert, AlertStatus
 from tocsin.alerts.normalised import NormalisedAlert, fingerprint
-from tocsin.escalation.engine import NO_POLICY_NOTE
 from tocsin.incidents.dedup import (
     DedupKey,
     Demand,
@@ -39,6 +38,7 @@ from tocsin.incidents.dedup import (
 from tocsin.incidents.lifecycle import Action
 from tocsin.incidents.models import Incident
 from tocsin.incidents.timeline import (
+    NO_POLICY_NOTE,
     Actor,
     EventKind,
     TimelineEntry,
@@ -46,16 +46,8 @@ from tocsin.incidents.timeline import (
     append_to_timelines,
 )
 from tocsin.integrations.lookup import IntegrationInfo
-from tocsin.noise.decide import (
-    Candidate,
-    Source,
-    Suppression,
-    SuppressionKind,
-    find_sources,
-    load_noise,
-    suppression_for,
-    wants_sources,
-)
+from tocsin.noise.decide import Firing, Suppression, SuppressionKind
+from tocsin.noise.decide import decide_noise as decide_batch_noise
 from tocsin.noise.grouping import (
     Wanted,
     find_finished_groups,
@@ -63,7 +55,6 @@ from tocsin.noise.grouping import (
     group_of,
     plan_groups,
 )
-from tocsin.noise.matchers import labels_of
 from tocsin.notifications.dispatch import urgency_of
 from tocsin.realtime.events import StreamEvent
 from tocsin.routing.route import Route, route_alert
@@ -388,46 +379,26 @@ def _groups_of(run: list[PreparedAlert], first: Mapping[DedupKey, int]) -> dict[
     return groups
 
 
-def _labels(prepared: PreparedAlert, service_name: str) -> dict[str, str]:
-    alert = prepared.alert
-    return labels_of(
-        tags=alert.tags,
-        title=alert.title,
-        source=alert.source,
-        severity=alert.severity.value,
-        service=service_name,
-    )
-
-
 async def decide_noise(
     conn: Connection, run: list[PreparedAlert], *, now: datetime
 ) -> list[Suppression | None]:
     """For each alert of a firing run, why it opens no incident (maintenance, silence or
-    inhibition, in that order), or None. Earlier alerts of the run count as firing sources
-    for inhibition, as do the alerts of open and acknowledged incidents."""
-    service_ids = {p.route.service_id for p in run if p.route and p.route.service_id}
-    noise = await load_noise(conn, service_ids=service_ids, now=now)
-    decided: list[Suppression | None] = [None] * len(run)
-    if noise.empty:
-        return decided
-    candidates: list[Candidate | None] = []
-    for prepared in run:
-        route = prepared.route
-        if route is None:
-            candidates.append(None)
-            continue
-        name = noise.service_names.get(route.service_id, "") if route.service_id else ""
-        candidates.append(Candidate(_labels(prepared, name), route.team_id, route.service_id))
-    routed = [c for c in candidates if c is not None]
-    sources: list[Source] = []
-    if noise.inhibitions:
-        teams = wants_sources(noise, routed)
-        sources = await find_sources(conn, teams)
-        sources += [Source(c.labels, c.team_id) for c in routed]
-    for n, candidate in enumerate(candidates):
-        if candidate is not None:
-            decided[n] = suppression_for(candidate, noise, sources, at=now)
-    return decided
+    inhibition), or None: noise/decide.py decides, for the whole run at once."""
+    return await decide_batch_noise(conn, [_firing(p) for p in run], now=now)
+
+
+def _firing(prepared: PreparedAlert) -> Firing | None:
+    route, alert = prepared.route, prepared.alert
+    if route is None:
+        return None
+    return Firing(
+        tags=alert.tags,
+        title=alert.title,
+        source=alert.source,
+        severity=alert.severity.value,
+        team_id=route.team_id,
+        service_id=route.service_id,
+    )
 
 
 async def _commit_resolved(

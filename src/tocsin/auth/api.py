@@ -24,7 +24,7 @@ from tocsin.auth.schemas import (
 )
 from tocsin.auth.sessions import revoke_session
 from tocsin.auth.users import (
-    add_user,
+    add_user_from_body,
     change_user,
     find_user,
     make_api_key,
@@ -38,16 +38,7 @@ from tocsin.auth.users import (
 from tocsin.auth.users import (
     list_users as list_users_page,
 )
-from tocsin.web import (
-    CurrentUser,
-    Cursor,
-    DbSession,
-    Limit,
-    Now,
-    Page,
-    State,
-    client_address,
-)
+from tocsin.web import CurrentUser, Cursor, DbSession, Limit, Now, Page, State, client_address
 
 __all__ = ["require_self_or_admin", "router"]
 
@@ -81,15 +72,7 @@ async def create_user_route(
 ) -> UserOut:
     """Admin only."""
     require_admin(principal)
-    user = await add_user(
-        session,
-        email=body.email,
-        name=body.name,
-        is_admin=body.is_admin,
-        time_zone=body.time_zone,
-        password=body.password,
-        now=now,
-    )
+    user = await add_user_from_body(session, body, now=now)
     await session.commit()
     return UserOut.model_validate(user)
 

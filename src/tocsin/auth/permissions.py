@@ -3,15 +3,26 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
+from typing import Protocol, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tocsin.auth.accounts import Principal
 from tocsin.errors import Forbidden
+from tocsin.store.rows import get_or_raise
 from tocsin.teams.models import TeamMember, TeamRole
 
 RESPONDER_ROLES = frozenset({TeamRole.MANAGER, TeamRole.RESPONDER})
+
+
+class TeamOwned(Protocol):
+    @property
+    def team_id(self) -> uuid.UUID: ...
+
+
+Owned = TypeVar("Owned", bound=TeamOwned)
 
 
 async def find_team_role(
@@ -45,6 +56,20 @@ async def require_team_reader(
         return
     if await find_team_role(session, principal, team_id) is None:
         raise Forbidden("you are not a member of this team")
+
+
+async def get_team_readable(
+    session: AsyncSession,
+    principal: Principal,
+    model: type[Owned],
+    row_id: uuid.UUID,
+    missing: Callable[[uuid.UUID], Exception],
+) -> Owned:
+    """The team-owned row if the principal may read its team; `missing(row_id)` when there is
+    no such row, Forbidden when it belongs to another team."""
+    row = await get_or_raise(session, model, row_id, missing)
+    await require_team_reader(session, principal, row.team_id)
+    return row
 
 
 async def require_team_responder(

@@ -15,10 +15,10 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
-    field_validator,
 )
 
 from tocsin.auth.models import KeyScope
+from tocsin.patching import not_null
 
 # Deliberately loose: one @, no spaces, a dot in the domain. Whether the address works is
 # something only sending to it can tell.
@@ -91,12 +91,7 @@ class UserUpdate(BaseModel):
     time_zone: TimeZone | None = None
     password: Password | None = None
 
-    @field_validator("email", "name", "is_admin", "is_active", "time_zone", "password")
-    @classmethod
-    def _not_null(cls, value: object) -> object:
-        if value is None:
-            raise ValueError("may be left out but not set to null")
-        return value
+    _not_null = not_null("email", "name", "is_admin", "is_active", "time_zone", "password")
 
 
 class ApiKeyCreate(BaseModel):

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tocsin.auth.accounts import Principal, create_user, find_user_by_email, issue_api_key
 from tocsin.auth.models import ApiKey, User
-from tocsin.auth.schemas import SELF_EDITABLE, ApiKeyCreate
+from tocsin.auth.schemas import SELF_EDITABLE, ApiKeyCreate, UserCreate
 from tocsin.auth.secrets import hash_password
 from tocsin.auth.sessions import revoke_sessions_of
 from tocsin.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -184,6 +184,19 @@ async def add_user(
         now=now,
         password=password,
         time_zone=time_zone,
+    )
+
+
+async def add_user_from_body(session: AsyncSession, body: UserCreate, *, now: datetime) -> User:
+    """add_user with what a create body asks for (the API's, or the admin page's form)."""
+    return await add_user(
+        session,
+        email=body.email,
+        name=body.name,
+        is_admin=body.is_admin,
+        time_zone=body.time_zone,
+        password=body.password,
+        now=now,
     )
 
 

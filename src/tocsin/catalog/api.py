@@ -18,13 +18,13 @@ from tocsin.catalog.registry import (
     ServiceNotFound,
     change_service,
     delete_service,
-    find_service,
-    register_service,
+    register_service_from_body,
 )
 from tocsin.catalog.registry import (
     list_services as list_services_page,
 )
 from tocsin.catalog.schemas import ServiceCreate, ServiceOut, ServiceUpdate
+from tocsin.store.rows import get_or_raise
 from tocsin.web import CurrentUser, Cursor, DbSession, Limit, Now, Page
 
 router = APIRouter(prefix="/api/v1/services", tags=["services"])
@@ -33,10 +33,7 @@ router = APIRouter(prefix="/api/v1/services", tags=["services"])
 async def get_service(
     service_id: uuid.UUID, session: DbSession, _principal: CurrentUser
 ) -> Service:
-    service = await find_service(session, service_id)
-    if service is None:
-        raise ServiceNotFound(service_id)
-    return service
+    return await get_or_raise(session, Service, service_id, ServiceNotFound)
 
 
 ExistingService = Annotated[Service, Depends(get_service)]
@@ -66,20 +63,7 @@ async def create_service(
 ) -> ServiceOut:
     """Managers of team_id or an admin."""
     await require_team_manager(session, principal, body.team_id)
-    service = await register_service(
-        session,
-        name=body.name,
-        description=body.description,
-        routing_key=body.routing_key,
-        team_id=body.team_id,
-        escalation_policy_id=body.escalation_policy_id,
-        status=body.status,
-        urgency=body.urgency,
-        group_by=body.group_by,
-        group_window_seconds=body.group_window_seconds,
-        support_hours=body.support_hours.model_dump() if body.support_hours else None,
-        now=now,
-    )
+    service = await register_service_from_body(session, body, now=now)
     await session.commit()
     return ServiceOut.model_validate(service)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,6 +17,9 @@ from tocsin.incidents.models import Incident
 from tocsin.integrations.models import Integration
 from tocsin.store.pages import newest_first
 from tocsin.teams.models import Team
+
+if TYPE_CHECKING:
+    from tocsin.catalog.schemas import ServiceCreate
 
 
 class ServiceNotFound(NotFound):
@@ -143,6 +146,26 @@ async def register_service(
     session.add(service)
     await session.flush()
     return service
+
+
+async def register_service_from_body(
+    session: AsyncSession, body: ServiceCreate, *, now: datetime
+) -> Service:
+    """register_service with what a create body asks for (the API's, or the page's form)."""
+    return await register_service(
+        session,
+        name=body.name,
+        description=body.description,
+        routing_key=body.routing_key,
+        team_id=body.team_id,
+        escalation_policy_id=body.escalation_policy_id,
+        status=body.status,
+        urgency=body.urgency,
+        group_by=body.group_by,
+        group_window_seconds=body.group_window_seconds,
+        support_hours=body.support_hours.model_dump() if body.support_hours else None,
+        now=now,
+    )
 
 
 async def change_service(

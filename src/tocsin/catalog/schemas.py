@@ -17,6 +17,7 @@ from pydantic import (
 )
 
 from tocsin.catalog.models import ServiceStatus, ServiceUrgency
+from tocsin.patching import not_null
 
 ServiceName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Description = Annotated[str, StringConstraints(max_length=10_000)]
@@ -153,7 +154,7 @@ class ServiceUpdate(BaseModel):
 
     _distinct_keys = field_validator("group_by")(check_group_by)
 
-    @field_validator(
+    _not_null = not_null(
         "name",
         "description",
         "routing_key",
@@ -163,8 +164,3 @@ class ServiceUpdate(BaseModel):
         "group_by",
         "group_window_seconds",
     )
-    @classmethod
-    def _not_null(cls, value: object) -> object:
-        if value is None:
-            raise ValueError("may be left out but not set to null")
-        return value

@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 
 from tocsin.auth.models import KeyScope
-from tocsin.auth.permissions import require_team_manager, require_team_reader
+from tocsin.auth.permissions import get_team_readable, require_team_manager
 from tocsin.auth.scopes import needs_scope
 from tocsin.escalation.models import EscalationPolicy
 from tocsin.escalation.policies import (
@@ -17,7 +17,6 @@ from tocsin.escalation.policies import (
     change_policy,
     create_policy,
     delete_policy,
-    find_policy,
     list_visible_policies,
     load_levels,
 )
@@ -29,15 +28,7 @@ from tocsin.escalation.schemas import (
     SimulationOut,
 )
 from tocsin.escalation.simulate import simulate_as
-from tocsin.web import (
-    CurrentUser,
-    Cursor,
-    DbSession,
-    Limit,
-    Now,
-    Page,
-    State,
-)
+from tocsin.web import CurrentUser, Cursor, DbSession, Limit, Now, Page, State
 
 router = APIRouter(prefix="/api/v1/escalation-policies", tags=["escalation policies"])
 
@@ -45,11 +36,7 @@ router = APIRouter(prefix="/api/v1/escalation-policies", tags=["escalation polic
 async def get_readable_policy(
     policy_id: uuid.UUID, session: DbSession, principal: CurrentUser
 ) -> EscalationPolicy:
-    policy = await find_policy(session, policy_id)
-    if policy is None:
-        raise PolicyNotFound(policy_id)
-    await require_team_reader(session, principal, policy.team_id)
-    return policy
+    return await get_team_readable(session, principal, EscalationPolicy, policy_id, PolicyNotFound)
 
 
 ReadablePolicy = Annotated[EscalationPolicy, Depends(get_readable_policy)]

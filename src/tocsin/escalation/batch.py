@@ -27,7 +27,6 @@ from tocsin.escalation.engine import (
     MOVE_ESCALATION,
     MOVE_INCIDENT,
     MOVE_INCIDENT_PAGED,
-    NO_POLICY_NOTE,
     page_rows,
     resolve_for_reach,
     timeline_of,
@@ -44,7 +43,13 @@ from tocsin.escalation.plan import FIRST, Advance, Position, Verdict, judge_time
 from tocsin.escalation.snapshot import PolicySnapshot, load_policy_snapshots
 from tocsin.escalation.targets import BatchResolver
 from tocsin.incidents.models import Incident
-from tocsin.incidents.timeline import SYSTEM, EventKind, TimelineEntry, append_to_timelines
+from tocsin.incidents.timeline import (
+    NO_POLICY_NOTE,
+    SYSTEM,
+    EventKind,
+    TimelineEntry,
+    append_to_timelines,
+)
 from tocsin.notifications.dispatch import plan_deliveries
 from tocsin.store.connection import Connection
 from tocsin.store.wakeup import announce_work

@@ -9,12 +9,11 @@ from dataclasses import dataclass
 from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tocsin.auth.models import User
 from tocsin.catalog.models import Service
 from tocsin.escalation.models import EscalationPolicy
 from tocsin.integrations.models import Integration, IntegrationType
 from tocsin.schedules.models import Schedule
-from tocsin.teams.models import TeamMember
+from tocsin.teams.membership import active_member_names
 
 # Integrations offered to the Simulate panel; a bigger installation types the id.
 MAX_INTEGRATIONS = 200
@@ -34,19 +33,14 @@ class LevelTargets:
 
 async def level_targets(session: AsyncSession, team_id: uuid.UUID) -> LevelTargets:
     """The team's members (active ones) and its schedules, by name."""
-    people = await session.execute(
-        select(User.id, User.name)
-        .join(TeamMember, TeamMember.user_id == User.id)
-        .where(TeamMember.team_id == team_id, User.is_active.is_(True))
-        .order_by(User.name)
-    )
+    people = await active_member_names(session, team_id)
     schedules = await session.execute(
         select(Schedule.id, Schedule.name)
         .where(Schedule.team_id == team_id)
         .order_by(Schedule.name)
     )
     return LevelTargets(
-        people=[Target(f"user:{row.id}", row.name) for row in people],
+        people=[Target(f"user:{user_id}", name) for user_id, name in people],
         schedules=[Target(f"schedule:{row.id}", row.name) for row in schedules],
     )
 

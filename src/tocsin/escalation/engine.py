@@ -26,7 +26,13 @@ from tocsin.escalation.plan import FIRST, Advance, Position, reach
 from tocsin.escalation.snapshot import PolicySnapshot, load_policy_snapshot
 from tocsin.escalation.targets import BatchResolver, Recipient, Resolution, resolve_level
 from tocsin.incidents.models import Incident, IncidentStatus
-from tocsin.incidents.timeline import Actor, EventKind, TimelineEntry, append_events
+from tocsin.incidents.timeline import (
+    NO_POLICY_NOTE,
+    Actor,
+    EventKind,
+    TimelineEntry,
+    append_events,
+)
 from tocsin.notifications.dispatch import plan_deliveries
 from tocsin.store.connection import Connection
 from tocsin.timers.schedule import schedule_level
@@ -349,9 +355,6 @@ async def start_escalation(
         conn, escalation, team_id=incident.team_id, start=FIRST, actor=actor, job_id=job_id, now=now
     )
     return True
-
-
-NO_POLICY_NOTE = "the team has no active default policy and the service names none"
 
 
 async def record_no_policy(

@@ -13,6 +13,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import replace
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, select
 
@@ -120,36 +121,20 @@ async def page_responder(
                 replace(r, via=PageVia.RESPONDER)
                 for r in reach(snapshot, FIRST, resolved, now=now).recipients
             )
-    if not recipients:
-        await append_events(
-            conn,
-            incident.id,
-            [
-                TimelineEntry(
-                    EventKind.PAGED,
-                    SYSTEM,
-                    note="the added responder's policy reached nobody",
-                    data={"responder": True, "user_ids": []},
-                )
-            ],
-            now=now,
+    if recipients:
+        await write_pages(
+            conn, incident.id, recipients, position=None, seq=seq, job_id=job_id, now=now
         )
-        return
-    await write_pages(conn, incident.id, recipients, position=None, seq=seq, job_id=job_id, now=now)
+        note = ""
+        data: dict[str, Any] = {
+            "level": None,
+            "responder": True,
+            "user_ids": [str(r.user_id) for r in recipients],
+            "escalation_policy_id": str(policy_id) if policy_id else None,
+        }
+    else:
+        note = "the added responder's policy reached nobody"
+        data = {"responder": True, "user_ids": []}
     await append_events(
-        conn,
-        incident.id,
-        [
-            TimelineEntry(
-                EventKind.PAGED,
-                SYSTEM,
-                data={
-                    "level": None,
-                    "responder": True,
-                    "user_ids": [str(r.user_id) for r in recipients],
-                    "escalation_policy_id": str(policy_id) if policy_id else None,
-                },
-            )
-        ],
-        now=now,
+        conn, incident.id, [TimelineEntry(EventKind.PAGED, SYSTEM, note=note, data=data)], now=now
     )

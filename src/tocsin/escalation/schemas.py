@@ -22,6 +22,7 @@ from tocsin.escalation.models import EscalationLevel, EscalationPolicy, TargetTy
 from tocsin.escalation.policies import LevelSpec
 from tocsin.escalation.simulate import Simulation
 from tocsin.noise.schemas import SuppressionOut
+from tocsin.patching import not_null
 
 MAX_LEVELS = 20
 # A level waits at most a week before handing on; longer is a typo, not a policy.
@@ -121,12 +122,7 @@ class PolicyUpdate(BaseModel):
     ack_timeout_minutes: AckTimeout | None = None
     levels: Levels | None = None
 
-    @field_validator("name", "description", "is_default", "repeat_count", "is_active", "levels")
-    @classmethod
-    def _not_null(cls, value: object) -> object:
-        if value is None:
-            raise ValueError("may be left out but not set to null")
-        return value
+    _not_null = not_null("name", "description", "is_default", "repeat_count", "is_active", "levels")
 
 
 class LevelOut(BaseModel):

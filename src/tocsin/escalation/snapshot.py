@@ -8,6 +8,7 @@ when it opened (or was reassigned to the policy). New incidents get the new vers
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -78,26 +79,28 @@ class PolicySnapshot:
         )
 
 
-_POLICY_WITH_LEVELS = (
-    select(
-        EscalationPolicy.name,
-        EscalationPolicy.repeat_count,
-        EscalationPolicy.ack_timeout_minutes,
-        EscalationLevel.target_type,
-        EscalationLevel.target_id,
-        EscalationLevel.timeout_minutes,
-    )
-    .join(EscalationLevel, EscalationLevel.policy_id == EscalationPolicy.id)
-    .where(EscalationPolicy.id == bindparam("policy_id"))
-    .order_by(EscalationLevel.level_number)
-)
+# A policy's row joined to each of its levels; a policy with no levels has no rows.
+_POLICY_LEVEL_ROWS = select(
+    EscalationPolicy.id,
+    EscalationPolicy.name,
+    EscalationPolicy.repeat_count,
+    EscalationPolicy.ack_timeout_minutes,
+    EscalationLevel.target_type,
+    EscalationLevel.target_id,
+    EscalationLevel.timeout_minutes,
+).join(EscalationLevel, EscalationLevel.policy_id == EscalationPolicy.id)
+
+_POLICY_WITH_LEVELS = _POLICY_LEVEL_ROWS.where(
+    EscalationPolicy.id == bindparam("policy_id")
+).order_by(EscalationLevel.level_number)
+
+_POLICIES_WITH_LEVELS = _POLICY_LEVEL_ROWS.where(
+    EscalationPolicy.id.in_(bindparam("policy_ids", expanding=True))
+).order_by(EscalationPolicy.id, EscalationLevel.level_number)
 
 
-async def load_policy_snapshot(conn: Connection, policy_id: uuid.UUID) -> PolicySnapshot | None:
-    """The policy and its levels as they are now; None if it does not exist or has no levels."""
-    rows = (await conn.execute(_POLICY_WITH_LEVELS, {"policy_id": policy_id})).all()
-    if not rows:
-        return None
+def _snapshot(policy_id: uuid.UUID, rows: Sequence[Any]) -> PolicySnapshot:
+    """The snapshot of one policy from its level rows, in level order."""
     policy = rows[0]
     return PolicySnapshot(
         policy_id=policy_id,
@@ -117,20 +120,10 @@ async def load_policy_snapshot(conn: Connection, policy_id: uuid.UUID) -> Policy
     )
 
 
-_POLICIES_WITH_LEVELS = (
-    select(
-        EscalationPolicy.id,
-        EscalationPolicy.name,
-        EscalationPolicy.repeat_count,
-        EscalationPolicy.ack_timeout_minutes,
-        EscalationLevel.target_type,
-        EscalationLevel.target_id,
-        EscalationLevel.timeout_minutes,
-    )
-    .join(EscalationLevel, EscalationLevel.policy_id == EscalationPolicy.id)
-    .where(EscalationPolicy.id.in_(bindparam("policy_ids", expanding=True)))
-    .order_by(EscalationPolicy.id, EscalationLevel.level_number)
-)
+async def load_policy_snapshot(conn: Connection, policy_id: uuid.UUID) -> PolicySnapshot | None:
+    """The policy and its levels as they are now; None if it does not exist or has no levels."""
+    rows = (await conn.execute(_POLICY_WITH_LEVELS, {"policy_id": policy_id})).all()
+    return _snapshot(policy_id, rows) if rows else None
 
 
 async def load_policy_snapshots(
@@ -143,24 +136,7 @@ async def load_policy_snapshots(
     by_policy: dict[uuid.UUID, list[Any]] = {}
     for row in rows:
         by_policy.setdefault(row.id, []).append(row)
-    return {
-        policy_id: PolicySnapshot(
-            policy_id=policy_id,
-            name=levels[0].name,
-            repeat_count=levels[0].repeat_count,
-            ack_timeout_minutes=levels[0].ack_timeout_minutes,
-            levels=tuple(
-                LevelSnapshot(
-                    number=index,
-                    target_type=row.target_type,
-                    target_id=row.target_id,
-                    timeout_minutes=row.timeout_minutes,
-                )
-                for index, row in enumerate(levels, start=1)
-            ),
-        )
-        for policy_id, levels in by_policy.items()
-    }
+    return {policy_id: _snapshot(policy_id, levels) for policy_id, levels in by_policy.items()}
 
 
 _ACK_TIMEOUT_OF = (

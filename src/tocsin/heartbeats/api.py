@@ -17,7 +17,6 @@ from tocsin.heartbeats.monitors import (
     change_monitor,
     create_monitor,
     delete_monitor,
-    find_monitor,
     find_monitor_service,
     list_monitors,
     ping_url,
@@ -30,15 +29,8 @@ from tocsin.heartbeats.schemas import (
     PingAccepted,
 )
 from tocsin.heartbeats.watch import record_ping
-from tocsin.web import (
-    CurrentUser,
-    Cursor,
-    DbSession,
-    Limit,
-    Now,
-    Page,
-    State,
-)
+from tocsin.store.rows import get_or_raise
+from tocsin.web import CurrentUser, Cursor, DbSession, Limit, Now, Page, State
 
 router = APIRouter(tags=["heartbeats"])
 
@@ -51,10 +43,7 @@ class HeartbeatKeyNotFound(NotFound):
 async def get_monitor(
     heartbeat_id: uuid.UUID, session: DbSession, _principal: CurrentUser
 ) -> HeartbeatMonitor:
-    monitor = await find_monitor(session, heartbeat_id)
-    if monitor is None:
-        raise HeartbeatNotFound(heartbeat_id)
-    return monitor
+    return await get_or_raise(session, HeartbeatMonitor, heartbeat_id, HeartbeatNotFound)
 
 
 ExistingMonitor = Annotated[HeartbeatMonitor, Depends(get_monitor)]

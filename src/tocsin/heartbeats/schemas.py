@@ -6,10 +6,11 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from tocsin.alerts.models import Severity
 from tocsin.heartbeats.models import HeartbeatState
+from tocsin.patching import not_null
 
 MIN_INTERVAL_SECONDS = 10
 MAX_INTERVAL_SECONDS = 90 * 24 * 3600
@@ -82,12 +83,7 @@ class HeartbeatUpdate(BaseModel):
     grace_seconds: Grace | None = None
     severity: Severity | None = None
 
-    @field_validator("*")
-    @classmethod
-    def _not_null(cls, value: object) -> object:
-        if value is None:
-            raise ValueError("may be left out but not set to null")
-        return value
+    _not_null = not_null("*")
 
 
 class PingAccepted(BaseModel):

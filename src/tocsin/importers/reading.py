@@ -27,6 +27,19 @@ class Connection:
     backoff_seconds: float | None = None
 
 
+# Each source's reader: its REST API read into the raw export, and that export made neutral.
+_FETCH: dict[Source, Callable[..., dict[str, Any]]] = {
+    Source.PAGERDUTY: pagerduty.fetch,
+    Source.GRAFANA_ONCALL: grafana_oncall.fetch,
+    Source.OPSGENIE: opsgenie.fetch,
+}
+_CONVERT: dict[Source, Callable[[dict[str, Any]], Export]] = {
+    Source.PAGERDUTY: pagerduty.convert,
+    Source.GRAFANA_ONCALL: grafana_oncall.convert,
+    Source.OPSGENIE: opsgenie.convert,
+}
+
+
 def fetch(
     source: Source,
     connection: Connection,
@@ -36,37 +49,18 @@ def fetch(
     progress: Progress = lambda message: None,
 ) -> dict[str, Any]:
     """The raw export, read from the source's API (blocking: run it in a thread from async code)."""
-    if source is Source.PAGERDUTY:
-        return pagerduty.fetch(
-            connection.token,
-            since=since,
-            until=until,
-            base_url=connection.base_url,
-            ca_file=connection.ca_file,
-            progress=progress,
-            backoff_seconds=connection.backoff_seconds,
-        )
-    if source is Source.GRAFANA_ONCALL:
-        return grafana_oncall.fetch(
-            connection.token,
-            since=since,
-            until=until,
-            base_url=connection.base_url,
-            ca_file=connection.ca_file,
-            progress=progress,
-            backoff_seconds=connection.backoff_seconds,
-        )
-    if source is Source.OPSGENIE:
-        return opsgenie.fetch(
-            connection.token,
-            since=since,
-            until=until,
-            base_url=connection.base_url,
-            ca_file=connection.ca_file,
-            progress=progress,
-            backoff_seconds=connection.backoff_seconds,
-        )
-    raise BadExport(f"no reader for {source.value}")
+    reader = _FETCH.get(source)
+    if reader is None:
+        raise BadExport(f"no reader for {source.value}")
+    return reader(
+        connection.token,
+        since=since,
+        until=until,
+        base_url=connection.base_url,
+        ca_file=connection.ca_file,
+        progress=progress,
+        backoff_seconds=connection.backoff_seconds,
+    )
 
 
 def convert(source: Source, raw: dict[str, Any]) -> Export:
@@ -74,13 +68,10 @@ def convert(source: Source, raw: dict[str, Any]) -> Export:
     declared = raw.get("source")
     if declared is not None and declared != source.value:
         raise BadExport(f"this export comes from {declared!r}, not {source.value!r}")
-    if source is Source.PAGERDUTY:
-        return pagerduty.convert(raw)
-    if source is Source.OPSGENIE:
-        return opsgenie.convert(raw)
-    if source is Source.GRAFANA_ONCALL:
-        return grafana_oncall.convert(raw)
-    raise BadExport(f"no converter for {source.value}")
+    converter = _CONVERT.get(source)
+    if converter is None:
+        raise BadExport(f"no converter for {source.value}")
+    return converter(raw)
 
 
 def load_file(path: Path) -> dict[str, Any]:

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from tocsin.auth.accounts import Principal
 from tocsin.escalation.models import Page
 from tocsin.incidents.detail import load_incident_alerts, load_incident_detail
 from tocsin.incidents.lifecycle import Action
@@ -36,14 +41,8 @@ from tocsin.incidents.schemas import (
 )
 from tocsin.noise.merging import merge_incidents, split_alert
 from tocsin.realtime.events import StreamEvent
-from tocsin.web import (
-    CurrentUser,
-    Cursor,
-    DbSession,
-    Limit,
-    Now,
-    State,
-)
+from tocsin.runtime import Runtime
+from tocsin.web import CurrentUser, Cursor, DbSession, Limit, Now, State
 
 router = APIRouter(prefix="/api/v1/incidents", tags=["incidents"])
 
@@ -81,176 +80,123 @@ async def get_incident(incident: VisibleIncident, session: DbSession) -> Inciden
     return await load_incident_detail(session, incident)
 
 
-async def _act(
-    incident: Incident,
-    action: Action,
-    body: ActionIn | None,
-    *,
-    session: DbSession,
-    user: CurrentUser,
-    now: Now,
-    state: State,
-) -> IncidentDetail:
-    await transition_incident(
-        session, user, incident, action, now=now, note=body.note if body else ""
+@dataclass(frozen=True)
+class Acting:
+    """Who acts on an incident, when, in which session, and the runtime that announces it."""
+
+    session: AsyncSession
+    user: Principal
+    now: datetime
+    state: Runtime
+
+    async def answer(self, incident: Incident) -> IncidentDetail:
+        """Commits the action and answers the incident as it is now; watchers are told."""
+        await self.session.refresh(incident)
+        detail = await load_incident_detail(self.session, incident)
+        await self.session.commit()
+        self.state.hub.announce([(StreamEvent.INCIDENT_UPDATED, incident.id)])
+        return detail
+
+
+async def get_acting(session: DbSession, user: CurrentUser, now: Now, state: State) -> Acting:
+    return Acting(session=session, user=user, now=now, state=state)
+
+
+ActingUser = Annotated[Acting, Depends(get_acting)]
+
+
+def _transition_route(action: Action, doc: str | None) -> Callable[..., Awaitable[IncidentDetail]]:
+    """The route of one lifecycle action: the same handler for each, named after it."""
+
+    async def route(
+        incident: VisibleIncident, acting: ActingUser, body: ActionIn | None = None
+    ) -> IncidentDetail:
+        note = body.note if body else ""
+        await transition_incident(
+            acting.session, acting.user, incident, action, now=acting.now, note=note
+        )
+        return await acting.answer(incident)
+
+    route.__name__ = route.__qualname__ = f"{action.value}_incident"
+    route.__doc__ = doc
+    return route
+
+
+_TRANSITIONS: list[tuple[Action, str | None]] = [
+    (Action.ACKNOWLEDGE, None),
+    (Action.RESOLVE, None),
+    (Action.CLOSE, None),
+    (
+        Action.UNACKNOWLEDGE,
+        "Back to OPEN: the current level is paged again and escalation resumes from it.",
+    ),
+]
+for _action, _doc in _TRANSITIONS:
+    router.add_api_route(
+        f"/{{incident_id}}/{_action.value}",
+        _transition_route(_action, _doc),
+        methods=["POST"],
+        response_model=IncidentDetail,
     )
-    return await _answer(incident, session, state)
-
-
-@router.post("/{incident_id}/acknowledge", response_model=IncidentDetail)
-async def acknowledge_incident(
-    incident: VisibleIncident,
-    session: DbSession,
-    user: CurrentUser,
-    now: Now,
-    state: State,
-    body: ActionIn | None = None,
-) -> IncidentDetail:
-    return await _act(
-        incident, Action.ACKNOWLEDGE, body, session=session, user=user, now=now, state=state
-    )
-
-
-@router.post("/{incident_id}/resolve", response_model=IncidentDetail)
-async def resolve_incident(
-    incident: VisibleIncident,
-    session: DbSession,
-    user: CurrentUser,
-    now: Now,
-    state: State,
-    body: ActionIn | None = None,
-) -> IncidentDetail:
-    return await _act(
-        incident, Action.RESOLVE, body, session=session, user=user, now=now, state=state
-    )
-
-
-@router.post("/{incident_id}/close", response_model=IncidentDetail)
-async def close_incident(
-    incident: VisibleIncident,
-    session: DbSession,
-    user: CurrentUser,
-    now: Now,
-    state: State,
-    body: ActionIn | None = None,
-) -> IncidentDetail:
-    return await _act(
-        incident, Action.CLOSE, body, session=session, user=user, now=now, state=state
-    )
-
-
-@router.post("/{incident_id}/unacknowledge", response_model=IncidentDetail)
-async def unacknowledge_incident(
-    incident: VisibleIncident,
-    session: DbSession,
-    user: CurrentUser,
-    now: Now,
-    state: State,
-    body: ActionIn | None = None,
-) -> IncidentDetail:
-    """Back to OPEN: the current level is paged again and escalation resumes from it."""
-    return await _act(
-        incident, Action.UNACKNOWLEDGE, body, session=session, user=user, now=now, state=state
-    )
-
-
-async def _answer(incident: Incident, session: DbSession, state: State) -> IncidentDetail:
-    await session.refresh(incident)
-    detail = await load_incident_detail(session, incident)
-    await session.commit()
-    state.hub.announce([(StreamEvent.INCIDENT_UPDATED, incident.id)])
-    return detail
 
 
 @router.post("/{incident_id}/escalate", response_model=IncidentDetail)
 async def escalate_incident_route(
-    incident: VisibleIncident,
-    session: DbSession,
-    user: CurrentUser,
-    now: Now,
-    state: State,
-    body: ActionIn | None = None,
+    incident: VisibleIncident, acting: ActingUser, body: ActionIn | None = None
 ) -> IncidentDetail:
     """Escalate now: page the next level at once. 409 unless the incident is open and its
     policy still has levels to try."""
-    await escalate_incident(session, user, incident, now=now, note=body.note if body else "")
-    return await _answer(incident, session, state)
+    await escalate_incident(
+        acting.session, acting.user, incident, now=acting.now, note=body.note if body else ""
+    )
+    return await acting.answer(incident)
 
 
 @router.post("/{incident_id}/reassign", response_model=IncidentDetail)
 async def reassign_incident_route(
-    incident: VisibleIncident,
-    body: ReassignIn,
-    session: DbSession,
-    user: CurrentUser,
-    now: Now,
-    state: State,
+    incident: VisibleIncident, body: ReassignIn, acting: ActingUser
 ) -> IncidentDetail:
     """To a user (`user_id`): that user is paged and the policy stops escalating. To a
     policy of the team (`escalation_policy_id`): escalation restarts at its level 1."""
-    await reassign_incident(
-        session,
-        user,
-        incident,
-        user_id=body.user_id,
-        escalation_policy_id=body.escalation_policy_id,
-        now=now,
-        note=body.note,
-    )
-    return await _answer(incident, session, state)
+    await reassign_incident(acting.session, acting.user, incident, to=body, now=acting.now)
+    return await acting.answer(incident)
 
 
 @router.post("/{incident_id}/notes", status_code=201, response_model=IncidentDetail)
 async def add_note_route(
-    incident: VisibleIncident,
-    body: NoteIn,
-    session: DbSession,
-    user: CurrentUser,
-    now: Now,
-    state: State,
+    incident: VisibleIncident, body: NoteIn, acting: ActingUser
 ) -> IncidentDetail:
     """Add a note to the timeline (kind `note`); managers, responders and admins, as for
     the other actions. Answers the incident with its timeline."""
-    await add_note(session, user, incident, note=body.note, now=now)
-    return await _answer(incident, session, state)
+    await add_note(acting.session, acting.user, incident, note=body.note, now=acting.now)
+    return await acting.answer(incident)
 
 
 @router.post("/{incident_id}/responders", status_code=202, response_model=IncidentDetail)
 async def add_responder_route(
-    incident: VisibleIncident,
-    body: ResponderIn,
-    session: DbSession,
-    user: CurrentUser,
-    now: Now,
-    state: State,
+    incident: VisibleIncident, body: ResponderIn, acting: ActingUser
 ) -> IncidentDetail:
     """Page one more person (`user_id`, a manager or responder of the team) or an escalation
     policy's first level (`escalation_policy_id`, of the team) now, through the worker; the
     incident's own escalation goes on. 409 unless it is open or acknowledged."""
-    await add_responder(
-        session,
-        user,
-        incident,
-        user_id=body.user_id,
-        escalation_policy_id=body.escalation_policy_id,
-        now=now,
-        note=body.note,
-    )
-    return await _answer(incident, session, state)
+    await add_responder(acting.session, acting.user, incident, who=body, now=acting.now)
+    return await acting.answer(incident)
 
 
 @router.post("/{incident_id}/priority", response_model=IncidentDetail)
 async def change_priority_route(
-    incident: VisibleIncident,
-    body: PriorityIn,
-    session: DbSession,
-    user: CurrentUser,
-    now: Now,
-    state: State,
+    incident: VisibleIncident, body: PriorityIn, acting: ActingUser
 ) -> IncidentDetail:
     """Set the priority (critical, high, medium, low, info); timeline `priority_changed`."""
-    await change_priority(session, user, incident, priority=body.priority, now=now, note=body.note)
-    return await _answer(incident, session, state)
+    await change_priority(
+        acting.session,
+        acting.user,
+        incident,
+        priority=body.priority,
+        now=acting.now,
+        note=body.note,
+    )
+    return await acting.answer(incident)
 
 
 @router.get("/{incident_id}/alerts", response_model=list[IncidentAlertOut])
@@ -266,21 +212,16 @@ async def list_incident_alerts(
 
 @router.post("/{incident_id}/merge", response_model=IncidentDetail)
 async def merge_incidents_route(
-    incident: VisibleIncident,
-    body: MergeIn,
-    session: DbSession,
-    user: CurrentUser,
-    now: Now,
-    state: State,
+    incident: VisibleIncident, body: MergeIn, acting: ActingUser
 ) -> IncidentDetail:
     """Merge the incidents of `source_ids` into this one: their alerts move here, they
     resolve, and both timelines name the other side. Managers and responders of every
     team involved; all must be open or acknowledged (409 otherwise)."""
     changed = await merge_incidents(
-        session, user, incident, body.source_ids, now=now, note=body.note
+        acting.session, acting.user, incident, body.source_ids, now=acting.now, note=body.note
     )
-    detail = await _answer(incident, session, state)
-    state.hub.announce([(StreamEvent.INCIDENT_UPDATED, i) for i in changed[1:]])
+    detail = await acting.answer(incident)
+    acting.state.hub.announce([(StreamEvent.INCIDENT_UPDATED, i) for i in changed[1:]])
     return detail
 
 
@@ -288,25 +229,24 @@ async def merge_incidents_route(
     "/{incident_id}/alerts/{alert_id}/split", status_code=201, response_model=IncidentDetail
 )
 async def split_alert_route(
-    incident: VisibleIncident,
-    alert_id: uuid.UUID,
-    session: DbSession,
-    user: CurrentUser,
-    now: Now,
-    state: State,
-    body: ActionIn | None = None,
+    incident: VisibleIncident, alert_id: uuid.UUID, acting: ActingUser, body: ActionIn | None = None
 ) -> IncidentDetail:
     """Open a new incident for one alert of this one (any of its receipts' ids, e.g. the
     `alert_id` of GET .../alerts): every receipt of it moves, and the new incident pages as
     any new incident does. Answers the new incident. 409 when it is the only alert."""
     new_id = await split_alert(
-        session, user, incident, alert_id, now=now, note=body.note if body else ""
+        acting.session,
+        acting.user,
+        incident,
+        alert_id,
+        now=acting.now,
+        note=body.note if body else "",
     )
-    opened = await session.get(Incident, new_id)
+    opened = await acting.session.get(Incident, new_id)
     assert opened is not None
-    detail = await load_incident_detail(session, opened)
-    await session.commit()
-    state.hub.announce(
+    detail = await load_incident_detail(acting.session, opened)
+    await acting.session.commit()
+    acting.state.hub.announce(
         [(StreamEvent.INCIDENT_UPDATED, incident.id), (StreamEvent.INCIDENT_CREATED, new_id)]
     )
     return detail

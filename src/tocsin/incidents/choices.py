@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from tocsin.auth.accounts import Principal
 from tocsin.auth.models import User
@@ -17,6 +18,7 @@ from tocsin.auth.permissions import visible_team_ids
 from tocsin.catalog.models import Service
 from tocsin.escalation.models import EscalationPolicy
 from tocsin.integrations.models import Integration
+from tocsin.teams.membership import active_member_names
 from tocsin.teams.models import Team, TeamMember, TeamRole
 
 
@@ -35,16 +37,29 @@ async def visible_teams(session: AsyncSession, principal: Principal) -> list[Cho
     return [Choice(row.id, row.name) for row in await session.execute(stmt)]
 
 
-async def visible_services(session: AsyncSession, principal: Principal) -> list[Choice]:
+async def _grouped_by_team(
+    session: AsyncSession,
+    principal: Principal,
+    id_column: InstrumentedAttribute[uuid.UUID],
+    name_column: InstrumentedAttribute[str],
+    team_column: InstrumentedAttribute[uuid.UUID],
+) -> list[Choice]:
+    """The rows of one team-owned table as choices grouped by team, of the teams this user
+    may see (every team for admins)."""
     stmt = (
-        select(Service.id, Service.name, Team.name.label("team"))
-        .join(Team, Team.id == Service.team_id)
-        .order_by(Team.name, Service.name)
+        select(id_column, name_column, Team.name)
+        .join(Team, Team.id == team_column)
+        .order_by(Team.name, name_column)
     )
     visible = await visible_team_ids(session, principal)
     if visible is not None:
-        stmt = stmt.where(Service.team_id.in_(visible))
-    return [Choice(row.id, row.name, row.team) for row in await session.execute(stmt)]
+        stmt = stmt.where(team_column.in_(visible))
+    rows = await session.execute(stmt)
+    return [Choice(row_id, name, team) for row_id, name, team in rows]
+
+
+async def visible_services(session: AsyncSession, principal: Principal) -> list[Choice]:
+    return await _grouped_by_team(session, principal, Service.id, Service.name, Service.team_id)
 
 
 @dataclass(frozen=True)
@@ -55,55 +70,48 @@ class ReassignTargets:
 
 async def reassign_targets(session: AsyncSession, team_id: uuid.UUID) -> ReassignTargets:
     """The team's active members and its escalation policies."""
-    people = await session.execute(
-        select(User.id, User.name)
-        .join(TeamMember, TeamMember.user_id == User.id)
-        .where(TeamMember.team_id == team_id, User.is_active.is_(True))
-        .order_by(User.name)
-    )
+    people = await active_member_names(session, team_id)
     policies = await session.execute(
         select(EscalationPolicy.id, EscalationPolicy.name)
         .where(EscalationPolicy.team_id == team_id)
         .order_by(EscalationPolicy.name)
     )
     return ReassignTargets(
-        people=[Choice(row.id, row.name) for row in people],
+        people=[Choice(user_id, name) for user_id, name in people],
         policies=[Choice(row.id, row.name) for row in policies],
     )
 
 
-async def user_names(session: AsyncSession, user_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, str]:
-    ids = set(user_ids)
-    if not ids:
+async def _names(
+    session: AsyncSession,
+    ids: Iterable[uuid.UUID],
+    id_column: InstrumentedAttribute[uuid.UUID],
+    name_column: InstrumentedAttribute[str],
+) -> dict[uuid.UUID, str]:
+    """The name of each of these ids in one table; no query when there are none."""
+    wanted = set(ids)
+    if not wanted:
         return {}
-    rows = await session.execute(select(User.id, User.name).where(User.id.in_(ids)))
-    return {row.id: row.name for row in rows}
+    rows = await session.execute(select(id_column, name_column).where(id_column.in_(wanted)))
+    return {row_id: name for row_id, name in rows}
+
+
+async def user_names(session: AsyncSession, user_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, str]:
+    return await _names(session, user_ids, User.id, User.name)
 
 
 async def integration_names(
     session: AsyncSession, integration_ids: Iterable[uuid.UUID]
 ) -> dict[uuid.UUID, str]:
-    ids = set(integration_ids)
-    if not ids:
-        return {}
-    rows = await session.execute(
-        select(Integration.id, Integration.name).where(Integration.id.in_(ids))
-    )
-    return {row.id: row.name for row in rows}
+    return await _names(session, integration_ids, Integration.id, Integration.name)
 
 
 async def policy_choices(session: AsyncSession, principal: Principal) -> list[Choice]:
     """The escalation policies of the teams this user belongs to (all for admins), grouped
     by team: what a service may be given."""
-    stmt = (
-        select(EscalationPolicy.id, EscalationPolicy.name, Team.name.label("team"))
-        .join(Team, Team.id == EscalationPolicy.team_id)
-        .order_by(Team.name, EscalationPolicy.name)
+    return await _grouped_by_team(
+        session, principal, EscalationPolicy.id, EscalationPolicy.name, EscalationPolicy.team_id
     )
-    visible = await visible_team_ids(session, principal)
-    if visible is not None:
-        stmt = stmt.where(EscalationPolicy.team_id.in_(visible))
-    return [Choice(row.id, row.name, row.team) for row in await session.execute(stmt)]
 
 
 async def team_names(session: AsyncSession) -> dict[uuid.UUID, str]:
@@ -121,13 +129,7 @@ async def service_names(session: AsyncSession) -> dict[uuid.UUID, tuple[str, uui
 async def policy_names(
     session: AsyncSession, policy_ids: Iterable[uuid.UUID]
 ) -> dict[uuid.UUID, str]:
-    ids = set(policy_ids)
-    if not ids:
-        return {}
-    rows = await session.execute(
-        select(EscalationPolicy.id, EscalationPolicy.name).where(EscalationPolicy.id.in_(ids))
-    )
-    return {row.id: row.name for row in rows}
+    return await _names(session, policy_ids, EscalationPolicy.id, EscalationPolicy.name)
 
 
 async def managed_teams(session: AsyncSession, principal: Principal) -> list[Choice]:

@@ -13,12 +13,12 @@ finds nothing inserted, looks again and joins the winner.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, select, text, update
+from sqlalchemy import Integer, bindparam, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tocsin.incidents.lifecycle import (
@@ -112,25 +112,6 @@ async def find_dedup_incident(
     return (await find_dedup_incidents(conn, {key})).get(key)
 
 
-async def _join(conn: Connection, incident_id: uuid.UUID, alerts: int, now: datetime) -> bool:
-    """Count `alerts` more alerts on the incident, if it still takes alerts."""
-    result = await conn.execute(
-        update(Incident)
-        .where(Incident.id == incident_id, Incident.dedup_open.is_(True))
-        .values(alert_count=Incident.alert_count + alerts, updated_at=now)
-    )
-    return result.rowcount == 1
-
-
-async def _stop_absorbing(conn: Connection, incident_ids: list[uuid.UUID]) -> None:
-    """These incidents are past their dedup window: they stay as they are but take no more
-    alerts."""
-    if incident_ids:
-        await conn.execute(
-            update(Incident).where(Incident.id.in_(incident_ids)).values(dedup_open=False)
-        )
-
-
 def _incident_row(demand: Demand, incident_id: uuid.UUID, now: datetime) -> dict[str, Any]:
     return {
         **demand.opening,
@@ -147,31 +128,104 @@ def _incident_row(demand: Demand, incident_id: uuid.UUID, now: datetime) -> dict
     }
 
 
-async def _open(conn: Connection, rows: list[dict[str, Any]]) -> set[uuid.UUID]:
-    """Insert new incidents (distinct fingerprints) in one statement; the ids of those
-    inserted. One missing lost the race to an incident another transaction opened for the
-    same fingerprint."""
-    if not rows:
-        return set()
-    inserted = await insert_ignoring(
-        conn,
-        Incident,
-        rows,
-        unique=["integration_id", "fingerprint"],
-        where=text("dedup_open"),
-        returning=[Incident.id],
-        numbering=_INCIDENT_NUMBERS,
+@dataclass(frozen=True)
+class Placement:
+    """What one round of dedup will write, decided from the dedup-open incidents it read."""
+
+    # Incidents past their window: they stay as they are but take no more alerts.
+    expired: list[uuid.UUID]
+    # New incidents' rows, by id, with the demand each opens for.
+    opening: dict[uuid.UUID, tuple[Demand, dict[str, Any]]]
+    # (incident, demand) for alerts joining an incident, in incident id order, so two
+    # batches joining the same incidents lock them in one order.
+    joining: list[tuple[uuid.UUID, Demand]]
+
+
+def plan_placement(
+    demands: Iterable[Demand],
+    absorbing: Mapping[DedupKey, tuple[uuid.UUID, datetime]],
+    *,
+    now: datetime,
+) -> Placement:
+    """Pure: each demand joins the incident absorbing its fingerprint if that is within the
+    demand's window, or opens a new one (stopping the old one from absorbing)."""
+    expired: list[uuid.UUID] = []
+    opening: dict[uuid.UUID, tuple[Demand, dict[str, Any]]] = {}
+    joining: list[tuple[uuid.UUID, Demand]] = []
+    for demand in demands:
+        found = absorbing.get(demand.key)
+        if found is not None and joins_existing(found[1], now=now, window=demand.window):
+            joining.append((found[0], demand))
+            continue
+        if found is not None:
+            expired.append(found[0])
+        incident_id = uuid.uuid4()
+        opening[incident_id] = (demand, _incident_row(demand, incident_id, now))
+    joining.sort(key=lambda item: item[0])
+    return Placement(expired, opening, joining)
+
+
+_STOP_ABSORBING = (
+    update(Incident)
+    .where(Incident.id.in_(bindparam("ids", expanding=True)))
+    .values(dedup_open=False)
+)
+_JOIN = (
+    update(Incident)
+    .where(Incident.id == bindparam("joined"), Incident.dedup_open.is_(True))
+    .values(
+        alert_count=Incident.alert_count + bindparam("alerts", type_=Integer),
+        updated_at=bindparam("at"),
     )
-    return set(inserted.scalars())
+)
 
 
-async def open_incident(conn: AsyncConnection, demand: Demand, *, now: datetime) -> uuid.UUID:
+async def write_placement(
+    conn: Connection, plan: Placement, *, now: datetime
+) -> dict[DedupKey, DedupOutcome]:
+    """Write one round's placement: stop the expired incidents absorbing, open the new ones
+    (in one statement), count the joining alerts. Those placed; a demand missing lost a race
+    (its fingerprint's incident was opened or resolved by another transaction meanwhile)."""
+    if plan.expired:
+        await conn.execute(_STOP_ABSORBING, {"ids": plan.expired})
+    inserted: set[uuid.UUID] = set()
+    if plan.opening:
+        # One statement for every new incident; one missing lost the race to an incident
+        # another transaction opened for the same fingerprint.
+        result = await insert_ignoring(
+            conn,
+            Incident,
+            [row for _, row in plan.opening.values()],
+            unique=["integration_id", "fingerprint"],
+            where=text("dedup_open"),
+            returning=[Incident.id],
+            numbering=_INCIDENT_NUMBERS,
+        )
+        inserted = set(result.scalars())
+    placed = {
+        demand.key: DedupOutcome(incident_id, created=True)
+        for incident_id, (demand, _) in plan.opening.items()
+        if incident_id in inserted
+    }
+    for incident_id, demand in plan.joining:
+        joined = await conn.execute(
+            _JOIN, {"joined": incident_id, "alerts": demand.alerts, "at": now}
+        )
+        if joined.rowcount == 1:
+            placed[demand.key] = DedupOutcome(incident_id, created=False)
+        # else: resolved between our read and our update; look again
+    return placed
+
+
+async def open_incident(conn: Connection, demand: Demand, *, now: datetime) -> uuid.UUID:
     """Open an incident by hand (an alert split out of another): it absorbs later alerts of
     its fingerprint unless another incident already does."""
     incident_id = uuid.uuid4()
     row = _incident_row(demand, incident_id, now)
-    if incident_id not in await _open(conn, [row]):
-        await _open(conn, [{**row, "dedup_open": False}])
+    opening = Placement(expired=[], opening={incident_id: (demand, row)}, joining=[])
+    if not await write_placement(conn, opening, now=now):
+        absorbs_nothing = {incident_id: (demand, {**row, "dedup_open": False})}
+        await write_placement(conn, Placement([], absorbs_nothing, []), now=now)
     return incident_id
 
 
@@ -179,35 +233,17 @@ async def place(
     conn: Connection, demands: list[Demand], *, now: datetime
 ) -> dict[DedupKey, DedupOutcome]:
     """Join each demand's alerts to the incident open for its fingerprint within its window,
-    or open one: a few statements for the whole batch. Raises DedupRaceLost when the
-    fingerprints kept changing under us."""
+    or open one: each round reads the dedup-open incidents once, decides (`plan_placement`)
+    and writes (`write_placement`). Raises DedupRaceLost when the fingerprints kept changing
+    under us."""
     pending = {demand.key: demand for demand in demands}
     placed: dict[DedupKey, DedupOutcome] = {}
     for _ in range(_ATTEMPTS):
         absorbing = await find_dedup_incidents(conn, set(pending))
-        expired: list[uuid.UUID] = []
-        opening: dict[uuid.UUID, Demand] = {}
-        joining: dict[DedupKey, uuid.UUID] = {}
-        for key, demand in pending.items():
-            found = absorbing.get(key)
-            if found is not None and joins_existing(found[1], now=now, window=demand.window):
-                joining[key] = found[0]
-                continue
-            if found is not None:
-                expired.append(found[0])
-            opening[uuid.uuid4()] = demand
-        await _stop_absorbing(conn, expired)
-        inserted = await _open(conn, [_incident_row(d, i, now) for i, d in opening.items()])
-        for incident_id, demand in opening.items():
-            if incident_id in inserted:
-                placed[demand.key] = DedupOutcome(incident_id, created=True)
-                del pending[demand.key]
-        # In id order, so two batches joining the same incidents lock them in one order.
-        for key, incident_id in sorted(joining.items(), key=lambda item: item[1]):
-            if await _join(conn, incident_id, pending[key].alerts, now):
-                placed[key] = DedupOutcome(incident_id, created=False)
-                del pending[key]
-            # else: resolved between our read and our update; look again
+        plan = plan_placement(pending.values(), absorbing, now=now)
+        done = await write_placement(conn, plan, now=now)
+        placed.update(done)
+        pending = {key: demand for key, demand in pending.items() if key not in done}
         if not pending:
             return placed
     raise DedupRaceLost(f"fingerprints {sorted(f for _, f in pending)!r} kept changing under us")

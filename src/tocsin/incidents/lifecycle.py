@@ -25,12 +25,7 @@ from tocsin.incidents.models import Incident, IncidentStatus
 from tocsin.incidents.timeline import Actor, EventKind, TimelineEntry, append_events
 from tocsin.store.connection import Connection
 from tocsin.timers.models import JobKind
-from tocsin.timers.schedule import (
-    cancel_pending_pages,
-    cancel_pending_timers,
-    schedule_ack_timeout,
-    schedule_resume,
-)
+from tocsin.timers.schedule import StatusChange, after_status_change
 
 
 class Action(enum.StrEnum):
@@ -89,6 +84,14 @@ _RULES: dict[Action, tuple[frozenset[IncidentStatus], IncidentStatus, str, Event
         "updated_at",
         EventKind.UNACKNOWLEDGED,
     ),
+}
+
+# What each new status means for the incident's timers (tocsin.timers).
+_CHANGES = {
+    IncidentStatus.OPEN: StatusChange.OPEN_AGAIN,
+    IncidentStatus.ACKNOWLEDGED: StatusChange.ACKNOWLEDGED,
+    IncidentStatus.RESOLVED: StatusChange.STOPPED,
+    IncidentStatus.CLOSED: StatusChange.STOPPED,
 }
 
 ACTIVE_STATUSES = frozenset({IncidentStatus.OPEN, IncidentStatus.ACKNOWLEDGED})
@@ -165,23 +168,18 @@ async def apply_transition(
             note=note,
         )
     ]
-    if transition.new != IncidentStatus.OPEN:
-        await cancel_pending_timers(conn, incident_id, now=now)
-        await cancel_pending_pages(conn, incident_id, now=now)
-    if transition.new == IncidentStatus.ACKNOWLEDGED:
-        timeout = await schedule_ack_timeout(conn, incident_id, now=now)
-        if timeout is not None:
-            entries.append(
-                TimelineEntry(
-                    EventKind.ESCALATION_SCHEDULED,
-                    actor,
-                    note="the acknowledgement times out unless the incident is resolved",
-                    data={"kind": JobKind.ACK_TIMEOUT.value, "at": timeout.at.isoformat()},
-                )
+    # The timers it implies; paging again is the worker's, in its own transaction under the
+    # incident's lock.
+    timeout = await after_status_change(conn, incident_id, _CHANGES[transition.new], now=now)
+    if timeout is not None:
+        entries.append(
+            TimelineEntry(
+                EventKind.ESCALATION_SCHEDULED,
+                actor,
+                note="the acknowledgement times out unless the incident is resolved",
+                data={"kind": JobKind.ACK_TIMEOUT.value, "at": timeout.at.isoformat()},
             )
-    elif transition.new == IncidentStatus.OPEN:
-        # Paging again is the worker's, in its own transaction under the incident's lock.
-        await schedule_resume(conn, incident_id, now=now)
+        )
     await append_events(conn, incident_id, entries, now=now)
     return transition
 

@@ -13,13 +13,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tocsin.auth.accounts import Principal
 from tocsin.auth.models import User
-from tocsin.auth.permissions import require_team_reader, require_team_responder
+from tocsin.auth.permissions import get_team_readable, require_team_responder
 from tocsin.errors import InvalidInput
 from tocsin.escalation.actions import escalate_now, reassign_to_policy, reassign_to_user
 from tocsin.escalation.responders import request_responder
-from tocsin.incidents.detail import find_incident
 from tocsin.incidents.lifecycle import Action, IncidentNotFound, apply_transition
 from tocsin.incidents.models import Incident
+from tocsin.incidents.schemas import PersonOrPolicyIn
 from tocsin.incidents.timeline import Actor, EventKind, TimelineEntry, append_events
 
 if TYPE_CHECKING:
@@ -30,11 +30,7 @@ async def find_visible_incident(
     session: AsyncSession, principal: Principal, incident_id: uuid.UUID
 ) -> Incident:
     """The incident if this user may see it; IncidentNotFound or Forbidden otherwise."""
-    incident = await find_incident(session, incident_id)
-    if incident is None:
-        raise IncidentNotFound(incident_id)
-    await require_team_reader(session, principal, incident.team_id)
-    return incident
+    return await get_team_readable(session, principal, Incident, incident_id, IncidentNotFound)
 
 
 async def transition_incident(
@@ -73,16 +69,15 @@ async def reassign_incident(
     principal: Principal,
     incident: Incident,
     *,
-    user_id: uuid.UUID | None = None,
-    escalation_policy_id: uuid.UUID | None = None,
+    to: PersonOrPolicyIn,
     now: datetime,
-    note: str = "",
 ) -> None:
     """To a user (paged at once, the policy stops) or to a policy of the team (from its
     level 1). Exactly one target; the schema checks that before this is called."""
     await require_team_responder(session, principal, incident.team_id)
     conn = await session.connection()
     actor = Actor.user(principal.user_id)
+    user_id, escalation_policy_id, note = to.user_id, to.escalation_policy_id, to.note
     if user_id is not None:
         assignee = await session.get(User, user_id)
         if assignee is None or not assignee.is_active:
@@ -117,10 +112,8 @@ async def add_responder(
     principal: Principal,
     incident: Incident,
     *,
-    user_id: uuid.UUID | None = None,
-    escalation_policy_id: uuid.UUID | None = None,
+    who: PersonOrPolicyIn,
     now: datetime,
-    note: str = "",
 ) -> None:
     """Ask for one more person, or a policy's first level, to be paged now (by the worker)."""
     await require_team_responder(session, principal, incident.team_id)
@@ -128,11 +121,11 @@ async def add_responder(
     await request_responder(
         conn,
         incident.id,
-        user_id=user_id,
-        policy_id=escalation_policy_id,
+        user_id=who.user_id,
+        policy_id=who.escalation_policy_id,
         actor=Actor.user(principal.user_id),
         now=now,
-        note=note,
+        note=who.note,
     )
 
 

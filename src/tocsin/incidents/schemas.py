@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -159,18 +159,33 @@ class ActionIn(BaseModel):
     note: str = Field(default="", max_length=2000)
 
 
-class ReassignIn(ActionIn):
-    """Exactly one of: `user_id` (page that person, stop the policy) or
-    `escalation_policy_id` (escalate through that policy from level 1)."""
+class PersonOrPolicyIn(ActionIn):
+    """A person or an escalation policy to hand the incident to (reassign, add responder)."""
 
     user_id: uuid.UUID | None = None
     escalation_policy_id: uuid.UUID | None = None
 
     @model_validator(mode="after")
-    def _exactly_one_target(self) -> ReassignIn:
+    def _exactly_one_target(self) -> Self:
         if (self.user_id is None) == (self.escalation_policy_id is None):
             raise ValueError("give exactly one of user_id or escalation_policy_id")
         return self
+
+    @classmethod
+    def from_choice(cls, choice: str, note: str) -> Self:
+        """From a page's one choice field: "user:<id>" or "policy:<id>"."""
+        kind, _, raw = choice.partition(":")
+        values: dict[str, Any] = {"note": note}
+        if kind == "user":
+            values["user_id"] = raw
+        elif kind == "policy":
+            values["escalation_policy_id"] = raw
+        return cls.model_validate(values)
+
+
+class ReassignIn(PersonOrPolicyIn):
+    """Exactly one of: `user_id` (page that person, stop the policy) or
+    `escalation_policy_id` (escalate through that policy from level 1)."""
 
 
 class MergeIn(ActionIn):
@@ -204,19 +219,10 @@ class IncidentPage(BaseModel):
     next_cursor: str | None = None
 
 
-class ResponderIn(ActionIn):
+class ResponderIn(PersonOrPolicyIn):
     """Exactly one of: `user_id` (a manager or responder of the incident's team: paged now)
     or `escalation_policy_id` (a policy of the team: its first level with someone is paged
     now). The incident's own escalation goes on as before."""
-
-    user_id: uuid.UUID | None = None
-    escalation_policy_id: uuid.UUID | None = None
-
-    @model_validator(mode="after")
-    def _exactly_one_target(self) -> ResponderIn:
-        if (self.user_id is None) == (self.escalation_policy_id is None):
-            raise ValueError("give exactly one of user_id or escalation_policy_id")
-        return self
 
 
 class PriorityIn(ActionIn):

@@ -75,6 +75,10 @@ class Actor:
 
 SYSTEM = Actor(ActorType.SYSTEM)
 
+# The note of a NO_ESCALATION_POLICY entry: whoever opens an incident that no policy pages
+# (ingest, a split, the worker) says the same.
+NO_POLICY_NOTE = "the team has no active default policy and the service names none"
+
 
 @dataclass(frozen=True)
 class TimelineEntry:

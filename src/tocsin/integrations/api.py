@@ -19,7 +19,6 @@ from tocsin.integrations.provisioning import (
     change_integration,
     create_integration,
     delete_integration,
-    find_integration,
     rotate_key,
     webhook_url,
 )
@@ -33,15 +32,8 @@ from tocsin.integrations.schemas import (
     IntegrationWithKey,
     PayloadOut,
 )
-from tocsin.web import (
-    CurrentUser,
-    Cursor,
-    DbSession,
-    Limit,
-    Now,
-    Page,
-    State,
-)
+from tocsin.store.rows import get_or_raise
+from tocsin.web import CurrentUser, Cursor, DbSession, Limit, Now, Page, State
 
 router = APIRouter(prefix="/api/v1/integrations", tags=["integrations"])
 
@@ -49,10 +41,7 @@ router = APIRouter(prefix="/api/v1/integrations", tags=["integrations"])
 async def get_integration(
     integration_id: uuid.UUID, session: DbSession, _principal: CurrentUser
 ) -> Integration:
-    integration = await find_integration(session, integration_id)
-    if integration is None:
-        raise IntegrationNotFound(integration_id)
-    return integration
+    return await get_or_raise(session, Integration, integration_id, IntegrationNotFound)
 
 
 ExistingIntegration = Annotated[Integration, Depends(get_integration)]

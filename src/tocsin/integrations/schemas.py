@@ -23,6 +23,7 @@ from tocsin.integrations.adapters.base import NoOptions
 from tocsin.integrations.models import IntegrationType
 from tocsin.integrations.templates import MAX_TEMPLATE, InvalidTemplate, check_template
 from tocsin.noise.schemas import SuppressionOut
+from tocsin.patching import not_null
 
 MAX_DEDUP_WINDOW_MINUTES = 7 * 24 * 60
 
@@ -173,14 +174,9 @@ class IntegrationUpdate(BaseModel):
 
     _distinct_keys = field_validator("group_by")(check_group_by)
 
-    @field_validator(
+    _not_null = not_null(
         "name", "dedup_window_minutes", "auto_resolve", "active", "options", "templates"
     )
-    @classmethod
-    def _not_null(cls, value: object) -> object:
-        if value is None:
-            raise ValueError("may be left out but not set to null")
-        return value
 
 
 class PayloadOut(BaseModel):

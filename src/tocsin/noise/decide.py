@@ -233,3 +233,53 @@ async def find_sources(conn: Connection, teams: set[uuid.UUID | None]) -> list[S
         )
         sources.append(Source(labels, row.team_id))
     return sources
+
+
+@dataclass(frozen=True)
+class Firing:
+    """A firing, routed alert of a batch as ingest hands it over: its labels name its
+    service, so they are made here, once the service names are read."""
+
+    tags: Mapping[str, Any]
+    title: str
+    source: str
+    severity: str
+    team_id: uuid.UUID
+    service_id: uuid.UUID | None
+
+
+async def decide_noise(
+    conn: Connection, batch: Sequence[Firing | None], *, now: datetime
+) -> list[Suppression | None]:
+    """For each alert of a firing batch (None: unrouted, never suppressed), why it opens no
+    incident (maintenance, silence or inhibition, in that order), or None. Earlier alerts of
+    the batch count as firing sources for inhibition, as do the alerts of open and
+    acknowledged incidents. Reads what is in force (and, for inhibition, the sources) first,
+    then decides each alert purely."""
+    service_ids = {f.service_id for f in batch if f is not None and f.service_id is not None}
+    noise = await load_noise(conn, service_ids=service_ids, now=now)
+    decided: list[Suppression | None] = [None] * len(batch)
+    if noise.empty:
+        return decided
+    candidates = [_candidate(f, noise) if f is not None else None for f in batch]
+    routed = [c for c in candidates if c is not None]
+    sources: list[Source] = []
+    if noise.inhibitions:
+        sources = await find_sources(conn, wants_sources(noise, routed))
+        sources += [Source(c.labels, c.team_id) for c in routed]
+    for n, candidate in enumerate(candidates):
+        if candidate is not None:
+            decided[n] = suppression_for(candidate, noise, sources, at=now)
+    return decided
+
+
+def _candidate(firing: Firing, noise: NoiseInForce) -> Candidate:
+    service = noise.service_names.get(firing.service_id, "") if firing.service_id else ""
+    labels = labels_of(
+        tags=firing.tags,
+        title=firing.title,
+        source=firing.source,
+        severity=firing.severity,
+        service=service,
+    )
+    return Candidate(labels, firing.team_id, firing.service_id)

@@ -3,19 +3,38 @@ incidents whose time has come return to open, which starts paging again."""
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Callable, Iterable
 from datetime import datetime
+from typing import Protocol
 
 from sqlalchemy import bindparam, select, update
 
+from tocsin.clock import Clock
 from tocsin.incidents.lifecycle import Action, IllegalTransition, apply_transition
 from tocsin.incidents.models import Incident, IncidentStatus
 from tocsin.incidents.timeline import SYSTEM
 from tocsin.noise.models import Silence
 from tocsin.noise.silences import expire_ended_silences
 from tocsin.realtime.events import StreamEvent
-from tocsin.worker.context import WorkerContext
+from tocsin.store.connection import Database
 
 _BATCH = 50
+
+
+class Collaborators(Protocol):
+    """What the step uses of the worker that runs it (a WorkerContext is one): the step
+    depends on these three, not on the worker package above it."""
+
+    @property
+    def engine(self) -> Database: ...
+
+    @property
+    def clock(self) -> Clock: ...
+
+    @property
+    def announce(self) -> Callable[[Iterable[tuple[str, uuid.UUID]]], None]: ...
+
 
 _DUE_SNOOZES = (
     select(Incident.id, Incident.status)
@@ -33,7 +52,7 @@ _ENDED_SILENCE = (
 _DUE_SNOOZE = select(Incident.id).where(Incident.snoozed_until <= bindparam("now")).limit(1)
 
 
-async def _anything_due(ctx: WorkerContext, now: datetime) -> bool:
+async def _anything_due(ctx: Collaborators, now: datetime) -> bool:
     # Looked at on a read connection first: the loop runs this every poll, and on SQLite a
     # write transaction would take the one write lock each time for nothing.
     async with ctx.engine.connect() as conn:
@@ -43,7 +62,7 @@ async def _anything_due(ctx: WorkerContext, now: datetime) -> bool:
     return False
 
 
-async def end_silences_and_snoozes(ctx: WorkerContext) -> bool:
+async def end_silences_and_snoozes(ctx: Collaborators) -> bool:
     """One batch; True if it found anything to do."""
     now = ctx.clock.now()
     if not await _anything_due(ctx, now):

@@ -20,13 +20,18 @@ from tocsin.alerts.models import Alert
 from tocsin.auth.accounts import Principal
 from tocsin.auth.permissions import require_team_responder
 from tocsin.errors import Conflict, InvalidInput, NotFound
-from tocsin.escalation.engine import NO_POLICY_NOTE
 from tocsin.incidents.dedup import Demand, open_incident
 from tocsin.incidents.detail import load_incident_alerts
 from tocsin.incidents.lifecycle import ACTIVE_STATUSES, Action, apply_transition
 from tocsin.incidents.models import Incident
 from tocsin.incidents.responding import find_visible_incident
-from tocsin.incidents.timeline import Actor, EventKind, TimelineEntry, append_events
+from tocsin.incidents.timeline import (
+    NO_POLICY_NOTE,
+    Actor,
+    EventKind,
+    TimelineEntry,
+    append_events,
+)
 from tocsin.noise.grouping import find_finished_groups, merged_key
 from tocsin.timers.schedule import schedule_starts
 

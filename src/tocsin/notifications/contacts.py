@@ -13,6 +13,7 @@ import hmac
 import secrets
 import uuid
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -53,19 +54,53 @@ def _code_hash(settings: Settings, method_id: uuid.UUID, code: str) -> str:
     return mac.hexdigest()
 
 
-async def find_contact_method(
+async def find_own_contact_method(
     session: AsyncSession, user_id: uuid.UUID, method_id: uuid.UUID
-) -> ContactMethod:
-    method = (
+) -> ContactMethod | None:
+    """The user's contact method with this id; None when there is none, or it is another's."""
+    return (
         await session.execute(
             select(ContactMethod).where(
                 ContactMethod.id == method_id, ContactMethod.user_id == user_id
             )
         )
     ).scalar_one_or_none()
+
+
+async def find_contact_method(
+    session: AsyncSession, user_id: uuid.UUID, method_id: uuid.UUID
+) -> ContactMethod:
+    method = await find_own_contact_method(session, user_id, method_id)
     if method is None:
         raise ContactMethodNotFound(method_id)
     return method
+
+
+async def _queue_to_method(
+    session: AsyncSession,
+    method: ContactMethod,
+    kind: DeliveryKind,
+    *,
+    key_prefix: str,
+    now: datetime,
+    payload: dict[str, Any] | None = None,
+) -> uuid.UUID:
+    """Queue one message of ours (not a page) to the method, due now; its delivery's id. The
+    idempotency key (`<key_prefix>:<method>:<random>`) reaches webhook receivers."""
+    row = delivery_row(
+        kind=kind,
+        idempotency_key=f"{key_prefix}:{method.id}:{uuid.uuid4()}",
+        user_id=method.user_id,
+        contact_kind=method.kind,
+        address=method.address,
+        due_at=now,
+        now=now,
+        contact_method_id=method.id,
+        payload=payload,
+    )
+    await write_deliveries(await session.connection(), [row], now=now)
+    delivery_id: uuid.UUID = row["id"]
+    return delivery_id
 
 
 async def list_contact_methods(session: AsyncSession, user_id: uuid.UUID) -> list[ContactMethod]:
@@ -120,23 +155,13 @@ async def send_verification_code(
     method.verification_expires_at = now + timedelta(minutes=settings.verification_ttl_minutes)
     method.updated_at = now
     await session.flush()
-    conn = await session.connection()
-    await write_deliveries(
-        conn,
-        [
-            delivery_row(
-                kind=DeliveryKind.VERIFICATION,
-                idempotency_key=f"verify:{method.id}:{uuid.uuid4()}",
-                user_id=method.user_id,
-                contact_kind=method.kind,
-                address=method.address,
-                due_at=now,
-                now=now,
-                contact_method_id=method.id,
-                payload={"code": code},
-            )
-        ],
+    await _queue_to_method(
+        session,
+        method,
+        DeliveryKind.VERIFICATION,
+        key_prefix="verify",
         now=now,
+        payload={"code": code},
     )
 
 
@@ -242,20 +267,7 @@ async def send_test_message(
     if method.verified_at is None:
         raise NotVerified()
     await require_send_allowed(session, method, settings=settings, now=now)
-    conn = await session.connection()
-    row = delivery_row(
-        kind=DeliveryKind.TEST,
-        idempotency_key=f"test:{method.id}:{uuid.uuid4()}",
-        user_id=method.user_id,
-        contact_kind=method.kind,
-        address=method.address,
-        due_at=now,
-        now=now,
-        contact_method_id=method.id,
-    )
-    await write_deliveries(conn, [row], now=now)
-    delivery_id: uuid.UUID = row["id"]
-    return delivery_id
+    return await _queue_to_method(session, method, DeliveryKind.TEST, key_prefix="test", now=now)
 
 
 async def find_delivery(session: AsyncSession, delivery_id: uuid.UUID) -> Delivery | None:

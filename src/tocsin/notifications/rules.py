@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tocsin.errors import Conflict, InvalidInput, NotFound
+from tocsin.notifications.contacts import find_own_contact_method
 from tocsin.notifications.models import ContactMethod, NotificationRule, Urgency
 
 
@@ -40,13 +41,7 @@ async def add_rule(
     now: datetime,
 ) -> NotificationRule:
     """Add a rule using one of the user's own verified contact methods."""
-    method = (
-        await session.execute(
-            select(ContactMethod).where(
-                ContactMethod.id == contact_method_id, ContactMethod.user_id == user_id
-            )
-        )
-    ).scalar_one_or_none()
+    method = await find_own_contact_method(session, user_id, contact_method_id)
     if method is None:
         raise InvalidInput(
             "no contact method with this id belongs to the user", field="contact_method_id"

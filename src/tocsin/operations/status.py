@@ -14,14 +14,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, func, inspect, select, text
+from sqlalchemy import Select, and_, func, inspect, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tocsin.escalation.models import EscalationJob, JobOutcome
-from tocsin.heartbeats.models import HeartbeatMonitor, HeartbeatState
-from tocsin.notifications.models import Delivery, DeliveryStatus
+from tocsin.heartbeats.models import MONITORS
+from tocsin.notifications.models import DELIVERIES, Delivery, DeliveryStatus
 from tocsin.operations.processes import ProcessSeen, list_processes
 from tocsin.store import backend as store_backend
+from tocsin.store.queue import DueRows
+from tocsin.timers.models import TIMERS
 
 # How far back "recently parked" looks.
 RECENT = timedelta(hours=24)
@@ -117,15 +119,12 @@ def _jsonable(value: Any) -> Any:
 
 
 async def _backlog(
-    conn: AsyncConnection,
-    kind: DueKind,
-    *,
-    pending: ColumnElement[bool],
-    due: Any,
-    row_id: Any,
-    incident_id: Any,
-    now: datetime,
+    conn: AsyncConnection, kind: DueKind, rows: DueRows, *, now: datetime
 ) -> Backlog:
+    """How many of the kind's rows wait (as its due-row queue defines waiting), how many of
+    them are overdue, and the oldest overdue one."""
+    pending = and_(*rows.waiting)
+    due, row_id, incident_id = rows.due, rows.table.c.id, rows.table.c.incident_id
     counts = (
         await conn.execute(
             select(
@@ -153,34 +152,10 @@ async def _backlog(
 async def due_work(conn: AsyncConnection, *, now: datetime) -> list[Backlog]:
     """Timers, deliveries and heartbeat deadlines waiting for a worker."""
     return [
-        await _backlog(
-            conn,
-            DueKind.ESCALATION_TIMERS,
-            pending=EscalationJob.completed.is_(False) & EscalationJob.cancelled_at.is_(None),
-            due=EscalationJob.scheduled_for,
-            row_id=EscalationJob.id,
-            incident_id=EscalationJob.incident_id,
-            now=now,
-        ),
-        await _backlog(
-            conn,
-            DueKind.DELIVERIES,
-            pending=Delivery.status == DeliveryStatus.PENDING,
-            due=Delivery.due_at,
-            row_id=Delivery.id,
-            incident_id=Delivery.incident_id,
-            now=now,
-        ),
+        await _backlog(conn, DueKind.ESCALATION_TIMERS, TIMERS, now=now),
+        await _backlog(conn, DueKind.DELIVERIES, DELIVERIES, now=now),
         # An UP monitor past its deadline is the worker's to raise an alert for.
-        await _backlog(
-            conn,
-            DueKind.HEARTBEAT_DEADLINES,
-            pending=HeartbeatMonitor.state == HeartbeatState.UP,
-            due=HeartbeatMonitor.due_at,
-            row_id=HeartbeatMonitor.id,
-            incident_id=HeartbeatMonitor.incident_id,
-            now=now,
-        ),
+        await _backlog(conn, DueKind.HEARTBEAT_DEADLINES, MONITORS, now=now),
     ]
 
 

@@ -18,6 +18,7 @@ from pydantic import AfterValidator, AwareDatetime
 from tocsin.auth.accounts import Principal
 from tocsin.auth.models import User
 from tocsin.auth.permissions import (
+    get_team_readable,
     require_team_manager,
     require_team_reader,
     visible_team_ids,
@@ -76,15 +77,7 @@ from tocsin.schedules.store import (
     load_layers,
     load_schedule,
 )
-from tocsin.web import (
-    CurrentUser,
-    Cursor,
-    DbSession,
-    Limit,
-    Now,
-    Page,
-    State,
-)
+from tocsin.web import CurrentUser, Cursor, DbSession, Limit, Now, Page, State
 
 router = APIRouter(tags=["schedules"])
 
@@ -106,11 +99,7 @@ CalendarSecret = Annotated[
 async def get_readable_schedule(
     schedule_id: uuid.UUID, session: DbSession, principal: CurrentUser
 ) -> Schedule:
-    schedule = await find_schedule(session, schedule_id)
-    if schedule is None:
-        raise ScheduleNotFound(schedule_id)
-    await require_team_reader(session, principal, schedule.team_id)
-    return schedule
+    return await get_team_readable(session, principal, Schedule, schedule_id, ScheduleNotFound)
 
 
 async def get_writable_schedule(

@@ -25,6 +25,7 @@ from pydantic import (
 )
 
 from tocsin.errors import InvalidInput
+from tocsin.patching import not_null
 from tocsin.schedules.definition import (
     LayerDef,
     OverrideDef,
@@ -210,14 +211,9 @@ class LayerUpdate(BaseModel):
     participants: list[ParticipantIn] | None = None
     restrictions: list[RestrictionIn] | None = None
 
-    @field_validator(
+    _not_null = not_null(
         "name", "start", "rotation", "turn_length", "handoff", "participants", "restrictions"
     )
-    @classmethod
-    def _not_null(cls, value: object) -> object:
-        if value is None:
-            raise ValueError("may be left out but not set to null")
-        return value
 
 
 class ScheduleCreate(BaseModel):
@@ -248,12 +244,7 @@ class ScheduleUpdate(BaseModel):
     description: Description | None = None
     time_zone: TimeZoneName | None = None
 
-    @field_validator("name", "description", "time_zone")
-    @classmethod
-    def _not_null(cls, value: object) -> object:
-        if value is None:
-            raise ValueError("may be left out but not set to null")
-        return value
+    _not_null = not_null("name", "description", "time_zone")
 
     @field_validator("time_zone")
     @classmethod

@@ -65,3 +65,32 @@ class Database(Protocol):
     def execution_options(self, **options: Any) -> Database: ...
 
     async def dispose(self) -> None: ...
+
+
+class ExecutesStatements:
+    """The typed `execute` of a store Connection, for the store's own connection classes:
+    they say how a statement runs (`run_statement`), and callers keep the result's row type."""
+
+    @overload
+    async def execute(
+        self,
+        statement: TypedReturnsRows[*_Ts],
+        parameters: _CoreAnyExecuteParams | None = None,
+    ) -> CursorResult[*_Ts]: ...
+
+    @overload
+    async def execute(
+        self,
+        statement: Executable,
+        parameters: _CoreAnyExecuteParams | None = None,
+    ) -> CursorResult[*TupleAny]: ...
+
+    async def execute(
+        self, statement: Executable, parameters: _CoreAnyExecuteParams | None = None
+    ) -> CursorResult[*TupleAny]:
+        return await self.run_statement(statement, parameters)
+
+    async def run_statement(
+        self, statement: Executable, parameters: _CoreAnyExecuteParams | None
+    ) -> CursorResult[*TupleAny]:
+        raise NotImplementedError

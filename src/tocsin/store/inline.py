@@ -7,16 +7,15 @@ import asyncio
 import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any, TypeVarTuple, overload
+from typing import Any, TypeVarTuple
 
 from sqlalchemy import URL, Connection, CursorResult, Dialect, Engine, Executable
 from sqlalchemy.engine.interfaces import _CoreAnyExecuteParams
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlalchemy.sql.selectable import TypedReturnsRows
 from sqlalchemy.util.typing import TupleAny
 
-from tocsin.store.connection import Database
+from tocsin.store.connection import Database, ExecutesStatements
 from tocsin.store.engine import READ_ONLY_OPTION, create_sqlite_sync_engine, is_sqlite_url
 
 _Ts = TypeVarTuple("_Ts")
@@ -184,7 +183,7 @@ def inline_where_possible(engine: AsyncEngine) -> Database:
     return InlineEngine(url)
 
 
-class InlineConnection:
+class InlineConnection(ExecutesStatements):
     """A store Connection (tocsin.store.connection) over a blocking Connection: `await
     conn.execute(...)` runs the statement at once, in the caller's thread, without a
     hand-off to a driver thread; the result is the driver's own, buffered (SQLite)."""
@@ -200,21 +199,7 @@ class InlineConnection:
     def sync_engine(self) -> Engine:
         return self._sync.engine
 
-    @overload
-    async def execute(
-        self,
-        statement: TypedReturnsRows[*_Ts],
-        parameters: _CoreAnyExecuteParams | None = None,
-    ) -> CursorResult[*_Ts]: ...
-
-    @overload
-    async def execute(
-        self,
-        statement: Executable,
-        parameters: _CoreAnyExecuteParams | None = None,
-    ) -> CursorResult[*TupleAny]: ...
-
-    async def execute(
-        self, statement: Executable, parameters: _CoreAnyExecuteParams | None = None
+    async def run_statement(
+        self, statement: Executable, parameters: _CoreAnyExecuteParams | None
     ) -> CursorResult[*TupleAny]:
         return self._sync.execute(statement, parameters)

@@ -29,17 +29,16 @@ from collections import namedtuple
 from collections.abc import AsyncIterator, Callable, Hashable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any, TypeVar, TypeVarTuple, cast, overload
+from typing import Any, TypeVar, TypeVarTuple, cast
 
 import orjson
 from sqlalchemy import CursorResult, Dialect, Engine, Executable, Select, make_url, select
 from sqlalchemy.engine.interfaces import _CoreAnyExecuteParams
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlalchemy.sql.selectable import TypedReturnsRows
 from sqlalchemy.sql.util import find_tables
 from sqlalchemy.util.typing import TupleAny
 
-from tocsin.store.connection import Connection, Database
+from tocsin.store.connection import Connection, Database, ExecutesStatements
 from tocsin.store.engine import asyncpg_dsn, is_sqlite_url, read_only
 from tocsin.store.inline import InlineEngine, inline_where_possible
 from tocsin.store.stamp import STAMP_ROW, STAMPED_TABLES, lookups_stamp
@@ -238,7 +237,7 @@ async def _json_codecs(conn: Any) -> None:
         )
 
 
-class QuickConnection:
+class QuickConnection(ExecutesStatements):
     """What `QuickReads.connect` yields: a store Connection (tocsin.store.connection) that
     can also read a driver-ready statement on the driver (see `first_row`)."""
 
@@ -272,22 +271,8 @@ class QuickConnection:
         rows = await self._reads.run(statement, parameters)
         return rows[0] if rows else None
 
-    @overload
-    async def execute(
-        self,
-        statement: TypedReturnsRows[*Ts],
-        parameters: _CoreAnyExecuteParams | None = None,
-    ) -> CursorResult[*Ts]: ...
-
-    @overload
-    async def execute(
-        self,
-        statement: Executable,
-        parameters: _CoreAnyExecuteParams | None = None,
-    ) -> CursorResult[*TupleAny]: ...
-
-    async def execute(
-        self, statement: Executable, parameters: _CoreAnyExecuteParams | None = None
+    async def run_statement(
+        self, statement: Executable, parameters: _CoreAnyExecuteParams | None
     ) -> CursorResult[*TupleAny]:
         """Through SQLAlchemy, on a connection opened the first time it is needed."""
         if self._fallback is None:

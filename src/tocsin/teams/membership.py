@@ -46,6 +46,19 @@ async def list_members(session: AsyncSession, team_id: uuid.UUID) -> list[TeamMe
     return list(result.scalars())
 
 
+async def active_member_names(
+    session: AsyncSession, team_id: uuid.UUID
+) -> list[tuple[uuid.UUID, str]]:
+    """The (user id, name) of the team's active members, by name: whom a form offers."""
+    result = await session.execute(
+        select(User.id, User.name)
+        .join(TeamMember, TeamMember.user_id == User.id)
+        .where(TeamMember.team_id == team_id, User.is_active.is_(True))
+        .order_by(User.name)
+    )
+    return [(row.id, row.name) for row in result]
+
+
 async def find_member(
     session: AsyncSession, *, team_id: uuid.UUID, user_id: uuid.UUID
 ) -> TeamMember | None:

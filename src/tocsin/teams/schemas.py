@@ -6,8 +6,9 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from tocsin.patching import not_null
 from tocsin.teams.models import TeamRole
 
 TeamName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -41,12 +42,7 @@ class TeamUpdate(BaseModel):
     name: TeamName | None = None
     description: Description | None = None
 
-    @field_validator("name", "description")
-    @classmethod
-    def _not_null(cls, value: object) -> object:
-        if value is None:
-            raise ValueError("may be left out but not set to null")
-        return value
+    _not_null = not_null("name", "description")
 
 
 class MemberOut(BaseModel):

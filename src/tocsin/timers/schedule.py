@@ -1,17 +1,19 @@
 """Writing and cancelling escalation timers, in the caller's transaction: a new incident's
 start, a level's timeout, an acknowledgement's timeout, the resume after an incident is OPEN
 again, an added responder, an escalation moved or reassigned by hand; and stopping everything
-pending when an incident stops escalating. A row due now wakes the workers when the
-transaction commits (tocsin.store.wakeup)."""
+pending when an incident stops escalating (`after_status_change`: what a change of status
+implies, in one place). A row due now wakes the workers when the transaction commits
+(tocsin.store.wakeup)."""
 
 from __future__ import annotations
 
+import enum
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, update
+from sqlalchemy import bindparam, insert, update
 
 from tocsin.store.connection import Connection
 from tocsin.store.wakeup import announce_work
@@ -112,12 +114,6 @@ async def schedule_starts(
     await announce_work(conn)
 
 
-async def schedule_resume(conn: Connection, incident_id: uuid.UUID, *, now: datetime) -> None:
-    """The incident is OPEN again: a RESUME timer due at once, with which the worker pages
-    its current level again (or starts its escalation, if it never started)."""
-    await schedule_level(conn, incident_id, level=0, repeat=0, at=now, now=now, kind=JobKind.RESUME)
-
-
 @dataclass(frozen=True)
 class AckTimeout:
     """The acknowledgement timeout timer written: when it runs out."""
@@ -126,19 +122,28 @@ class AckTimeout:
     at: datetime
 
 
-async def schedule_ack_timeout(
-    conn: Connection, incident_id: uuid.UUID, *, now: datetime
-) -> AckTimeout | None:
-    """After an acknowledgement: the timer that returns the incident to OPEN when the
-    acknowledgement timeout of its policy runs out (the policy as snapshotted when its
+_CANCEL_TIMERS = (
+    update(EscalationJob)
+    .where(
+        EscalationJob.incident_id == bindparam("of_incident"),
+        EscalationJob.completed.is_(False),
+        EscalationJob.cancelled_at.is_(None),
+    )
+    .values(cancelled_at=bindparam("at"))
+)
+
+
+def _ack_timeout_row(
+    source: attached.AckTimeoutSource | None, incident_id: uuid.UUID, *, now: datetime
+) -> dict[str, Any] | None:
+    """The ACK_TIMEOUT timer after an acknowledgement: it returns the incident to OPEN when
+    the acknowledgement timeout of its policy runs out (the policy as snapshotted when its
     escalation started, or its policy as it is now if it has not started); None when the
     policy has none."""
-    source = await attached.ack_timeout_source()(conn, incident_id)
     if source is None or not source.minutes:
         return None
     at = now + timedelta(minutes=source.minutes)
-    job_id = await schedule_level(
-        conn,
+    return timer_row(
         incident_id,
         level=source.level,
         repeat=source.repeat,
@@ -147,24 +152,49 @@ async def schedule_ack_timeout(
         seq=source.seq,
         kind=JobKind.ACK_TIMEOUT,
     )
-    return AckTimeout(job_id, at)
+
+
+class StatusChange(enum.StrEnum):
+    """What an incident's change of status (incidents/lifecycle.py) means for its timers."""
+
+    # Stops escalating: pending timers and unsent pages are cancelled, and the policy's
+    # acknowledgement timeout (if it has one) is scheduled.
+    ACKNOWLEDGED = "acknowledged"
+    # Resolved or closed: pending timers and unsent pages are cancelled.
+    STOPPED = "stopped"
+    # OPEN again: a RESUME timer due at once, with which the worker pages its current level
+    # again (or starts its escalation, if it never started).
+    OPEN_AGAIN = "open_again"
+
+
+async def after_status_change(
+    conn: Connection, incident_id: uuid.UUID, change: StatusChange, *, now: datetime
+) -> AckTimeout | None:
+    """Write the timer rows a change of the incident's status implies, in the caller's
+    transaction: what the timers need is read first, then the rows are written. Returns the
+    acknowledgement timeout scheduled, if any (a RESUME timer is due at once and wakes the
+    workers)."""
+    new: dict[str, Any] | None = None
+    if change is StatusChange.ACKNOWLEDGED:
+        source = await attached.ack_timeout_source()(conn, incident_id)
+        new = _ack_timeout_row(source, incident_id, now=now)
+    elif change is StatusChange.OPEN_AGAIN:
+        new = timer_row(incident_id, level=0, repeat=0, at=now, now=now, kind=JobKind.RESUME)
+    if change is not StatusChange.OPEN_AGAIN:
+        await conn.execute(_CANCEL_TIMERS, {"of_incident": incident_id, "at": now})
+        # Unsent pages: notifications owns them and says how they stop (timers/attached.py).
+        # One a worker is sending right now still goes out.
+        await attached.page_stopper()(conn, incident_id, now=now)
+    if new is None:
+        return None
+    await conn.execute(insert(EscalationJob), [new])
+    if change is StatusChange.OPEN_AGAIN:
+        await announce_work(conn)
+        return None
+    return AckTimeout(new["id"], new["scheduled_for"])
 
 
 async def cancel_pending_timers(conn: Connection, incident_id: uuid.UUID, *, now: datetime) -> int:
     """Cancel every timer of the incident that has not fired; returns how many."""
-    result = await conn.execute(
-        update(EscalationJob)
-        .where(
-            EscalationJob.incident_id == incident_id,
-            EscalationJob.completed.is_(False),
-            EscalationJob.cancelled_at.is_(None),
-        )
-        .values(cancelled_at=now)
-    )
+    result = await conn.execute(_CANCEL_TIMERS, {"of_incident": incident_id, "at": now})
     return result.rowcount or 0
-
-
-async def cancel_pending_pages(conn: Connection, incident_id: uuid.UUID, *, now: datetime) -> int:
-    """Cancel the incident's page deliveries not yet sent; returns how many. Notifications
-    owns them and says how (timers/attached.py)."""
-    return await attached.page_stopper()(conn, incident_id, now=now)

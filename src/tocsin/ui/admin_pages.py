@@ -16,10 +16,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tocsin.auth.permissions import require_admin
 from tocsin.auth.schemas import UserCreate, UserUpdate
-from tocsin.auth.users import add_user, change_user, find_user, list_users
+from tocsin.auth.users import add_user_from_body, change_user, find_user, list_users
 from tocsin.errors import TocsinError
-from tocsin.ui.forms import Refusal, checked, optional, refusal
-from tocsin.ui.pages import SignedIn, Viewer, page_router, render
+from tocsin.ui.forms import Refusal, checked, optional, refusal, render_form
+from tocsin.ui.pages import SignedIn, Viewer, list_links, page_router
 from tocsin.web import DbSession, Now
 
 router = page_router()
@@ -45,19 +45,17 @@ async def _users_page(
     form: dict[str, Any] | None = None,
 ) -> Response:
     users, next_cursor = await list_users(session, limit=PAGE_SIZE, cursor=cursor)
-    return render(
+    return render_form(
         request,
         "admin/users.html",
         {
             "title": "Users",
             "users": users,
-            "next_url": f"/admin/users?cursor={next_cursor}" if next_cursor else None,
-            "first_page": cursor is None,
+            **list_links("/admin/users?", cursor, next_cursor),
             "done": DONE.get(done, ""),
-            "errors": refused.errors if refused else {},
             "form": form or {"time_zone": "UTC"},
         },
-        status_code=refused.status_code if refused else 200,
+        refused,
     )
 
 
@@ -98,15 +96,7 @@ async def user_create(
                 "is_admin": checked(is_admin),
             }
         )
-        await add_user(
-            session,
-            email=body.email,
-            name=body.name,
-            is_admin=body.is_admin,
-            time_zone=body.time_zone,
-            password=body.password,
-            now=now,
-        )
+        await add_user_from_body(session, body, now=now)
     except (ValidationError, TocsinError) as exc:
         await session.rollback()
         return await _users_page(request, viewer, session, refused=refusal(exc), form=form)

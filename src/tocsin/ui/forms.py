@@ -1,16 +1,19 @@
 """What the configuration pages (teams, services, integrations, heartbeats, profile, admin)
-share about forms: turning the API's refusal into messages beside the fields, knowing
+share about forms: turning the API's refusal into messages beside the fields (and the page
+that shows them), knowing
 whether the viewer may change something, and reading optional values from a form."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
+from fastapi import Request, Response
 from pydantic import ValidationError
 
 from tocsin.errors import Forbidden, InvalidInput, TocsinError
-from tocsin.ui.pages import describe_errors
+from tocsin.ui.pages import describe_errors, render
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,25 @@ def refusal(exc: ValidationError | TocsinError, renames: dict[str, str] | None =
         field = exc.field or "form"
         return Refusal(exc.status_code, {renames.get(field, field): exc.detail})
     return Refusal(exc.status_code, {"form": exc.detail})
+
+
+def render_form(
+    request: Request,
+    template: str,
+    context: Mapping[str, Any],
+    refused: Refusal | None,
+    *,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    """A page with a form: when the form was refused, its messages beside the fields and the
+    refusal's status; otherwise no messages and 200."""
+    return render(
+        request,
+        template,
+        {**context, "errors": refused.errors if refused else {}},
+        status_code=refused.status_code if refused else 200,
+        headers=headers,
+    )
 
 
 async def allowed(check: Awaitable[None]) -> bool:

@@ -17,20 +17,21 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tocsin.alerts.models import Severity
 from tocsin.auth.permissions import require_team_manager
 from tocsin.errors import TocsinError
+from tocsin.heartbeats.models import HeartbeatMonitor
 from tocsin.heartbeats.monitors import (
     HeartbeatNotFound,
     create_monitor,
     delete_monitor,
-    find_monitor,
     find_monitor_service,
     list_monitors,
     ping_url,
 )
 from tocsin.heartbeats.schemas import HeartbeatCreate
 from tocsin.incidents.choices import managed_teams, service_names, team_names
-from tocsin.ui.forms import Refusal, refusal
+from tocsin.store.rows import get_or_raise
+from tocsin.ui.forms import Refusal, refusal, render_form
 from tocsin.ui.integration_pages import NO_STORE
-from tocsin.ui.pages import SignedIn, Viewer, page_router, render
+from tocsin.ui.pages import SignedIn, Viewer, list_links, page_router, render
 from tocsin.web import DbSession, Now, State
 
 router = page_router()
@@ -53,7 +54,7 @@ async def _list_page(
     monitors, next_cursor = await list_monitors(session, limit=PAGE_SIZE, cursor=cursor)
     services = await service_names(session)
     managed = {t.id for t in await managed_teams(session, viewer.principal)}
-    return render(
+    return render_form(
         request,
         "heartbeats/list.html",
         {
@@ -68,13 +69,11 @@ async def _list_page(
             ),
             "managed": managed,
             "severities": SEVERITIES,
-            "next_url": f"/heartbeats?cursor={next_cursor}" if next_cursor else None,
-            "first_page": cursor is None,
+            **list_links("/heartbeats?", cursor, next_cursor),
             "done": DONE.get(done, ""),
-            "errors": refused.errors if refused else {},
             "form": form or {"interval_seconds": "300", "grace_seconds": "60"},
         },
-        status_code=refused.status_code if refused else 200,
+        refused,
     )
 
 
@@ -149,9 +148,7 @@ async def heartbeat_delete(
     request: Request, heartbeat_id: uuid.UUID, viewer: SignedIn, session: DbSession, now: Now
 ) -> Response:
     """Its ping URL stops working; incidents it opened stay."""
-    monitor = await find_monitor(session, heartbeat_id)
-    if monitor is None:
-        raise HeartbeatNotFound(heartbeat_id)
+    monitor = await get_or_raise(session, HeartbeatMonitor, heartbeat_id, HeartbeatNotFound)
     try:
         service = await find_monitor_service(session, monitor.service_id)
         await require_team_manager(session, viewer.principal, service.team_id)

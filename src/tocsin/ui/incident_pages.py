@@ -45,8 +45,9 @@ from tocsin.noise.merging import find_merge_candidates, merge_incidents, split_a
 from tocsin.notifications.history import incident_deliveries
 from tocsin.realtime.events import StreamEvent
 from tocsin.runtime import Runtime
+from tocsin.ui.forms import refusal
 from tocsin.ui.incident_text import Names, actor_name, describe, details_json, user_ids_in
-from tocsin.ui.pages import SignedIn, Viewer, describe_errors, page_router, render
+from tocsin.ui.pages import SignedIn, Viewer, page_router, render
 from tocsin.web import DbSession, Now, State
 
 router = page_router()
@@ -316,21 +317,16 @@ async def _refused_because(
     """The page again after a refused form: what the schema or a check of the database
     refused beside its field (`fields` renames the API's field names to the form's), anything
     else as a message at the top."""
-    if isinstance(exc, ValidationError):
-        errors = describe_errors(exc.errors())
+    if isinstance(exc, ValidationError) or (isinstance(exc, InvalidInput) and fields is not None):
+        refused = refusal(exc, fields)
         return await _refused(
             request,
             session,
             viewer,
             incident,
-            status_code=422,
-            errors=_form_errors(errors, fields or {}),
+            status_code=refused.status_code,
+            errors=refused.errors,
             form=form,
-        )
-    if isinstance(exc, InvalidInput) and fields is not None:
-        errors = _form_errors({exc.field or "form": exc.detail}, fields)
-        return await _refused(
-            request, session, viewer, incident, status_code=422, errors=errors, form=form
         )
     return await _refused(
         request,
@@ -356,9 +352,7 @@ def _transition_route(action: Action, word: str) -> None:
         try:
             await transition_incident(session, viewer.principal, incident, action, now=now)
         except TocsinError as exc:
-            return await _refused(
-                request, session, viewer, incident, status_code=exc.status_code, error=exc.detail
-            )
+            return await _refused_because(exc, request, session, viewer, incident)
         return await _acted(incident, session, state, word)
 
     act.__name__ = f"incident_{action.value}"
@@ -382,25 +376,8 @@ async def incident_escalate(
     try:
         await escalate_incident(session, viewer.principal, incident, now=now)
     except TocsinError as exc:
-        return await _refused(
-            request, session, viewer, incident, status_code=exc.status_code, error=exc.detail
-        )
+        return await _refused_because(exc, request, session, viewer, incident)
     return await _acted(incident, session, state, "escalated")
-
-
-def _reassign_body(target: str, note: str) -> ReassignIn:
-    """The form's one `target` ("user:<id>" or "policy:<id>") as the API's body."""
-    kind, _, raw = target.partition(":")
-    values: dict[str, Any] = {"note": note}
-    if kind == "user":
-        values["user_id"] = raw
-    elif kind == "policy":
-        values["escalation_policy_id"] = raw
-    return ReassignIn.model_validate(values)
-
-
-def _form_errors(errors: dict[str, str], renames: dict[str, str]) -> dict[str, str]:
-    return {renames.get(field, field): message for field, message in errors.items()}
 
 
 REASSIGN_FIELDS = {"user_id": "target", "escalation_policy_id": "target", "form": "target"}
@@ -420,16 +397,8 @@ async def incident_reassign(
     incident = await _visible(session, viewer, incident_id)
     form = {"target": target, "reassign_note": note}
     try:
-        body = _reassign_body(target, note)
-        await reassign_incident(
-            session,
-            viewer.principal,
-            incident,
-            user_id=body.user_id,
-            escalation_policy_id=body.escalation_policy_id,
-            now=now,
-            note=body.note,
-        )
+        body = ReassignIn.from_choice(target, note)
+        await reassign_incident(session, viewer.principal, incident, to=body, now=now)
     except (ValidationError, TocsinError) as exc:
         fields = {**REASSIGN_FIELDS, "note": "reassign_note"}
         return await _refused_because(
@@ -481,9 +450,7 @@ async def incident_merge(
         errors = {"source_ids": problem}
         return await _refused(request, session, viewer, incident, status_code=422, errors=errors)
     except TocsinError as exc:
-        return await _refused(
-            request, session, viewer, incident, status_code=exc.status_code, error=exc.detail
-        )
+        return await _refused_because(exc, request, session, viewer, incident)
     await session.commit()
     state.hub.announce([(StreamEvent.INCIDENT_UPDATED, i) for i in changed])
     return RedirectResponse(f"/incidents/{incident.id}?done=merged", status_code=303)
@@ -504,9 +471,7 @@ async def incident_split_alert(
     try:
         new_id = await split_alert(session, viewer.principal, incident, alert_id, now=now)
     except TocsinError as exc:
-        return await _refused(
-            request, session, viewer, incident, status_code=exc.status_code, error=exc.detail
-        )
+        return await _refused_because(exc, request, session, viewer, incident)
     await session.commit()
     state.hub.announce(
         [(StreamEvent.INCIDENT_UPDATED, incident.id), (StreamEvent.INCIDENT_CREATED, new_id)]
@@ -533,32 +498,14 @@ async def incident_add_responder(
     form = {"responder": responder, "responder_note": note}
     renames = {"user_id": "responder", "escalation_policy_id": "responder", "form": "responder"}
     try:
-        body = _responder_body(responder, note)
-        await add_responder(
-            session,
-            viewer.principal,
-            incident,
-            user_id=body.user_id,
-            escalation_policy_id=body.escalation_policy_id,
-            now=now,
-            note=body.note,
-        )
+        body = ResponderIn.from_choice(responder, note)
+        await add_responder(session, viewer.principal, incident, who=body, now=now)
     except (ValidationError, TocsinError) as exc:
         fields = {**renames, "note": "responder_note"}
         return await _refused_because(
             exc, request, session, viewer, incident, fields=fields, form=form
         )
     return await _acted(incident, session, state, "responder added")
-
-
-def _responder_body(target: str, note: str) -> ResponderIn:
-    kind, _, raw = target.partition(":")
-    values: dict[str, Any] = {"note": note}
-    if kind == "user":
-        values["user_id"] = raw
-    elif kind == "policy":
-        values["escalation_policy_id"] = raw
-    return ResponderIn.model_validate(values)
 
 
 @router.post("/incidents/{incident_id}/priority")

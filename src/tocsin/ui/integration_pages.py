@@ -23,15 +23,15 @@ from tocsin.integrations.provisioning import (
     IntegrationNotFound,
     change_integration,
     create_integration,
-    find_integration,
     list_integrations,
     rotate_key,
     webhook_url,
 )
 from tocsin.integrations.schemas import IntegrationCreate
 from tocsin.runtime import Runtime
-from tocsin.ui.forms import Refusal, checked, optional, refusal
-from tocsin.ui.pages import SignedIn, Viewer, page_router, render
+from tocsin.store.rows import get_or_raise
+from tocsin.ui.forms import Refusal, checked, optional, refusal, render_form
+from tocsin.ui.pages import SignedIn, Viewer, list_links, page_router, render
 from tocsin.web import DbSession, Now, State
 
 router = page_router()
@@ -65,7 +65,7 @@ async def _list_page(
     services = await service_names(session)
     teams = await team_names(session)
     query = (f"service={service}&" if service else "") + (f"team={team}&" if team else "")
-    return render(
+    return render_form(
         request,
         "integrations/list.html",
         {
@@ -79,12 +79,10 @@ async def _list_page(
             "team_filter": team,
             "done": DONE.get(done, ""),
             "types": TYPES,
-            "next_url": f"/integrations?{query}cursor={next_cursor}" if next_cursor else None,
-            "first_page": cursor is None,
-            "errors": refused.errors if refused else {},
+            **list_links(f"/integrations?{query}", cursor, next_cursor),
             "form": form or {"type": "generic", "dedup_window_minutes": "", "auto_resolve": True},
         },
-        status_code=refused.status_code if refused else 200,
+        refused,
     )
 
 
@@ -186,10 +184,7 @@ async def integration_create(
 
 
 async def _existing(session: AsyncSession, integration_id: uuid.UUID) -> Integration:
-    integration = await find_integration(session, integration_id)
-    if integration is None:
-        raise IntegrationNotFound(integration_id)
-    return integration
+    return await get_or_raise(session, Integration, integration_id, IntegrationNotFound)
 
 
 @router.get("/integrations/{integration_id}")

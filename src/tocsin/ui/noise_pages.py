@@ -20,12 +20,11 @@ from tocsin.alerts.models import Alert
 from tocsin.auth.permissions import (
     require_admin,
     require_team_manager,
-    require_team_reader,
     require_team_responder,
     visible_team_ids,
 )
 from tocsin.catalog.models import Service
-from tocsin.catalog.registry import ServiceNotFound, find_service
+from tocsin.catalog.registry import ServiceNotFound
 from tocsin.errors import Forbidden, InvalidInput, TocsinError
 from tocsin.incidents.choices import visible_teams
 from tocsin.incidents.responding import find_visible_incident
@@ -45,7 +44,7 @@ from tocsin.noise.silences import (
 )
 from tocsin.noise.snooze import snooze
 from tocsin.ui.clockface import zone_named
-from tocsin.ui.pages import SignedIn, Viewer, page_router, render
+from tocsin.ui.pages import SignedIn, Viewer, page_router, readable_on_page, render
 from tocsin.ui.schedule_pages import local_instant, text_of
 from tocsin.web import DbSession, Now
 
@@ -271,14 +270,7 @@ async def _service_page(
 async def _readable_service(
     session: AsyncSession, viewer: Viewer, service_id: uuid.UUID
 ) -> Service:
-    service = await find_service(session, service_id)
-    if service is None:
-        raise ServiceNotFound(service_id)
-    try:
-        await require_team_reader(session, viewer.principal, service.team_id)
-    except Forbidden as exc:
-        raise ServiceNotFound(service_id) from exc
-    return service
+    return await readable_on_page(session, viewer, Service, service_id, ServiceNotFound)
 
 
 @router.get("/services/{service_id}/maintenance")

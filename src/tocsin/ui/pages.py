@@ -19,11 +19,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from tocsin import __version__
 from tocsin.auth.accounts import Principal
+from tocsin.auth.permissions import Owned, get_team_readable
 from tocsin.auth.sessions import SESSION_COOKIE, find_live_session
-from tocsin.errors import TocsinError, TooManyRequests, Unauthorized
+from tocsin.errors import Forbidden, TocsinError, TooManyRequests, Unauthorized
 from tocsin.ui.clockface import Clockface, zone_named
 from tocsin.ui.csrf import csrf_token, require_csrf
 from tocsin.web import get_state
@@ -56,6 +58,21 @@ class Viewer:
     @property
     def is_admin(self) -> bool:
         return self.principal.is_admin
+
+
+async def readable_on_page(
+    session: AsyncSession,
+    viewer: Viewer,
+    model: type[Owned],
+    row_id: uuid.UUID,
+    missing: Callable[[uuid.UUID], TocsinError],
+) -> Owned:
+    """The team-owned row if the viewer may read its team. Another team's row is `missing`
+    too (404): a page does not tell an outsider that it exists."""
+    try:
+        return await get_team_readable(session, viewer.principal, model, row_id, missing)
+    except Forbidden as exc:
+        raise missing(row_id) from exc
 
 
 class LoginRequired(Exception):
@@ -152,6 +169,15 @@ def navigation(request: Request, viewer: Viewer | None) -> list[dict[str, Any]]:
             active = True
         items.append({"label": item.label, "path": item.path, "active": active})
     return items
+
+
+def list_links(url: str, cursor: str | None, next_cursor: str | None) -> dict[str, Any]:
+    """A list page's paging: the next page's URL (`url` followed by its cursor; None on the
+    last page) and whether this is the first page."""
+    return {
+        "next_url": f"{url}cursor={next_cursor}" if next_cursor else None,
+        "first_page": cursor is None,
+    }
 
 
 def render(

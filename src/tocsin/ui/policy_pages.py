@@ -20,7 +20,7 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import FormData
 
-from tocsin.auth.permissions import find_team_role, require_team_manager, require_team_reader
+from tocsin.auth.permissions import find_team_role, require_team_manager
 from tocsin.errors import Forbidden, InvalidInput, TocsinError
 from tocsin.escalation.choices import (
     level_targets,
@@ -33,7 +33,6 @@ from tocsin.escalation.policies import (
     change_policy,
     create_policy,
     delete_policy,
-    find_policy,
     list_visible_policies,
     load_levels,
 )
@@ -43,7 +42,7 @@ from tocsin.incidents.choices import Choice, user_names, visible_teams
 from tocsin.integrations.models import IntegrationType
 from tocsin.teams.models import TeamRole
 from tocsin.ui.clockface import zone_named
-from tocsin.ui.pages import SignedIn, Viewer, page_router, render
+from tocsin.ui.pages import SignedIn, Viewer, list_links, page_router, readable_on_page, render
 from tocsin.ui.schedule_pages import local_instant, text_of
 from tocsin.web import DbSession, Now, State
 
@@ -59,14 +58,7 @@ async def _readable(
     session: AsyncSession, viewer: Viewer, policy_id: uuid.UUID
 ) -> EscalationPolicy:
     """The policy if the viewer may read it; another team's is 'not found' on a page."""
-    policy = await find_policy(session, policy_id)
-    if policy is None:
-        raise PolicyNotFound(policy_id)
-    try:
-        await require_team_reader(session, viewer.principal, policy.team_id)
-    except Forbidden as exc:
-        raise PolicyNotFound(policy_id) from exc
-    return policy
+    return await readable_on_page(session, viewer, EscalationPolicy, policy_id, PolicyNotFound)
 
 
 async def _writable(
@@ -105,8 +97,7 @@ async def _list_context(
             {"policy": policy, "team": teams.get(policy.team_id, ""), "levels": levels[policy.id]}
             for policy in policies
         ],
-        "next_url": f"/policies?cursor={next_cursor}" if next_cursor else None,
-        "first_page": cursor is None,
+        **list_links("/policies?", cursor, next_cursor),
         "create_teams": await _manageable_teams(session, viewer),
     }
 

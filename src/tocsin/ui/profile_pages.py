@@ -39,9 +39,9 @@ from tocsin.notifications.models import ContactKind, Urgency
 from tocsin.notifications.rules import add_rule, list_rules, reachability_warnings, remove_rule
 from tocsin.notifications.schemas import ContactMethodIn, RuleIn, VerifyIn
 from tocsin.schedules import calendar
-from tocsin.ui.forms import Refusal, refusal
+from tocsin.ui.forms import Refusal, refusal, render_form
 from tocsin.ui.integration_pages import NO_STORE
-from tocsin.ui.pages import SignedIn, Viewer, page_router, render
+from tocsin.ui.pages import SignedIn, Viewer, page_router
 from tocsin.web import DbSession, Now, State
 
 router = page_router()
@@ -89,7 +89,7 @@ async def _profile_page(
     rules = await list_rules(session, user.id)
     keys, _ = await list_api_keys(session, user.id, limit=100, cursor=None)
     token = await calendar.find_token_status(await session.connection(), user.id)
-    return render(
+    return render_form(
         request,
         "profile/profile.html",
         {
@@ -106,11 +106,10 @@ async def _profile_page(
             "scopes": SCOPES,
             "urgencies": URGENCIES,
             "done": DONE.get(done, ""),
-            "errors": refused.errors if refused else {},
             "form": form or {},
             "shown_once": shown_once or {},
         },
-        status_code=refused.status_code if refused else 200,
+        refused,
         headers=NO_STORE if shown_once else None,
     )
 

@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import FormData
 
-from tocsin.auth.permissions import find_team_role, require_team_manager, require_team_reader
+from tocsin.auth.permissions import find_team_role, require_team_manager
 from tocsin.db import new_id, new_ordered_id
 from tocsin.errors import Forbidden, InvalidInput, TocsinError
 from tocsin.incidents.choices import Choice, reassign_targets, user_names, visible_teams
@@ -36,7 +36,6 @@ from tocsin.schedules.editing import (
     delete_layer,
     delete_override,
     delete_schedule,
-    find_schedule,
     list_overrides,
     replace_layer,
 )
@@ -48,7 +47,7 @@ from tocsin.schedules.shifts import compute_shifts
 from tocsin.schedules.store import load_layers, load_schedule
 from tocsin.teams.models import TeamRole
 from tocsin.ui.clockface import zone_named
-from tocsin.ui.pages import SignedIn, Viewer, page_router, render
+from tocsin.ui.pages import SignedIn, Viewer, list_links, page_router, readable_on_page, render
 from tocsin.ui.schedule_timeline import build_days, final_intervals, local_days
 from tocsin.web import DbSession, Now
 
@@ -70,14 +69,7 @@ LOCAL_MINUTE = "%Y-%m-%dT%H:%M"
 async def _readable(session: AsyncSession, viewer: Viewer, schedule_id: uuid.UUID) -> Schedule:
     """The schedule if the viewer may read it; another team's is 'not found' on a page, so a
     URL tells an outsider nothing (the API answers 403)."""
-    schedule = await find_schedule(session, schedule_id)
-    if schedule is None:
-        raise ScheduleNotFound(schedule_id)
-    try:
-        await require_team_reader(session, viewer.principal, schedule.team_id)
-    except Forbidden as exc:
-        raise ScheduleNotFound(schedule_id) from exc
-    return schedule
+    return await readable_on_page(session, viewer, Schedule, schedule_id, ScheduleNotFound)
 
 
 async def _writable(session: AsyncSession, viewer: Viewer, schedule_id: uuid.UUID) -> Schedule:
@@ -165,8 +157,7 @@ async def _list_context(
         "title": "Schedules",
         "rows": rows,
         "names": await user_names(session, ids),
-        "next_url": f"/schedules?cursor={next_cursor}" if next_cursor else None,
-        "first_page": cursor is None,
+        **list_links("/schedules?", cursor, next_cursor),
         "create_teams": await _manageable_teams(session, viewer),
         "zones": ZONES,
     }
@@ -468,8 +459,12 @@ async def _refused(
     error: str = "",
     errors: Mapping[str, str] | None = None,
     forms: Mapping[str, Any] | None = None,
+    because: TocsinError | None = None,
 ) -> Response:
-    """The schedule page again with why, nothing saved."""
+    """The schedule page again with why, nothing saved: `because` a refusal for the whole
+    page (its status and message at the top), or `errors` beside the fields."""
+    if because is not None:
+        status_code, error = because.status_code, because.detail
     await session.rollback()
     schedule = await _readable(session, viewer, schedule_id)
     return await _schedule_page(
@@ -541,15 +536,7 @@ async def schedule_delete(
     try:
         await delete_schedule(session, schedule)
     except TocsinError as exc:
-        return await _refused(
-            request,
-            session,
-            viewer,
-            schedule_id,
-            now,
-            status_code=exc.status_code,
-            error=exc.detail,
-        )
+        return await _refused(request, session, viewer, schedule_id, now, because=exc)
     await session.commit()
     return RedirectResponse("/schedules", status_code=303)
 
@@ -627,15 +614,7 @@ async def layer_delete(
     try:
         await delete_layer(session, schedule, layer_id, now=now)
     except TocsinError as exc:
-        return await _refused(
-            request,
-            session,
-            viewer,
-            schedule_id,
-            now,
-            status_code=exc.status_code,
-            error=exc.detail,
-        )
+        return await _refused(request, session, viewer, schedule_id, now, because=exc)
     await session.commit()
     return _saved(schedule_id, "layer-removed", "#layers")
 
@@ -708,14 +687,6 @@ async def override_delete(
     try:
         await delete_override(session, schedule, override_id)
     except TocsinError as exc:
-        return await _refused(
-            request,
-            session,
-            viewer,
-            schedule_id,
-            now,
-            status_code=exc.status_code,
-            error=exc.detail,
-        )
+        return await _refused(request, session, viewer, schedule_id, now, because=exc)
     await session.commit()
     return _saved(schedule_id, "override-removed", "#overrides")

@@ -18,17 +18,17 @@ from tocsin.catalog.models import Service, ServiceStatus, ServiceUrgency
 from tocsin.catalog.registry import (
     ServiceNotFound,
     change_service,
-    find_service,
     list_services,
-    register_service,
+    register_service_from_body,
 )
 from tocsin.catalog.schemas import ServiceCreate, ServiceUpdate
 from tocsin.errors import TocsinError
 from tocsin.heartbeats.monitors import list_monitors
 from tocsin.incidents.choices import managed_teams, policy_choices, policy_names, team_names
 from tocsin.integrations.provisioning import list_integrations
-from tocsin.ui.forms import Refusal, allowed, optional, refusal
-from tocsin.ui.pages import SignedIn, Viewer, page_router, render
+from tocsin.store.rows import get_or_raise
+from tocsin.ui.forms import Refusal, allowed, optional, refusal, render_form
+from tocsin.ui.pages import SignedIn, Viewer, list_links, page_router, render
 from tocsin.web import DbSession, Now
 
 router = page_router()
@@ -77,8 +77,7 @@ async def service_list(
                 session, [s.escalation_policy_id for s in services if s.escalation_policy_id]
             ),
             "may_create": bool(await managed_teams(session, viewer.principal)),
-            "next_url": f"/services?cursor={next_cursor}" if next_cursor else None,
-            "first_page": cursor is None,
+            **list_links("/services?", cursor, next_cursor),
         },
     )
 
@@ -93,7 +92,7 @@ async def _form_page(
     refused: Refusal | None = None,
 ) -> Response:
     """The create or edit form; the teams offered are those the viewer manages."""
-    return render(
+    return render_form(
         request,
         "services/form.html",
         {
@@ -104,9 +103,8 @@ async def _form_page(
             "policies": await policy_choices(session, viewer.principal),
             "statuses": STATUSES,
             "urgencies": URGENCIES,
-            "errors": refused.errors if refused else {},
         },
-        status_code=refused.status_code if refused else 200,
+        refused,
     )
 
 
@@ -175,19 +173,7 @@ async def service_create(
     try:
         body = ServiceCreate.model_validate(_body(form))
         await require_team_manager(session, viewer.principal, body.team_id)
-        service = await register_service(
-            session,
-            name=body.name,
-            description=body.description,
-            routing_key=body.routing_key,
-            team_id=body.team_id,
-            escalation_policy_id=body.escalation_policy_id,
-            status=body.status,
-            urgency=body.urgency,
-            group_by=body.group_by,
-            group_window_seconds=body.group_window_seconds,
-            now=now,
-        )
+        service = await register_service_from_body(session, body, now=now)
     except (ValidationError, TocsinError) as exc:
         await session.rollback()
         return await _form_page(
@@ -198,10 +184,7 @@ async def service_create(
 
 
 async def _existing(session: AsyncSession, service_id: uuid.UUID) -> Service:
-    service = await find_service(session, service_id)
-    if service is None:
-        raise ServiceNotFound(service_id)
-    return service
+    return await get_or_raise(session, Service, service_id, ServiceNotFound)
 
 
 def _form_of(service: Service) -> dict[str, str]:

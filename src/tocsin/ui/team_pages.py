@@ -17,20 +17,20 @@ from tocsin.auth.users import list_users
 from tocsin.catalog.registry import list_services
 from tocsin.errors import TocsinError
 from tocsin.incidents.choices import user_names
+from tocsin.store.rows import get_or_raise
 from tocsin.teams.directory import (
     TeamNotFound,
     change_team,
     create_team,
     delete_team,
-    find_team,
     list_teams,
 )
 from tocsin.teams.membership import add_member, change_role, list_members, remove_member
 from tocsin.teams.models import Team, TeamRole
 from tocsin.teams.schemas import MemberCreate, MemberUpdate, TagCreate, TeamCreate, TeamUpdate
 from tocsin.teams.tags import add_tag, list_tags, remove_tag
-from tocsin.ui.forms import Refusal, allowed, refusal
-from tocsin.ui.pages import SignedIn, Viewer, page_router, render
+from tocsin.ui.forms import Refusal, allowed, refusal, render_form
+from tocsin.ui.pages import SignedIn, Viewer, list_links, page_router
 from tocsin.web import DbSession, Now
 
 router = page_router()
@@ -71,19 +71,17 @@ async def _team_list_page(
     form: dict[str, str] | None = None,
 ) -> Response:
     roles = {t.id: await find_team_role(session, viewer.principal, t.id) for t in teams}
-    return render(
+    return render_form(
         request,
         "teams/list.html",
         {
             "title": "Teams",
             "teams": teams,
             "roles": roles,
-            "next_url": f"/teams?cursor={next_cursor}" if next_cursor else None,
-            "first_page": cursor is None,
-            "errors": refused.errors if refused else {},
+            **list_links("/teams?", cursor, next_cursor),
             "form": form or {},
         },
-        status_code=refused.status_code if refused else 200,
+        refused,
     )
 
 
@@ -118,10 +116,7 @@ async def team_create(
 
 
 async def _existing(session: AsyncSession, team_id: uuid.UUID) -> Team:
-    team = await find_team(session, team_id)
-    if team is None:
-        raise TeamNotFound(team_id)
-    return team
+    return await get_or_raise(session, Team, team_id, TeamNotFound)
 
 
 async def _team_page(
@@ -145,7 +140,7 @@ async def _team_page(
             (u for u in users if u.is_active and u.id not in in_team), key=lambda u: u.name
         )
     services, _ = await list_services(session, team_id=team.id, limit=200, cursor=None)
-    return render(
+    return render_form(
         request,
         "teams/detail.html",
         {
@@ -159,10 +154,9 @@ async def _team_page(
             "roles": ROLES,
             "may_manage": may_manage,
             "done": DONE.get(done, ""),
-            "errors": refused.errors if refused else {},
             "form": form or {},
         },
-        status_code=refused.status_code if refused else 200,
+        refused,
     )
 
 

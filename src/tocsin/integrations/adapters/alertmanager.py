@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from tocsin.alerts.models import AlertStatus, Severity
 from tocsin.alerts.normalised import NormalisedAlert
@@ -26,6 +26,7 @@ from tocsin.integrations.adapters.base import (
     Repeat,
     clip,
     json_object,
+    validated,
 )
 from tocsin.integrations.adapters.severity import severity_from_word
 from tocsin.integrations.models import IntegrationType
@@ -85,10 +86,7 @@ class WebhookMessage(BaseModel):
 
 
 def parse_message(data: dict[str, Any], *, version: str) -> WebhookMessage:
-    try:
-        message = WebhookMessage.model_validate(data)
-    except ValidationError as exc:
-        raise PayloadRejected.from_validation(exc) from exc
+    message = validated(WebhookMessage, data)
     if message.version != version:
         raise PayloadRejected.one(("version",), f"expected version {version!r}")
     return message

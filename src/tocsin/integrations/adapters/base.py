@@ -8,7 +8,7 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, TypeVar
 
 import orjson
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -16,6 +16,8 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from tocsin.alerts.normalised import NormalisedAlert
 from tocsin.config import Settings
 from tocsin.integrations.models import IntegrationType
+
+Model = TypeVar("Model", bound=BaseModel)
 
 
 class SignalAction(enum.StrEnum):
@@ -117,6 +119,14 @@ class PayloadRejected(Exception):
                 for err in exc.errors(include_url=False, include_context=False)
             ]
         )
+
+
+def validated(model: type[Model], data: object) -> Model:
+    """The payload read as `model`; PayloadRejected naming each wrong field when it is not."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise PayloadRejected.from_validation(exc) from exc
 
 
 class PayloadForbidden(Exception):

@@ -17,7 +17,6 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
-    ValidationError,
 )
 
 from tocsin.alerts.models import AlertStatus, Severity
@@ -32,6 +31,7 @@ from tocsin.integrations.adapters.base import (
     Repeat,
     clip,
     json_object,
+    validated,
 )
 from tocsin.integrations.adapters.severity import severity_from_word
 from tocsin.integrations.models import IntegrationType
@@ -83,10 +83,7 @@ def _tags(raw: str | list[str]) -> dict[str, str]:
 
 
 def map_event(data: dict[str, Any]) -> Mapped:
-    try:
-        event = DatadogEvent.model_validate(data)
-    except ValidationError as exc:
-        raise PayloadRejected.from_validation(exc) from exc
+    event = validated(DatadogEvent, data)
     if not (event.title or event.body):
         raise PayloadRejected.one(("title",), "title (or body) is required")
     prefix = _TITLE_PREFIX.match(event.title)

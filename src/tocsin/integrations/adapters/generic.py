@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from tocsin.alerts.schemas import GenericAlertIn
 from tocsin.config import Settings
@@ -13,8 +13,8 @@ from tocsin.integrations.adapters.base import (
     Mapped,
     MappedAlert,
     NoOptions,
-    PayloadRejected,
     json_object,
+    validated,
 )
 from tocsin.integrations.models import IntegrationType
 
@@ -25,8 +25,5 @@ class GenericAdapter:
 
     async def map(self, inbound: Inbound, options: Any, settings: Settings) -> Mapped:
         data = json_object(inbound.body)
-        try:
-            alert = GenericAlertIn.model_validate(data).normalise()
-        except ValidationError as exc:
-            raise PayloadRejected.from_validation(exc) from exc
+        alert = validated(GenericAlertIn, data).normalise()
         return Mapped(alerts=[MappedAlert(alert)])

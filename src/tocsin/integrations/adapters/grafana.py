@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, ClassVar
 
-from pydantic import BaseModel, Field, StringConstraints, ValidationError
+from pydantic import BaseModel, Field, StringConstraints
 
 from tocsin.alerts.models import AlertStatus, Severity
 from tocsin.alerts.normalised import NormalisedAlert
@@ -20,6 +20,7 @@ from tocsin.integrations.adapters.base import (
     Repeat,
     clip,
     json_object,
+    validated,
 )
 from tocsin.integrations.adapters.severity import severity_from_word
 from tocsin.integrations.models import IntegrationType
@@ -44,10 +45,7 @@ class LegacyAlert(BaseModel):
 
 
 def map_legacy(data: dict[str, Any]) -> Mapped:
-    try:
-        legacy = LegacyAlert.model_validate(data)
-    except ValidationError as exc:
-        raise PayloadRejected.from_validation(exc) from exc
+    legacy = validated(LegacyAlert, data)
     if legacy.state in IGNORED_LEGACY_STATES:
         return Mapped(ignored=[f"state {legacy.state} is not an alert"])
     if legacy.state not in ("alerting", "ok"):

@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from tocsin.alerts.models import Severity
 from tocsin.alerts.normalised import NormalisedAlert
@@ -17,10 +17,10 @@ from tocsin.integrations.adapters.base import (
     Mapped,
     MappedAlert,
     NoOptions,
-    PayloadRejected,
     Signal,
     SignalAction,
     json_object,
+    validated,
 )
 from tocsin.integrations.models import IntegrationType
 
@@ -79,10 +79,7 @@ def _tags(tags: list[str]) -> dict[str, str]:
 
 
 def map_create(data: dict[str, Any]) -> Mapped:
-    try:
-        create = CreateAlert.model_validate(data)
-    except ValidationError as exc:
-        raise PayloadRejected.from_validation(exc) from exc
+    create = validated(CreateAlert, data)
     alias = create.alias or uuid.uuid4().hex
     alert = NormalisedAlert(
         title=create.message,
@@ -106,10 +103,7 @@ def map_create(data: dict[str, Any]) -> Mapped:
 
 
 def map_action(identifier: str, action: SignalAction, data: dict[str, Any]) -> Mapped:
-    try:
-        ActionBody.model_validate(data)
-    except ValidationError as exc:
-        raise PayloadRejected.from_validation(exc) from exc
+    validated(ActionBody, data)
     return Mapped(signals=[Signal(action, identifier)])
 
 

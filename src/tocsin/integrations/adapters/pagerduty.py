@@ -15,7 +15,6 @@ from pydantic import (
     BaseModel,
     Field,
     StringConstraints,
-    ValidationError,
     model_validator,
 )
 
@@ -28,10 +27,10 @@ from tocsin.integrations.adapters.base import (
     Mapped,
     MappedAlert,
     NoOptions,
-    PayloadRejected,
     Signal,
     SignalAction,
     json_object,
+    validated,
 )
 from tocsin.integrations.models import IntegrationType
 
@@ -153,20 +152,13 @@ def new_dedup_key() -> str:
     return uuid.uuid4().hex
 
 
-def _validated(model: type[BaseModel], data: dict[str, Any]) -> Any:
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise PayloadRejected.from_validation(exc) from exc
-
-
 def _dropping_none(values: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in values.items() if v is not None and v != []}
 
 
 def map_alert_event(data: dict[str, Any]) -> Mapped:
     """A v2 alert event: a trigger becomes an alert, acknowledge and resolve signals."""
-    event: AlertEvent = _validated(AlertEvent, data)
+    event: AlertEvent = validated(AlertEvent, data)
     key = event.dedup_key or new_dedup_key()
     reply = {"dedup_key": key}
     if event.event_action != "trigger":
@@ -200,7 +192,7 @@ def map_alert_event(data: dict[str, Any]) -> Mapped:
 
 
 def map_change_event(data: dict[str, Any]) -> Mapped:
-    event: ChangeEventIn = _validated(ChangeEventIn, data)
+    event: ChangeEventIn = validated(ChangeEventIn, data)
     custom = event.payload.custom_details
     notice = ChangeNotice(
         summary=event.payload.summary,
@@ -213,7 +205,7 @@ def map_change_event(data: dict[str, Any]) -> Mapped:
 
 
 def map_v1_event(data: dict[str, Any]) -> Mapped:
-    event: V1Event = _validated(V1Event, data)
+    event: V1Event = validated(V1Event, data)
     key = event.incident_key or new_dedup_key()
     reply = {"incident_key": key}
     if event.event_type != "trigger":

@@ -13,6 +13,7 @@ import typing
 import urllib.request
 import weakref
 from http.cookiejar import Cookie, CookieJar, DefaultCookiePolicy
+from urllib.parse import urlsplit
 
 import httpcore
 import httpx
@@ -264,6 +265,50 @@ async def guarded_request(
         raise transport_error(exc, what=what) from exc
     except ValueError as exc:  # a URL httpx cannot use
         raise ChannelError(f"{what} URL is not usable", permanent=True) from exc
+
+
+# The operator's own targets (Twilio's API) are not guarded: every address passes.
+_UNGUARDED = OutboundGuard.of(["0.0.0.0/0", "::/0"])
+
+
+def _proxied(url: str) -> bool:
+    """Whether HTTP(S)_PROXY / ALL_PROXY (and NO_PROXY) send this URL through a proxy."""
+    proxies = urllib.request.getproxies_environment()
+    parts = urlsplit(url)
+    if not (proxies.get(parts.scheme.lower()) or proxies.get("all")):
+        return False
+    # The standard library's NO_PROXY check; typeshed does not list it.
+    bypass = urllib.request.proxy_bypass_environment  # type: ignore[attr-defined]
+    return not bypass(parts.hostname or "", proxies)
+
+
+async def operator_request(
+    method: str,
+    url: str,
+    *,
+    headers: dict[str, str],
+    content: bytes,
+    timeout: float,  # noqa: ASYNC109 (the channel's per-send limit)
+    what: str,
+) -> Answer | httpx.Response:
+    """One request to a URL the operator configured (not guarded): by the keep-alive client,
+    or by the shared httpx client when the environment names a proxy for it (which only
+    httpx speaks) or the URL is one the keep-alive client does not send."""
+    if not _proxied(url):
+        try:
+            return await keepalive_sender(_UNGUARDED).request(
+                method, url, headers=headers, body=content, timeout=timeout
+            )
+        except NotLean:
+            pass
+        except (OSError, BadAnswer, HostUnresolvable) as exc:
+            raise transport_error(exc, what=what) from exc
+    try:
+        return await shared_client().request(
+            method, url, content=content, headers=headers, timeout=timeout
+        )
+    except httpx.HTTPError as exc:
+        raise transport_error(exc, what=what) from exc
 
 
 async def close_clients() -> None:

@@ -425,6 +425,8 @@ class KeepAliveSender:
 
 
 def _request_bytes(method: str, target: _Target, headers: dict[str, str], body: bytes) -> bytes:
+    if not method or not _TOKEN_CHARS.issuperset(method):
+        raise NotLean("a method this client does not write")
     lines = [f"{method} {target.path} HTTP/1.1", f"Host: {target.host_header}"]
     for name, value in headers.items():
         if not name or not _TOKEN_CHARS.issuperset(name):

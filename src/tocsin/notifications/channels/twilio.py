@@ -3,13 +3,18 @@ Twilio-compatible providers)."""
 
 from __future__ import annotations
 
+import base64
+from typing import Any
+from urllib.parse import urlencode
 from xml.sax.saxutils import escape
 
 import httpx
+import orjson
 
 from tocsin.config import Settings
 from tocsin.notifications.channels import ChannelError, OutgoingMessage, Recipient
-from tocsin.notifications.channels.http import raise_for_answer, shared_client, transport_error
+from tocsin.notifications.channels.http import operator_request, raise_for_answer
+from tocsin.notifications.channels.keepalive import Answer
 
 
 class _TwilioChannel:
@@ -33,30 +38,41 @@ class _TwilioChannel:
             f"{s.twilio_base_url.rstrip('/')}/2010-04-01/Accounts/"
             f"{s.twilio_account_sid}/{self.resource}.json"
         )
-        try:
-            response = await shared_client().post(
-                url,
-                data=self.form(recipient, message),
-                auth=(s.twilio_account_sid, s.twilio_auth_token),
-                timeout=s.notify_timeout_seconds,
-            )
-        except httpx.HTTPError as exc:
-            raise transport_error(exc, what="Twilio") from exc
+        credentials = f"{s.twilio_account_sid}:{s.twilio_auth_token}".encode()
+        response = await operator_request(
+            "POST",
+            url,
+            headers={
+                "Content-Type": "application/x-www-form-urlencoded",
+                "Accept": "application/json",
+                "User-Agent": "Tocsin",
+                "Authorization": "Basic " + base64.b64encode(credentials).decode(),
+            },
+            content=urlencode(self.form(recipient, message)).encode(),
+            timeout=s.notify_timeout_seconds,
+            what="Twilio",
+        )
         raise_for_answer(response, what=_who_answered(response))
         try:
-            sid = response.json()["sid"]
+            sid = _json_of(response)["sid"]
         except (ValueError, KeyError, TypeError) as exc:
             raise ChannelError("Twilio answered without a sid") from exc
         return str(sid)
 
 
-def _who_answered(response: httpx.Response) -> str:
+def _json_of(response: httpx.Response | Answer) -> Any:
+    """The answer's body read as JSON; ValueError if it is not."""
+    body = response.body if isinstance(response, Answer) else response.content
+    return orjson.loads(body)
+
+
+def _who_answered(response: httpx.Response | Answer) -> str:
     """Who answered, for the error: Twilio, with its numeric error code when it gave one
     (21211: not a valid number), which says what went wrong without the reply's text."""
     if response.is_success:
         return "Twilio"
     try:
-        code = response.json().get("code")
+        code = _json_of(response).get("code")
     except (ValueError, AttributeError):
         code = None
     return f"Twilio (error {code})" if isinstance(code, int) else "Twilio"

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, ClassVar, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from tocsin.alerts.models import AlertStatus, Severity
 from tocsin.alerts.normalised import NormalisedAlert
@@ -27,6 +27,7 @@ from tocsin.integrations.adapters.base import (
     Repeat,
     clip,
     json_object,
+    validated,
 )
 from tocsin.integrations.adapters.cloudwatch.sns import confirm_subscription, verify_message
 from tocsin.integrations.models import IntegrationType
@@ -144,10 +145,7 @@ class CloudWatchAdapter:
 
     async def map(self, inbound: Inbound, options: Any, settings: Settings) -> Mapped:
         data = json_object(inbound.body)
-        try:
-            envelope = Envelope.model_validate(data)
-        except ValidationError as exc:
-            raise PayloadRejected.from_validation(exc) from exc
+        envelope = validated(Envelope, data)
         header_type = inbound.headers.get("x-amz-sns-message-type")
         if header_type and header_type != envelope.Type:
             raise PayloadRejected.one(("Type",), "differs from the x-amz-sns-message-type header")

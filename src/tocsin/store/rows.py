@@ -1,0 +1,24 @@
+"""One row by its primary key, for the routes and pages that answer 404 when it is gone."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+M = TypeVar("M")
+
+
+async def get_or_raise(
+    session: AsyncSession,
+    model: type[M],
+    row_id: uuid.UUID,
+    missing: Callable[[uuid.UUID], Exception],
+) -> M:
+    """The `model` row with this id; raises `missing(row_id)` (a NotFound) when there is none."""
+    row = await session.get(model, row_id)
+    if row is None:
+        raise missing(row_id)
+    return row
