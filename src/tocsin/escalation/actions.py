@@ -28,6 +28,7 @@ from tocsin.escalation.snapshot import load_policy_snapshot
 from tocsin.incidents.lifecycle import ACTIVE_STATUSES, IncidentNotFound, reassign
 from tocsin.incidents.models import Incident, IncidentStatus
 from tocsin.incidents.timeline import Actor, EventKind, TimelineEntry, append_events
+from tocsin.store.schema import unset
 from tocsin.timers.models import EscalationJob, JobKind
 from tocsin.timers.schedule import cancel_pending_timers, schedule_level, schedule_reassign
 
@@ -121,7 +122,7 @@ async def _escalation_pending(conn: AsyncConnection, incident_id: uuid.UUID) -> 
         .where(
             EscalationJob.incident_id == incident_id,
             EscalationJob.kind == JobKind.ESCALATE,
-            EscalationJob.completed.is_(False),
+            unset(EscalationJob.completed),
             EscalationJob.cancelled_at.is_(None),
         )
         .limit(1)

@@ -52,6 +52,7 @@ from tocsin.incidents.timeline import (
 )
 from tocsin.notifications.dispatch import plan_deliveries
 from tocsin.store.connection import Connection
+from tocsin.store.schema import unset
 from tocsin.store.wakeup import announce_work
 from tocsin.timers.schedule import timer_row
 
@@ -95,7 +96,7 @@ _TIMERS_STILL_OURS = (
     )
     .where(
         EscalationJob.id.in_(bindparam("job_ids", expanding=True)),
-        EscalationJob.completed.is_(False),
+        unset(EscalationJob.completed),
         EscalationJob.cancelled_at.is_(None),
         EscalationJob.lease_owner == bindparam("worker_id"),
     )

@@ -46,6 +46,7 @@ from tocsin.realtime.events import StreamEvent
 from tocsin.store import queue
 from tocsin.store.backend import has_single_writer
 from tocsin.store.connection import Connection, Database
+from tocsin.store.schema import unset
 from tocsin.telemetry.logs import log_context
 from tocsin.telemetry.tracing import span
 from tocsin.worker import metrics
@@ -103,7 +104,7 @@ _TIMER_STILL_OURS = (
     select(EscalationJob.__table__)
     .where(
         EscalationJob.id == bindparam("job_id"),
-        EscalationJob.completed.is_(False),
+        unset(EscalationJob.completed),
         EscalationJob.cancelled_at.is_(None),
         EscalationJob.lease_owner == bindparam("worker_id"),
     )

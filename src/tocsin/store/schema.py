@@ -10,10 +10,13 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Dialect, MetaData
+from sqlalchemy import JSON, ColumnElement, DateTime, Dialect, MetaData
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.orm import DeclarativeBase
-from sqlalchemy.types import TypeDecorator
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import DeclarativeBase, QueryableAttribute
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.visitors import InternalTraversal
+from sqlalchemy.types import NullType, TypeDecorator
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -91,3 +94,33 @@ def new_ordered_id() -> uuid.UUID:
 def enum_values(enum_cls: type[enum.Enum]) -> list[str]:
     """Store an enum by its value (`open`), not its Python name (`OPEN`)."""
     return [str(member.value) for member in enum_cls]
+
+
+class _Unset(ColumnElement[Any]):
+    """`NOT column`, rendered so on every backend (see `unset`)."""
+
+    __visit_name__ = "tocsin_unset"
+    inherit_cache = True
+    _traverse_internals = [("column", InternalTraversal.dp_clauseelement)]
+    type = NullType()  # not Boolean: SQLite would wrap it again in `... = 1`
+
+    def __init__(self, column: ColumnElement[Any]) -> None:
+        self.column = column
+
+
+@compiles(_Unset)
+def _render_unset(element: _Unset, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"NOT {compiler.process(element.column, **kw)}"
+
+
+def unset(column: ColumnElement[bool] | QueryableAttribute[bool]) -> ColumnElement[bool]:
+    """The flag is false, written `NOT column` on every backend.
+
+    The partial indexes on flags are written that way (`WHERE NOT completed ...`), and a
+    partial index serves a query only when the planner can tell the query implies its
+    condition: neither SQLite nor PostgreSQL derives `NOT completed` from `completed IS
+    false` (SQLAlchemy's `is_(False)`), and SQLite not from `completed = 0` (its `not_`).
+    With those, claiming due timers read the whole table on every worker round."""
+    if isinstance(column, QueryableAttribute):
+        return _Unset(column.__clause_element__())
+    return _Unset(column)

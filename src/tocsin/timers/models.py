@@ -14,6 +14,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from tocsin.db import Base, enum_values, new_id
 from tocsin.store.queue import DueRows
+from tocsin.store.schema import unset
 
 
 class JobKind(enum.StrEnum):
@@ -105,7 +106,7 @@ TIMERS = DueRows(
     EscalationJob.__table__,  # type: ignore[arg-type]
     due=EscalationJob.__table__.c.scheduled_for,
     waiting=(
-        EscalationJob.__table__.c.completed.is_(False),
+        unset(EscalationJob.__table__.c.completed),
         EscalationJob.__table__.c.cancelled_at.is_(None),
     ),
     legacy_owner=EscalationJob.__table__.c.claimed_by,

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import bindparam, insert, update
 
 from tocsin.store.connection import Connection
+from tocsin.store.schema import unset
 from tocsin.store.wakeup import announce_work
 from tocsin.timers import attached
 from tocsin.timers.models import EscalationJob, JobKind
@@ -126,7 +127,7 @@ _CANCEL_TIMERS = (
     update(EscalationJob)
     .where(
         EscalationJob.incident_id == bindparam("of_incident"),
-        EscalationJob.completed.is_(False),
+        unset(EscalationJob.completed),
         EscalationJob.cancelled_at.is_(None),
     )
     .values(cancelled_at=bindparam("at"))

@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 
 from tocsin.escalation.models import EscalationJob, JobOutcome
 from tocsin.retention import metrics as retention_metrics
+from tocsin.store.schema import unset
 from tocsin.web import Now, State
 from tocsin.worker import metrics
 
@@ -18,7 +19,7 @@ router = APIRouter(tags=["worker"])
 async def prometheus_metrics(state: State, now: Now) -> Response:
     """Prometheus text format: pending, overdue and parked timers, timers fired, their lateness, and
     worker errors. Unauthenticated, like /healthz: it carries counts, never content."""
-    pending = (EscalationJob.completed.is_(False), EscalationJob.cancelled_at.is_(None))
+    pending = (unset(EscalationJob.completed), EscalationJob.cancelled_at.is_(None))
     async with state.read_engine.connect() as conn:
         total = (
             await conn.execute(select(func.count()).select_from(EscalationJob).where(*pending))
