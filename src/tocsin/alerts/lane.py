@@ -43,6 +43,11 @@ class WebhookLane:
         await response(scope, receive, send)
 
 
+def takes(scope: Scope) -> bool:
+    """Whether the lane answers this request (a POST to /webhooks/{one segment})."""
+    return _webhook_key(scope) is not None
+
+
 def _webhook_key(scope: Scope) -> str | None:
     if scope["type"] != "http" or scope["method"] != "POST" or scope.get("root_path"):
         return None

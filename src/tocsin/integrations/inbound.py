@@ -295,6 +295,8 @@ async def _store(
 def _log_outcome(outcome: IngestOutcome) -> None:
     if outcome.incident_id is None:
         return  # unrouted: the ingest pipeline says so
+    if not log.isEnabledFor(logging.DEBUG if outcome.deduplicated else logging.INFO):
+        return  # spares every alert of a storm the context it would be logged with
     with log_context(incident_id=outcome.incident_id):
         if outcome.deduplicated:
             log.debug("alert %s joined incident %s", outcome.alert_id, outcome.incident_id)

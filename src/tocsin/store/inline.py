@@ -4,7 +4,6 @@ worker (see InlineEngine for why and why it is safe)."""
 from __future__ import annotations
 
 import asyncio
-import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, TypeVarTuple
@@ -40,33 +39,16 @@ class InlineEngine:
     its own statements, which complete at once, so it runs start to end without yielding;
     reads never wait in WAL mode; and the write lock is taken without waiting (busy timeout
     0): when another writer has it, `begin` gives the loop back, sleeps a moment and tries
-    again, so a writer that needs this loop to finish is never blocked by us.
-
-    Writers through this engine (the ingest committer, the worker, the payload log) queue
-    for their turn in this process, first come first served, and each is let in the moment
-    the one before it is done, instead of each polling SQLite's lock with growing pauses
-    (the pauses, up to 20 ms, were where a new alert's commit or the worker's claim waited
-    most). Polling is left for writers outside (other connections, other processes). A
-    transaction that wrote nothing (a claim that found no due row) commits inline: there
-    is nothing to wait for on disk, and handing it to a thread kept the lock taken until
-    the event loop came back to it."""
+    again, so a writer that needs this loop to finish is never blocked by us."""
 
     LOCK_WAIT_SECONDS = 30.0
 
-    def __init__(
-        self,
-        url: str,
-        *,
-        read_only: bool = False,
-        sync: Engine | None = None,
-        turns: _Turns | None = None,
-    ) -> None:
+    def __init__(self, url: str, *, read_only: bool = False, sync: Engine | None = None) -> None:
         made = sync or create_sqlite_sync_engine(url, busy_timeout_ms=0)
         if made is None:
             raise ValueError(f"{url!r} is not a SQLite file")
         self._sync = made
         self._read_only = read_only
-        self._turns = turns or _Turns()
 
     @property
     def dialect(self) -> Dialect:
@@ -82,10 +64,7 @@ class InlineEngine:
 
     def execution_options(self, **options: Any) -> InlineEngine:
         return InlineEngine(
-            "",
-            read_only=bool(options.get(READ_ONLY_OPTION, self._read_only)),
-            sync=self._sync,
-            turns=self._turns,
+            "", read_only=bool(options.get(READ_ONLY_OPTION, self._read_only)), sync=self._sync
         )
 
     @asynccontextmanager
@@ -101,36 +80,18 @@ class InlineEngine:
             async with self.connect() as conn:
                 yield conn
             return
-        turn = self._turns.lock()
+        sync = await self._take_write_lock()
         try:
-            async with asyncio.timeout(self.LOCK_WAIT_SECONDS):
-                await turn.acquire()
-        except TimeoutError:
-            held = f"{self.LOCK_WAIT_SECONDS:.0f} s"
-            raise WriteLockTimeout(
-                f"this process's writers held the write lock for {held}"
-            ) from None
-        try:
-            sync = await self._take_write_lock()
-            try:
-                changes = _total_changes(sync)
-                yield InlineConnection(sync)
-                if _total_changes(sync) == changes:
-                    sync.commit()  # nothing written: nothing to wait for
-                else:
-                    # The commit waits for the disk (fsync): let the event loop run meanwhile.
-                    await asyncio.to_thread(sync.commit)
-            except BaseException:
-                sync.rollback()
-                raise
-            finally:
-                sync.close()
+            yield InlineConnection(sync)
+            # The commit waits for the disk (fsync): let the event loop run meanwhile.
+            await asyncio.to_thread(sync.commit)
+        except BaseException:
+            sync.rollback()
+            raise
         finally:
-            turn.release()
+            sync.close()
 
     async def _take_write_lock(self) -> Connection:
-        """SQLite's write lock (BEGIN IMMEDIATE), waiting while a writer outside this
-        engine's queue has it."""
         waited, pause = 0.0, 0.0005
         while True:
             sync = self._sync.connect()
@@ -149,29 +110,6 @@ class InlineEngine:
 
     async def dispose(self) -> None:
         self._sync.dispose()
-
-
-class _Turns:
-    """The queue of one engine's writers in this process: an asyncio lock per event loop
-    (tests run several loops one after another)."""
-
-    def __init__(self) -> None:
-        self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
-            weakref.WeakKeyDictionary()
-        )
-
-    def lock(self) -> asyncio.Lock:
-        loop = asyncio.get_running_loop()
-        lock = self._locks.get(loop)
-        if lock is None:
-            lock = self._locks[loop] = asyncio.Lock()
-        return lock
-
-
-def _total_changes(sync: Connection) -> int:
-    """Rows the SQLite connection has inserted, updated or deleted since it was opened."""
-    changes: int = sync.connection.driver_connection.total_changes  # type: ignore[union-attr]
-    return changes
 
 
 def inline_where_possible(engine: AsyncEngine) -> Database:
