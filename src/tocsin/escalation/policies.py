@@ -155,14 +155,7 @@ async def list_visible_policies(
         stmt = stmt.where(EscalationPolicy.team_id.in_(visible))
     if team_id is not None:
         stmt = stmt.where(EscalationPolicy.team_id == team_id)
-    return await newest_first(
-        session,
-        stmt,
-        created=EscalationPolicy.created_at,
-        row_id=EscalationPolicy.id,
-        limit=limit,
-        cursor=cursor,
-    )
+    return await newest_first(session, stmt, limit=limit, cursor=cursor)
 
 
 async def load_levels(

@@ -51,14 +51,7 @@ async def list_monitors(
         stmt = stmt.where(HeartbeatMonitor.service_id == service_id)
     if state is not None:
         stmt = stmt.where(HeartbeatMonitor.state == state)
-    return await newest_first(
-        session,
-        stmt,
-        created=HeartbeatMonitor.created_at,
-        row_id=HeartbeatMonitor.id,
-        limit=limit,
-        cursor=cursor,
-    )
+    return await newest_first(session, stmt, limit=limit, cursor=cursor)
 
 
 async def find_monitor_service(session: AsyncSession, service_id: uuid.UUID) -> Service:

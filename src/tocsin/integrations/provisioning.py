@@ -63,14 +63,7 @@ async def list_integrations(
         stmt = stmt.join(Service, Service.id == Integration.default_service_id).where(
             Service.team_id == team_id
         )
-    return await newest_first(
-        session,
-        stmt,
-        created=Integration.created_at,
-        row_id=Integration.id,
-        limit=limit,
-        cursor=cursor,
-    )
+    return await newest_first(session, stmt, limit=limit, cursor=cursor)
 
 
 async def _refuse_unknown_service(session: AsyncSession, service_id: uuid.UUID) -> None:

@@ -44,13 +44,18 @@ async def newest_first(
     session: AsyncSession,
     stmt: Select[T],
     *,
-    created: InstrumentedAttribute[datetime],
-    row_id: InstrumentedAttribute[uuid.UUID],
+    created: InstrumentedAttribute[datetime] | None = None,
+    row_id: InstrumentedAttribute[uuid.UUID] | None = None,
     limit: int,
     cursor: str | None,
 ) -> tuple[list[T], str | None]:
     """One page of the objects `stmt` selects, ordered newest first by (created, id) and
-    starting after `cursor`, and the cursor of the next page (None on the last)."""
+    starting after `cursor`, and the cursor of the next page (None on the last). `created`
+    and `row_id` are the selected table's `created_at` and `id` unless given."""
+    if created is None or row_id is None:
+        selected: Any = stmt.column_descriptions[0]["entity"]
+        created = created if created is not None else selected.created_at
+        row_id = row_id if row_id is not None else selected.id
     if cursor:
         at, last_id = decode_cursor(cursor)
         stmt = stmt.where(or_(created < at, and_(created == at, row_id < last_id)))
