@@ -198,6 +198,10 @@ class _Placed:
     grouped: Suppression | None = None
 
 
+# Built once: a statement object reused keeps its compiled form's cache key.
+_INSERT_ALERTS = insert(Alert)
+
+
 async def _store_placed(
     conn: Connection, placed: list[_Placed], *, now: datetime
 ) -> list[IngestOutcome]:
@@ -286,7 +290,7 @@ async def _store_placed(
             )
         )
     if alert_rows:
-        await conn.execute(insert(Alert), alert_rows)
+        await conn.execute(_INSERT_ALERTS, alert_rows)
     await append_to_timelines(conn, entries, now=now)
     await schedule_starts(conn, starts, now=now)
     return outcomes
@@ -413,7 +417,7 @@ async def _commit_resolved(
     target = next(iter(grouped + single), None)
     alert_id = uuid.uuid4()
     row = _alert_row(prepared, alert_id, incident_id=target, routed=target is not None, now=now)
-    await conn.execute(insert(Alert), [row])
+    await conn.execute(_INSERT_ALERTS, [row])
     if target is None:
         return IngestOutcome(alert_id, None, deduplicated=False)
     await conn.execute(

@@ -80,6 +80,10 @@ class _Step:
     fresh: bool  # no escalation row yet (a start)
 
 
+# Built once: a statement object reused keeps its compiled form's cache key.
+_INSERT_ESCALATIONS = insert(IncidentEscalation)
+_INSERT_PAGES = insert(Page)
+_INSERT_TIMERS = insert(EscalationJob)
 _LOCK_INCIDENTS = (
     select(Incident.id, Incident.status, Incident.team_id, Incident.escalation_policy_id)
     .where(Incident.id.in_(bindparam("incident_ids", expanding=True)))
@@ -284,14 +288,14 @@ async def _write_steps(conn: Connection, steps: list[_Step], *, now: datetime) -
             }
         )
     if inserted:
-        await conn.execute(insert(IncidentEscalation), inserted)
+        await conn.execute(_INSERT_ESCALATIONS, inserted)
     if moved_escalations:
         await conn.execute(MOVE_ESCALATION, moved_escalations)
     if pages:
-        await conn.execute(insert(Page), pages)
+        await conn.execute(_INSERT_PAGES, pages)
         await plan_deliveries(conn, [p["id"] for p in pages], now=now)
     if timers:
-        await conn.execute(insert(EscalationJob), timers)
+        await conn.execute(_INSERT_TIMERS, timers)
         if any(t["scheduled_for"] <= now for t in timers):
             await announce_work(conn)
     if moved_paged:

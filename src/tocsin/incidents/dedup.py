@@ -165,6 +165,7 @@ def plan_placement(
     return Placement(expired, opening, joining)
 
 
+_ABSORBING = text("dedup_open")  # the partial unique index's condition
 _STOP_ABSORBING = (
     update(Incident)
     .where(Incident.id.in_(bindparam("ids", expanding=True)))
@@ -197,7 +198,7 @@ async def write_placement(
             Incident,
             [row for _, row in plan.opening.values()],
             unique=["integration_id", "fingerprint"],
-            where=text("dedup_open"),
+            where=_ABSORBING,
             returning=[Incident.id],
             numbering=_INCIDENT_NUMBERS,
         )

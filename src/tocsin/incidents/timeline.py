@@ -97,6 +97,10 @@ async def append_events(
     await append_to_timelines(conn, [(incident_id, entry) for entry in entries], now=now)
 
 
+# Built once: a statement object reused keeps its compiled form's cache key.
+_INSERT_EVENTS = insert(IncidentEvent)
+
+
 async def append_to_timelines(
     conn: Connection, entries: list[tuple[uuid.UUID, TimelineEntry]], *, now: datetime
 ) -> None:
@@ -104,7 +108,7 @@ async def append_to_timelines(
     if not entries:
         return
     await conn.execute(
-        insert(IncidentEvent),
+        _INSERT_EVENTS,
         [
             {
                 "id": new_ordered_id(),

@@ -42,7 +42,10 @@ async def insert_ignoring(
     rows say which were inserted."""
     postgres = conn.dialect.name == "postgresql"
     if numbering is not None and not postgres:
-        last = (await conn.execute(select(func.max(numbering.column)))).scalar()
+        largest = _LARGEST.get(numbering)
+        if largest is None:
+            largest = _LARGEST[numbering] = select(func.max(numbering.column))
+        last = (await conn.execute(largest)).scalar()
         start = int(last or 0)
         many = [rows] if isinstance(rows, Mapping) else list(rows)
         numbered = [{**row, numbering.column.key: start + n} for n, row in enumerate(many, start=1)]
@@ -65,6 +68,8 @@ async def insert_ignoring(
 
 
 _BUILT: dict[tuple[Any, ...], Executable] = {}
+# SQLite's `SELECT max(number)`, built once per numbered column (as _BUILT, for its cache key).
+_LARGEST: dict[Numbering, Executable] = {}
 
 
 def _build(

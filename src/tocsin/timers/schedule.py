@@ -98,6 +98,10 @@ async def schedule_reassign(
     await announce_work(conn)
 
 
+# Built once: a statement object reused keeps its compiled form's cache key.
+_INSERT_TIMERS = insert(EscalationJob)
+
+
 async def schedule_starts(
     conn: Connection, incident_ids: list[uuid.UUID], *, now: datetime
 ) -> None:
@@ -106,7 +110,7 @@ async def schedule_starts(
     if not incident_ids:
         return
     await conn.execute(
-        insert(EscalationJob),
+        _INSERT_TIMERS,
         [
             timer_row(incident_id, level=FIRST_LEVEL, repeat=0, at=now, now=now, kind=JobKind.START)
             for incident_id in incident_ids
@@ -188,7 +192,7 @@ async def after_status_change(
         await attached.page_stopper()(conn, incident_id, now=now)
     if new is None:
         return None
-    await conn.execute(insert(EscalationJob), [new])
+    await conn.execute(_INSERT_TIMERS, [new])
     if change is StatusChange.OPEN_AGAIN:
         await announce_work(conn)
         return None
