@@ -23,14 +23,14 @@ from tocsin.escalation.engine import (
     restart_with_policy,
 )
 from tocsin.escalation.models import EscalationPolicy, EscalationState, IncidentEscalation
-from tocsin.escalation.plan import FIRST, following
+from tocsin.escalation.plan import FIRST, Position, following
 from tocsin.escalation.snapshot import load_policy_snapshot
 from tocsin.incidents.lifecycle import ACTIVE_STATUSES, IncidentNotFound, reassign
 from tocsin.incidents.models import Incident, IncidentStatus
 from tocsin.incidents.timeline import Actor, EventKind, TimelineEntry, append_events
 from tocsin.store.schema import unset
 from tocsin.timers.models import EscalationJob, JobKind
-from tocsin.timers.schedule import cancel_pending_timers, schedule_level, schedule_reassign
+from tocsin.timers.schedule import cancel_pending_timers, schedule_page_now, schedule_reassign
 
 
 async def escalate_now(
@@ -90,29 +90,27 @@ async def escalate_now(
         seq=seq,
         now=now,
     )
-    await schedule_level(
-        conn,
-        incident_id,
-        level=target.level,
-        repeat=target.repeat,
-        at=now,
-        now=now,
-        seq=seq,
-        kind=JobKind.ESCALATE,
+    entry = TimelineEntry(
+        EventKind.ESCALATED_NOW, actor, note=note, data={"from_level": escalation.position.level}
     )
-    await append_events(
-        conn,
-        incident_id,
-        [
-            TimelineEntry(
-                EventKind.ESCALATED_NOW,
-                actor,
-                note=note,
-                data={"from_level": escalation.position.level},
-            )
-        ],
-        now=now,
+    await _page_now(conn, incident_id, target, seq=seq, entry=entry, now=now)
+
+
+async def _page_now(
+    conn: AsyncConnection,
+    incident_id: uuid.UUID,
+    position: Position,
+    *,
+    seq: int,
+    entry: TimelineEntry,
+    now: datetime,
+) -> None:
+    """After an escalation was moved by hand: an ESCALATE timer due at once has the worker
+    page `position` for step `seq`, and the timeline says why."""
+    await schedule_page_now(
+        conn, incident_id, level=position.level, repeat=position.repeat, seq=seq, now=now
     )
+    await append_events(conn, incident_id, [entry], now=now)
 
 
 async def _escalation_pending(conn: AsyncConnection, incident_id: uuid.UUID) -> bool:
@@ -208,28 +206,12 @@ async def reassign_to_policy(
         values.update(status=IncidentStatus.OPEN, acknowledged_at=None)
     await conn.execute(update(Incident).where(Incident.id == incident_id).values(**values))
     seq = await restart_with_policy(conn, incident_id, snapshot=snapshot, now=now)
-    await schedule_level(
-        conn,
-        incident_id,
-        level=FIRST.level,
-        repeat=FIRST.repeat,
-        at=now,
-        now=now,
-        seq=seq,
-        kind=JobKind.ESCALATE,
+    entry = TimelineEntry(
+        EventKind.POLICY_REASSIGNED,
+        actor,
+        old_status=incident.status.value,
+        new_status=IncidentStatus.OPEN.value,
+        note=note,
+        data={"policy_id": str(policy_id)},
     )
-    await append_events(
-        conn,
-        incident_id,
-        [
-            TimelineEntry(
-                EventKind.POLICY_REASSIGNED,
-                actor,
-                old_status=incident.status.value,
-                new_status=IncidentStatus.OPEN.value,
-                note=note,
-                data={"policy_id": str(policy_id)},
-            )
-        ],
-        now=now,
-    )
+    await _page_now(conn, incident_id, FIRST, seq=seq, entry=entry, now=now)

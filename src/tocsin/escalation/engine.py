@@ -35,7 +35,7 @@ from tocsin.incidents.timeline import (
 )
 from tocsin.notifications.dispatch import plan_deliveries
 from tocsin.store.connection import Connection
-from tocsin.timers.schedule import schedule_level
+from tocsin.timers.schedule import insert_timer, timer_row
 
 log = logging.getLogger(__name__)
 
@@ -268,15 +268,16 @@ async def apply_advance(
             now=now,
         )
     if advance.timer_at is not None and advance.timer_target is not None:
-        await schedule_level(
-            conn,
+        target = advance.timer_target
+        row = timer_row(
             incident_id,
-            level=advance.timer_target.level,
-            repeat=advance.timer_target.repeat,
+            level=target.level,
+            repeat=target.repeat,
             at=advance.timer_at,
             now=now,
             seq=new_seq,
         )
+        await insert_timer(conn, row)
     state = EscalationState.EXHAUSTED if advance.exhausted else EscalationState.ESCALATING
     moved = {
         "of_incident": incident_id,

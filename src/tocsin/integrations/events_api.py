@@ -5,6 +5,7 @@ base URL and a key; and the change events a service has received."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, Literal
 
 import orjson
@@ -233,41 +234,48 @@ async def _opsgenie_action(
     return await _opsgenie(request, intake, authorization, mapper)
 
 
-@router.post(
-    "/v2/alerts/{identifier}/close",
-    status_code=202,
-    summary="Opsgenie Alert API: close alert",
-    responses=_OPSGENIE_ERRORS,
-)
-async def opsgenie_close(
-    identifier: str,
-    request: Request,
-    state: State,
-    authorization: GenieAuth = None,
-    identifier_type: IdentifierType = "id",
-) -> JSONResponse:
-    """Resolves the incident open for this alias; nothing if none is."""
-    return await _opsgenie_action(
-        request, state.intake, authorization, identifier, identifier_type, SignalAction.RESOLVE
-    )
+def _opsgenie_action_route(
+    action: SignalAction, doc: str
+) -> Callable[..., Awaitable[JSONResponse]]:
+    """The route of one Opsgenie alert action: the same handler for each, named after it."""
+
+    async def route(
+        identifier: str,
+        request: Request,
+        state: State,
+        authorization: GenieAuth = None,
+        identifier_type: IdentifierType = "id",
+    ) -> JSONResponse:
+        return await _opsgenie_action(
+            request, state.intake, authorization, identifier, identifier_type, action
+        )
+
+    route.__doc__ = doc
+    return route
 
 
-@router.post(
-    "/v2/alerts/{identifier}/acknowledge",
-    status_code=202,
-    summary="Opsgenie Alert API: acknowledge alert",
-    responses=_OPSGENIE_ERRORS,
-)
-async def opsgenie_acknowledge(
-    identifier: str,
-    request: Request,
-    state: State,
-    authorization: GenieAuth = None,
-    identifier_type: IdentifierType = "id",
-) -> JSONResponse:
-    """Acknowledges the incident open for this alias; nothing if none is."""
-    return await _opsgenie_action(
-        request, state.intake, authorization, identifier, identifier_type, SignalAction.ACKNOWLEDGE
+# (path word, action, doc): the route is named opsgenie_<word>, as Opsgenie names the action.
+_OPSGENIE_ACTIONS = [
+    (
+        "close",
+        SignalAction.RESOLVE,
+        "Resolves the incident open for this alias; nothing if none is.",
+    ),
+    (
+        "acknowledge",
+        SignalAction.ACKNOWLEDGE,
+        "Acknowledges the incident open for this alias; nothing if none is.",
+    ),
+]
+for _word, _action, _doc in _OPSGENIE_ACTIONS:
+    router.add_api_route(
+        f"/v2/alerts/{{identifier}}/{_word}",
+        _opsgenie_action_route(_action, _doc),
+        methods=["POST"],
+        status_code=202,
+        summary=f"Opsgenie Alert API: {_word} alert",
+        responses=_OPSGENIE_ERRORS,
+        name=f"opsgenie_{_word}",
     )
 
 

@@ -49,24 +49,29 @@ def timer_row(
     }
 
 
-async def schedule_level(
-    conn: Connection,
-    incident_id: uuid.UUID,
-    *,
-    level: int,
-    repeat: int,
-    at: datetime,
-    now: datetime,
-    seq: int = 0,
-    kind: JobKind = JobKind.LEVEL,
-) -> uuid.UUID:
-    """A timer due at `at`, valid while the incident's escalation seq is still `seq`."""
-    row = timer_row(incident_id, level=level, repeat=repeat, at=at, now=now, seq=seq, kind=kind)
-    await conn.execute(insert(EscalationJob).values(**row))
-    if at <= now:
+# Built once: a statement object reused keeps its compiled form's cache key.
+_INSERT_TIMERS = insert(EscalationJob)
+
+
+async def insert_timer(conn: Connection, row: dict[str, Any]) -> uuid.UUID:
+    """Insert one timer row (from `timer_row`), waking the workers if it is already due;
+    returns its id."""
+    await conn.execute(_INSERT_TIMERS, [row])
+    if row["scheduled_for"] <= row["created_at"]:
         await announce_work(conn)
     job_id: uuid.UUID = row["id"]
     return job_id
+
+
+async def schedule_page_now(
+    conn: Connection, incident_id: uuid.UUID, *, level: int, repeat: int, seq: int, now: datetime
+) -> None:
+    """An ESCALATE timer due at once, valid for the escalation's step `seq`: the worker pages
+    the level now (escalate-now, a policy changed by hand), woken now."""
+    row = timer_row(
+        incident_id, level=level, repeat=repeat, at=now, now=now, seq=seq, kind=JobKind.ESCALATE
+    )
+    await insert_timer(conn, row)
 
 
 async def schedule_responder(
@@ -83,8 +88,7 @@ async def schedule_responder(
         incident_id, level=0, repeat=0, at=now, now=now, seq=seq, kind=JobKind.RESPONDER
     )
     row.update(responder_user_id=user_id, responder_policy_id=policy_id)
-    await conn.execute(insert(EscalationJob).values(**row))
-    await announce_work(conn)
+    await insert_timer(conn, row)
 
 
 async def schedule_reassign(
@@ -94,12 +98,7 @@ async def schedule_reassign(
     the new assignee (escalation/actions.py), woken now."""
     row = timer_row(incident_id, level=0, repeat=0, at=now, now=now, seq=seq, kind=JobKind.REASSIGN)
     row.update(responder_user_id=user_id)
-    await conn.execute(insert(EscalationJob).values(**row))
-    await announce_work(conn)
-
-
-# Built once: a statement object reused keeps its compiled form's cache key.
-_INSERT_TIMERS = insert(EscalationJob)
+    await insert_timer(conn, row)
 
 
 async def schedule_starts(
@@ -192,9 +191,8 @@ async def after_status_change(
         await attached.page_stopper()(conn, incident_id, now=now)
     if new is None:
         return None
-    await conn.execute(_INSERT_TIMERS, [new])
+    await insert_timer(conn, new)
     if change is StatusChange.OPEN_AGAIN:
-        await announce_work(conn)
         return None
     return AckTimeout(new["id"], new["scheduled_for"])
 
