@@ -21,23 +21,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, select, update
 
 from tocsin.escalation.engine import (
-    MOVE_ESCALATION,
-    MOVE_INCIDENT,
-    MOVE_INCIDENT_PAGED,
-    page_rows,
+    StepRows,
     resolve_for_reach,
     timeline_of,
 )
 from tocsin.escalation.models import (
     EscalationJob,
-    EscalationState,
     IncidentEscalation,
     JobKind,
     JobOutcome,
-    Page,
 )
 from tocsin.escalation.plan import FIRST, Advance, Position, Verdict, judge_timer, reach
 from tocsin.escalation.snapshot import PolicySnapshot, load_policy_snapshots
@@ -50,11 +45,8 @@ from tocsin.incidents.timeline import (
     TimelineEntry,
     append_to_timelines,
 )
-from tocsin.notifications.dispatch import plan_deliveries
 from tocsin.store.connection import Connection
 from tocsin.store.schema import unset
-from tocsin.store.wakeup import announce_work
-from tocsin.timers.schedule import timer_row
 
 
 @dataclass(frozen=True)
@@ -81,9 +73,6 @@ class _Step:
 
 
 # Built once: a statement object reused keeps its compiled form's cache key.
-_INSERT_ESCALATIONS = insert(IncidentEscalation)
-_INSERT_PAGES = insert(Page)
-_INSERT_TIMERS = insert(EscalationJob)
 _LOCK_INCIDENTS = (
     select(Incident.id, Incident.status, Incident.team_id, Incident.escalation_policy_id)
     .where(Incident.id.in_(bindparam("incident_ids", expanding=True)))
@@ -220,85 +209,15 @@ async def _write_steps(conn: Connection, steps: list[_Step], *, now: datetime) -
     """The rows `reach` decided for each incident, one statement per kind of row, as
     `apply_advance` writes them for one: a start inserts its escalation row, a level
     timeout moves it on; either way the step's seq is one more than before."""
-    if not steps:
-        return
-    inserted: list[dict[str, Any]] = []
-    moved_escalations: list[dict[str, Any]] = []
-    pages: list[dict[str, Any]] = []
-    timers: list[dict[str, Any]] = []
-    moved: list[dict[str, Any]] = []
-    moved_paged: list[dict[str, Any]] = []
+    rows = StepRows()
     for step in steps:
-        advance, incident_id = step.advance, step.timer.incident_id
-        seq = step.seq + 1
-        position = advance.paged or step.previous
-        state = EscalationState.EXHAUSTED if advance.exhausted else EscalationState.ESCALATING
-        if step.fresh:
-            inserted.append(
-                {
-                    "incident_id": incident_id,
-                    "policy_id": step.snapshot.policy_id,
-                    "policy_snapshot": step.snapshot.to_json(),
-                    "state": state,
-                    "level": position.level,
-                    "repeat": position.repeat,
-                    "seq": seq,
-                    "updated_at": now,
-                }
-            )
-        else:
-            moved_escalations.append(
-                {
-                    "of_incident": incident_id,
-                    "state": state,
-                    "level": position.level,
-                    "repeat": position.repeat,
-                    "seq": seq,
-                    "now": now,
-                }
-            )
-        if advance.paged is not None:
-            pages.extend(
-                page_rows(
-                    incident_id,
-                    advance.recipients,
-                    position=advance.paged,
-                    seq=seq,
-                    job_id=step.timer.job_id,
-                    now=now,
-                )
-            )
-        if advance.timer_at is not None and advance.timer_target is not None:
-            timers.append(
-                timer_row(
-                    incident_id,
-                    level=advance.timer_target.level,
-                    repeat=advance.timer_target.repeat,
-                    at=advance.timer_at,
-                    now=now,
-                    seq=seq,
-                )
-            )
-        (moved_paged if advance.paged else moved).append(
-            {
-                "of_incident": incident_id,
-                "level": position.level,
-                "repeat": position.repeat,
-                "now": now,
-            }
+        rows.add(
+            step.timer.incident_id,
+            step.advance,
+            previous=step.previous,
+            seq=step.seq,
+            job_id=step.timer.job_id,
+            now=now,
+            fresh=step.snapshot if step.fresh else None,
         )
-    if inserted:
-        await conn.execute(_INSERT_ESCALATIONS, inserted)
-    if moved_escalations:
-        await conn.execute(MOVE_ESCALATION, moved_escalations)
-    if pages:
-        await conn.execute(_INSERT_PAGES, pages)
-        await plan_deliveries(conn, [p["id"] for p in pages], now=now)
-    if timers:
-        await conn.execute(_INSERT_TIMERS, timers)
-        if any(t["scheduled_for"] <= now for t in timers):
-            await announce_work(conn)
-    if moved_paged:
-        await conn.execute(MOVE_INCIDENT_PAGED, moved_paged)
-    if moved:
-        await conn.execute(MOVE_INCIDENT, moved)
+    await rows.write(conn, now=now)

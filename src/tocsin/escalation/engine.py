@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -35,7 +35,7 @@ from tocsin.incidents.timeline import (
 )
 from tocsin.notifications.dispatch import plan_deliveries
 from tocsin.store.connection import Connection
-from tocsin.timers.schedule import insert_timer, timer_row
+from tocsin.timers.schedule import insert_timers, timer_row
 
 log = logging.getLogger(__name__)
 
@@ -132,11 +132,14 @@ async def write_pages(
 ) -> list[uuid.UUID]:
     """One page per recipient, handed to notifications in this same transaction."""
     rows = page_rows(incident_id, recipients, position=position, seq=seq, job_id=job_id, now=now)
-    await conn.execute(insert(Page), rows)
-    page_ids = [row["id"] for row in rows]
+    await _write_page_rows(conn, rows, now=now)
+    return [row["id"] for row in rows]
+
+
+async def _write_page_rows(conn: Connection, rows: list[dict[str, Any]], *, now: datetime) -> None:
+    await conn.execute(_INSERT_PAGES, rows)
     # plan_deliveries announces the deliveries it writes due now; nothing else here is due.
-    await plan_deliveries(conn, page_ids, now=now)
-    return page_ids
+    await plan_deliveries(conn, [row["id"] for row in rows], now=now)
 
 
 def page_rows(
@@ -217,6 +220,9 @@ def timeline_of(
     return entries
 
 
+_INSERT_ESCALATIONS = insert(IncidentEscalation)
+_INSERT_PAGES = insert(Page)
+
 MOVE_ESCALATION = (
     update(IncidentEscalation)
     .where(IncidentEscalation.incident_id == bindparam("of_incident"))
@@ -240,6 +246,95 @@ MOVE_INCIDENT = (
 MOVE_INCIDENT_PAGED = MOVE_INCIDENT.values(last_escalated_at=bindparam("now"))
 
 
+@dataclass
+class StepRows:
+    """The rows of decided steps (what `reach` decided for an incident: its pages, its next
+    timer, its new position and seq), for one incident or a batch of them, written with one
+    statement per kind of row. The escalation row exists, or `add` is given the snapshot to
+    insert it from (a start)."""
+
+    inserted: list[dict[str, Any]] = field(default_factory=list)
+    moved_escalations: list[dict[str, Any]] = field(default_factory=list)
+    pages: list[dict[str, Any]] = field(default_factory=list)
+    timers: list[dict[str, Any]] = field(default_factory=list)
+    moved: list[dict[str, Any]] = field(default_factory=list)
+    moved_paged: list[dict[str, Any]] = field(default_factory=list)
+
+    def add(
+        self,
+        incident_id: uuid.UUID,
+        advance: Advance,
+        *,
+        previous: Position | None,
+        seq: int,
+        job_id: uuid.UUID | None,
+        now: datetime,
+        fresh: PolicySnapshot | None = None,
+    ) -> int:
+        """Take one incident's step; returns its new seq (one more than `seq`)."""
+        new_seq = seq + 1
+        position = advance.paged or previous or FIRST
+        state = EscalationState.EXHAUSTED if advance.exhausted else EscalationState.ESCALATING
+        at = {"level": position.level, "repeat": position.repeat}
+        if fresh is not None:
+            self.inserted.append(
+                {
+                    "incident_id": incident_id,
+                    "policy_id": fresh.policy_id,
+                    "policy_snapshot": fresh.to_json(),
+                    "state": state,
+                    **at,
+                    "seq": new_seq,
+                    "updated_at": now,
+                }
+            )
+        else:
+            self.moved_escalations.append(
+                {"of_incident": incident_id, "state": state, **at, "seq": new_seq, "now": now}
+            )
+        if advance.paged is not None:
+            self.pages.extend(
+                page_rows(
+                    incident_id,
+                    advance.recipients,
+                    position=advance.paged,
+                    seq=new_seq,
+                    job_id=job_id,
+                    now=now,
+                )
+            )
+        target = advance.timer_target
+        if advance.timer_at is not None and target is not None:
+            self.timers.append(
+                timer_row(
+                    incident_id,
+                    level=target.level,
+                    repeat=target.repeat,
+                    at=advance.timer_at,
+                    now=now,
+                    seq=new_seq,
+                )
+            )
+        (self.moved_paged if advance.paged else self.moved).append(
+            {"of_incident": incident_id, **at, "now": now}
+        )
+        return new_seq
+
+    async def write(self, conn: Connection, *, now: datetime) -> None:
+        if self.inserted:
+            await conn.execute(_INSERT_ESCALATIONS, self.inserted)
+        if self.moved_escalations:
+            await conn.execute(MOVE_ESCALATION, self.moved_escalations)
+        if self.pages:
+            await _write_page_rows(conn, self.pages, now=now)
+        if self.timers:
+            await insert_timers(conn, self.timers)
+        if self.moved_paged:
+            await conn.execute(MOVE_INCIDENT_PAGED, self.moved_paged)
+        if self.moved:
+            await conn.execute(MOVE_INCIDENT, self.moved)
+
+
 async def apply_advance(
     conn: Connection,
     *,
@@ -255,38 +350,9 @@ async def apply_advance(
 ) -> int:
     """Store what `reach` decided: pages, the next timer, the new position and seq, timeline.
     Returns the new seq. The escalation row must exist."""
-    new_seq = seq + 1
-    position = advance.paged or previous or FIRST
-    if advance.paged is not None:
-        await write_pages(
-            conn,
-            incident_id,
-            advance.recipients,
-            position=advance.paged,
-            seq=new_seq,
-            job_id=job_id,
-            now=now,
-        )
-    if advance.timer_at is not None and advance.timer_target is not None:
-        target = advance.timer_target
-        row = timer_row(
-            incident_id,
-            level=target.level,
-            repeat=target.repeat,
-            at=advance.timer_at,
-            now=now,
-            seq=new_seq,
-        )
-        await insert_timer(conn, row)
-    state = EscalationState.EXHAUSTED if advance.exhausted else EscalationState.ESCALATING
-    moved = {
-        "of_incident": incident_id,
-        "level": position.level,
-        "repeat": position.repeat,
-        "now": now,
-    }
-    await conn.execute(MOVE_ESCALATION, {**moved, "state": state, "seq": new_seq})
-    await conn.execute(MOVE_INCIDENT_PAGED if advance.paged else MOVE_INCIDENT, moved)
+    rows = StepRows()
+    new_seq = rows.add(incident_id, advance, previous=previous, seq=seq, job_id=job_id, now=now)
+    await rows.write(conn, now=now)
     entries = [*extra_entries, *timeline_of(advance, actor, policy_id=snapshot.policy_id)]
     await append_events(conn, incident_id, entries, now=now)
     return new_seq

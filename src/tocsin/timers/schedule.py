@@ -56,11 +56,17 @@ _INSERT_TIMERS = insert(EscalationJob)
 async def insert_timer(conn: Connection, row: dict[str, Any]) -> uuid.UUID:
     """Insert one timer row (from `timer_row`), waking the workers if it is already due;
     returns its id."""
-    await conn.execute(_INSERT_TIMERS, [row])
-    if row["scheduled_for"] <= row["created_at"]:
-        await announce_work(conn)
+    await insert_timers(conn, [row])
     job_id: uuid.UUID = row["id"]
     return job_id
+
+
+async def insert_timers(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """Insert timer rows (from `timer_row`) in one statement, waking the workers if one of
+    them is already due."""
+    await conn.execute(_INSERT_TIMERS, rows)
+    if any(row["scheduled_for"] <= row["created_at"] for row in rows):
+        await announce_work(conn)
 
 
 async def schedule_page_now(
