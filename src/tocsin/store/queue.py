@@ -127,21 +127,28 @@ async def claim(
     first, counting an attempt on each; the claimed rows with the `returning` columns (after
     the claim: `attempts` includes this one). In the caller's transaction: commit it before
     working the rows, so the lease protects them while they are worked."""
-    due = [*due_now(rows, now), *where]
     candidates = (
         select(rows.table.c.id)
-        .where(*due)
+        .where(*due_now(rows, now), *where)
         .order_by(rows.due)
         .limit(limit)
-        # PostgreSQL: skip rows another worker is claiming instead of queueing behind it.
-        # SQLite renders nothing here; its one writer runs claims one after another.
+        # PostgreSQL: lock the chosen rows, skipping rows another worker is claiming instead
+        # of queueing behind it; a locked row's conditions were checked again on its latest
+        # version, and nobody else can change it before this transaction ends. SQLite renders
+        # nothing here: its writer holds the database's write lock from BEGIN (IMMEDIATE).
         .with_for_update(skip_locked=True)
     )
+    ids = list((await conn.execute(candidates)).scalars())
+    if not ids:
+        return []
+    # Two statements, not `UPDATE ... WHERE id IN (SELECT ... LIMIT n FOR UPDATE)`: with the
+    # table's statistics behind (a storm writes thousands of timers in seconds), PostgreSQL
+    # planned that as a nested loop running the locking subquery once per due row, about a
+    # second per claim with 2,000 due (docs/benchmarks.md). By primary key there is no plan
+    # to get wrong.
     result = await conn.execute(
         update(rows.table)
-        # The conditions are repeated: a row whose state changed between the two (on
-        # PostgreSQL, under another transaction's lock) is not taken.
-        .where(rows.table.c.id.in_(candidates.scalar_subquery()), *due)
+        .where(rows.table.c.id.in_(ids))
         .values(
             **_lease(rows, owner, now + lease),
             attempts=rows.attempts + 1,
