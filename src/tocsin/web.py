@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from datetime import datetime
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, Self, TypeVar
 from urllib.parse import urlsplit
 
 from fastapi import Depends, Query, Request, Security, WebSocket
@@ -116,6 +116,14 @@ R = TypeVar("R")
 class Page(BaseModel, Generic[T]):
     items: list[T]
     next_cursor: str | None = None
+
+    @classmethod
+    def of(cls, rows: Iterable[Any], next_cursor: str | None = None) -> Self:
+        """The page of these rows (ORM objects), each read into the item model by attribute:
+        `Page[TeamOut].of(teams, next_cursor)`."""
+        return cls.model_validate(
+            {"items": list(rows), "next_cursor": next_cursor}, from_attributes=True
+        )
 
 
 class ErrorOut(BaseModel):

@@ -63,7 +63,7 @@ async def list_users(
 ) -> Page[UserOut]:
     """Every user, newest first; any signed-in user may list them, to pick assignees."""
     page, next_cursor = await list_users_page(session, limit=limit, cursor=cursor)
-    return Page[UserOut](items=[UserOut.model_validate(u) for u in page], next_cursor=next_cursor)
+    return Page[UserOut].of(page, next_cursor)
 
 
 @users.post("", status_code=201, response_model=UserOut)
@@ -130,9 +130,7 @@ async def list_api_keys(
     """The user's keys, revoked ones included, without the keys themselves (self or admin)."""
     require_self_or_admin(principal, user.id)
     page, next_cursor = await list_api_keys_page(session, user.id, limit=limit, cursor=cursor)
-    return Page[ApiKeyOut](
-        items=[ApiKeyOut.model_validate(k) for k in page], next_cursor=next_cursor
-    )
+    return Page[ApiKeyOut].of(page, next_cursor)
 
 
 @users.delete("/{user_id}/api-keys/{key_id}", status_code=204)

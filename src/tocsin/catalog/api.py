@@ -52,9 +52,7 @@ async def list_services(
     page, next_cursor = await list_services_page(
         session, status=status, team_id=team_id, limit=limit, cursor=cursor
     )
-    return Page[ServiceOut](
-        items=[ServiceOut.model_validate(s) for s in page], next_cursor=next_cursor
-    )
+    return Page[ServiceOut].of(page, next_cursor)
 
 
 @router.post("", status_code=201, response_model=ServiceOut)

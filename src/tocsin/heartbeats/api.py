@@ -61,9 +61,7 @@ async def list_heartbeats(
     page, next_cursor = await list_monitors(
         session, service_id=service_id, state=state, limit=limit, cursor=cursor
     )
-    return Page[HeartbeatOut](
-        items=[HeartbeatOut.model_validate(m) for m in page], next_cursor=next_cursor
-    )
+    return Page[HeartbeatOut].of(page, next_cursor)
 
 
 @router.post("/api/v1/heartbeats", status_code=201, response_model=HeartbeatWithKey)

@@ -63,9 +63,7 @@ async def list_integrations(
     session: DbSession, _principal: CurrentUser, limit: Limit = 50, cursor: Cursor = None
 ) -> Page[IntegrationOut]:
     page, next_cursor = await list_integrations_page(session, limit=limit, cursor=cursor)
-    return Page[IntegrationOut](
-        items=[IntegrationOut.model_validate(i) for i in page], next_cursor=next_cursor
-    )
+    return Page[IntegrationOut].of(page, next_cursor)
 
 
 @router.post("", status_code=201, response_model=IntegrationWithKey)

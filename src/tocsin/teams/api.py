@@ -56,7 +56,7 @@ async def list_teams(
     session: DbSession, _principal: CurrentUser, limit: Limit = 50, cursor: Cursor = None
 ) -> Page[TeamOut]:
     page, next_cursor = await list_teams_page(session, limit=limit, cursor=cursor)
-    return Page[TeamOut](items=[TeamOut.model_validate(t) for t in page], next_cursor=next_cursor)
+    return Page[TeamOut].of(page, next_cursor)
 
 
 @router.post("", status_code=201, response_model=TeamOut)
@@ -99,7 +99,7 @@ async def delete_team_route(team: ExistingTeam, session: DbSession, principal: C
 async def list_members_route(team: ExistingTeam, session: DbSession) -> Page[MemberOut]:
     """Every member in one page (next_cursor is always null)."""
     members = await list_members(session, team.id)
-    return Page[MemberOut](items=[MemberOut.model_validate(m) for m in members])
+    return Page[MemberOut].of(members)
 
 
 @router.post("/{team_id}/members", status_code=201, response_model=MemberOut)
@@ -145,7 +145,7 @@ async def remove_member_route(
 async def list_tags_route(team: ExistingTeam, session: DbSession) -> Page[TagOut]:
     """Every tag in one page (next_cursor is always null)."""
     tags = await list_tags(session, team.id)
-    return Page[TagOut](items=[TagOut.model_validate(t) for t in tags])
+    return Page[TagOut].of(tags)
 
 
 @router.post("/{team_id}/tags", status_code=201, response_model=TagOut)
