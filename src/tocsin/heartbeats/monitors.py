@@ -10,13 +10,14 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tocsin.alerts.models import Alert, Severity
-from tocsin.auth.secrets import display_prefix, hash_token, new_token
+from tocsin.alerts.models import Severity
+from tocsin.auth.secrets import new_token
 from tocsin.catalog.models import Service
 from tocsin.errors import InvalidInput, NotFound
 from tocsin.heartbeats.models import HeartbeatMonitor, HeartbeatState
 from tocsin.heartbeats.watch import deadline
 from tocsin.integrations.models import Integration, IntegrationType
+from tocsin.integrations.provisioning import create_integration, has_received_alerts, keep_key
 from tocsin.store.pages import newest_first
 from tocsin.store.wakeup import announce_work
 
@@ -77,21 +78,17 @@ async def create_monitor(
     await find_monitor_service(session, service_id)
     # The integration's own key is never handed out: pings use the monitor's key, and no
     # one should be able to post arbitrary alerts in the monitor's name.
-    integration = Integration(
+    integration, _ = await create_integration(
+        session,
         name=f"Heartbeat: {name}"[:200],
         type=IntegrationType.HEARTBEAT,
-        key_hash=hash_token(new_token("ik")),
-        key_prefix="(heartbeat)",
-        active=True,
         default_service_id=service_id,
         dedup_window_minutes=60,
         auto_resolve=True,
-        created_at=now,
-        updated_at=now,
+        active=True,
+        now=now,
     )
-    session.add(integration)
-    await session.flush()
-    key = new_token(KEY_PREFIX)
+    integration.key_prefix = "(heartbeat)"
     monitor = HeartbeatMonitor(
         name=name,
         service_id=service_id,
@@ -99,12 +96,11 @@ async def create_monitor(
         interval_seconds=interval_seconds,
         grace_seconds=grace_seconds,
         severity=severity,
-        key_hash=hash_token(key),
-        key_prefix=display_prefix(key),
         state=HeartbeatState.WAITING,
         created_at=now,
         updated_at=now,
     )
+    key = keep_key(monitor, new_token(KEY_PREFIX))
     session.add(monitor)
     await session.flush()
     return monitor, key
@@ -142,10 +138,7 @@ async def delete_monitor(
     """Delete the monitor. Its integration goes too unless it has raised alerts: those keep
     their history, so it is only deactivated."""
     await session.execute(delete(HeartbeatMonitor).where(HeartbeatMonitor.id == monitor.id))
-    used = await session.execute(
-        select(Alert.id).where(Alert.integration_id == monitor.integration_id).limit(1)
-    )
-    if used.first() is None:
+    if not await has_received_alerts(session, monitor.integration_id):
         await session.execute(delete(Integration).where(Integration.id == monitor.integration_id))
     else:
         await session.execute(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import secrets
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -85,11 +85,23 @@ def _options(type: IntegrationType, options: dict[str, Any]) -> dict[str, Any]:
         raise InvalidInput(str(exc), field="options") from exc
 
 
-def _set_new_key(integration: Integration) -> str:
-    key = _new_key(integration.type)
-    integration.key_hash = hash_token(key)
-    integration.key_prefix = display_prefix(key)
+class KeyedRow(Protocol):
+    """A row that a secret key leads to: an integration, a heartbeat monitor."""
+
+    key_hash: str
+    key_prefix: str
+
+
+def keep_key(row: KeyedRow, key: str) -> str:
+    """Store on the row only what it keeps of a new key (its hash, and its first characters
+    to tell keys apart); returns the key, to be shown this once."""
+    row.key_hash = hash_token(key)
+    row.key_prefix = display_prefix(key)
     return key
+
+
+def _set_new_key(integration: Integration) -> str:
+    return keep_key(integration, _new_key(integration.type))
 
 
 async def create_integration(
@@ -162,10 +174,15 @@ async def delete_integration(session: AsyncSession, integration: Integration) ->
     """Delete an integration that never received an alert; IntegrationHasAlerts otherwise
     (an alert belongs to its integration, so deleting one that has alerts would silently
     erase incident history; deactivating stops its key just as well)."""
-    used = await session.execute(
-        select(Alert.id).where(Alert.integration_id == integration.id).limit(1)
-    )
-    if used.first() is not None:
+    if await has_received_alerts(session, integration.id):
         raise IntegrationHasAlerts(integration.id)
     await session.delete(integration)
     await session.flush()
+
+
+async def has_received_alerts(session: AsyncSession, integration_id: uuid.UUID) -> bool:
+    """Whether any alert came in through the integration (and would go if it were deleted)."""
+    used = await session.execute(
+        select(Alert.id).where(Alert.integration_id == integration_id).limit(1)
+    )
+    return used.first() is not None
