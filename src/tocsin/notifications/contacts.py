@@ -16,7 +16,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tocsin.config import Settings
@@ -32,6 +31,7 @@ from tocsin.notifications.outbound import (
     resolve_checked,
     url_host_port,
 )
+from tocsin.store.rows import flush_or_raise
 
 
 class ContactMethodNotFound(NotFound):
@@ -189,10 +189,7 @@ async def add_contact_method(
         updated_at=now,
     )
     session.add(method)
-    try:
-        await session.flush()
-    except IntegrityError as exc:
-        raise ContactMethodTaken() from exc
+    await flush_or_raise(session, ContactMethodTaken())
     await send_verification_code(session, method, settings=settings, now=now)
     return method
 
@@ -217,10 +214,7 @@ async def change_contact_method(
         method.address = address
         method.verified_at = None
     method.updated_at = now
-    try:
-        await session.flush()
-    except IntegrityError as exc:
-        raise ContactMethodTaken() from exc
+    await flush_or_raise(session, ContactMethodTaken())
     if readdressed:
         await send_verification_code(session, method, settings=settings, now=now)
 

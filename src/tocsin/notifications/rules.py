@@ -7,12 +7,12 @@ import uuid
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tocsin.errors import Conflict, InvalidInput, NotFound
 from tocsin.notifications.contacts import find_own_contact_method
 from tocsin.notifications.models import ContactMethod, NotificationRule, Urgency
+from tocsin.store.rows import flush_or_raise
 
 
 class RuleNotFound(NotFound):
@@ -57,10 +57,7 @@ async def add_rule(
         created_at=now,
     )
     session.add(rule)
-    try:
-        await session.flush()
-    except IntegrityError as exc:
-        raise Conflict("the same rule already exists") from exc
+    await flush_or_raise(session, Conflict("the same rule already exists"))
     return rule
 
 

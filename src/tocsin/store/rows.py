@@ -1,4 +1,5 @@
-"""One row by its primary key, for the routes and pages that answer 404 when it is gone."""
+"""One row by its primary key, for the routes and pages that answer 404 when it is gone; and
+a flush whose integrity error (a duplicate) is the caller's own Conflict."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import uuid
 from collections.abc import Callable
 from typing import TypeVar
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 M = TypeVar("M")
@@ -22,3 +24,12 @@ async def get_or_raise(
     if row is None:
         raise missing(row_id)
     return row
+
+
+async def flush_or_raise(session: AsyncSession, conflict: Exception) -> None:
+    """Flush the session's changes; raises `conflict` (a Conflict saying what already exists)
+    when the database refuses them, a unique constraint being the usual reason."""
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        raise conflict from exc
