@@ -20,11 +20,11 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     Uuid,
-    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tocsin.db import Base, enum_values, new_id
+from tocsin.store.schema import partial_index
 from tocsin.timers.models import TIMERS, EscalationJob, JobKind, JobOutcome
 
 __all__ = [
@@ -53,12 +53,8 @@ class EscalationPolicy(Base):
     __table_args__ = (
         CheckConstraint("repeat_count BETWEEN 1 AND 9", name="repeat_count_range"),
         # One default policy per team, enforced by the database.
-        Index(
-            "uq_escalation_policies_team_default",
-            "team_id",
-            unique=True,
-            sqlite_where=text("is_default"),
-            postgresql_where=text("is_default"),
+        partial_index(
+            "uq_escalation_policies_team_default", "team_id", unique=True, where="is_default"
         ),
     )
 

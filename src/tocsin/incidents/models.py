@@ -18,12 +18,12 @@ from sqlalchemy import (
     String,
     Text,
     Uuid,
-    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tocsin.alerts.models import Severity
 from tocsin.db import Base, enum_values, new_id
+from tocsin.store.schema import partial_index
 
 # PostgreSQL hands out incident numbers from this sequence; SQLite has one writer and
 # takes max(number) + 1 inside the insert (see incidents/dedup.py).
@@ -52,13 +52,12 @@ class Incident(Base):
         Index("ix_incidents_created_id", "created_at", "id"),
         # At most one incident per (integration, fingerprint) takes new alerts. This index,
         # not a read-then-write, is what makes two identical alerts sent at once one incident.
-        Index(
+        partial_index(
             "uq_incidents_dedup_open",
             "integration_id",
             "fingerprint",
             unique=True,
-            sqlite_where=text("dedup_open"),
-            postgresql_where=text("dedup_open"),
+            where="dedup_open",
         ),
     )
 

@@ -17,12 +17,12 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     Uuid,
-    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tocsin.db import Base, enum_values, new_id
 from tocsin.store.queue import DueRows
+from tocsin.store.schema import partial_index
 
 
 class ContactKind(enum.StrEnum):
@@ -121,12 +121,7 @@ class Delivery(Base):
     __tablename__ = "deliveries"
     __table_args__ = (
         # The worker's claim: pending rows by due time.
-        Index(
-            "ix_deliveries_pending_due",
-            "due_at",
-            sqlite_where=text("status = 'pending'"),
-            postgresql_where=text("status = 'pending'"),
-        ),
+        partial_index("ix_deliveries_pending_due", "due_at", where="status = 'pending'"),
         Index("ix_deliveries_incident", "incident_id", "created_at"),
         Index("ix_deliveries_user_method_sent", "user_id", "contact_method_id", "sent_at"),
     )

@@ -10,7 +10,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, ColumnElement, DateTime, Dialect, MetaData
+from sqlalchemy import JSON, ColumnElement, DateTime, Dialect, Index, MetaData, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase, QueryableAttribute
@@ -94,6 +94,15 @@ def new_ordered_id() -> uuid.UUID:
 def enum_values(enum_cls: type[enum.Enum]) -> list[str]:
     """Store an enum by its value (`open`), not its Python name (`OPEN`)."""
     return [str(member.value) for member in enum_cls]
+
+
+def partial_index(name: str, *columns: str, where: str, unique: bool = False) -> Index:
+    """An index of only the rows for which the SQL condition `where` holds. Each dialect
+    takes the condition separately, and one not given it would index every row (a partial
+    unique index would then refuse rows it should allow), so both are given it here."""
+    return Index(
+        name, *columns, unique=unique, sqlite_where=text(where), postgresql_where=text(where)
+    )
 
 
 class _Unset(ColumnElement[Any]):
