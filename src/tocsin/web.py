@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterable
 from datetime import datetime
 from typing import Annotated, Any, Generic, Self, TypeVar
 from urllib.parse import urlsplit
 
-from fastapi import Depends, Query, Request, Security, WebSocket
+from fastapi import Depends, Path, Query, Request, Security, WebSocket
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,6 +20,7 @@ from tocsin.auth.scopes import require_scope
 from tocsin.config import Settings
 from tocsin.errors import Unauthorized
 from tocsin.runtime import Runtime
+from tocsin.store.rows import get_or_raise
 
 
 def get_state(request: Request) -> Runtime:
@@ -111,6 +113,23 @@ Cursor = Annotated[str | None, Query(description="next_cursor of the previous pa
 
 T = TypeVar("T")
 R = TypeVar("R")
+
+
+def row_in_path(model: type[T], missing: Callable[[uuid.UUID], Exception], param: str) -> Any:
+    """A dependency for routes that any signed-in user may call: the `model` row whose id is
+    the path parameter `param`, or `missing(id)` (a NotFound: 404). Use:
+    `ExistingService = Annotated[Service, row_in_path(Service, ServiceNotFound, "service_id")]`."""
+
+    # Given as a default, not in the annotation: annotations are read as text and resolved
+    # in this module's namespace, where `param` is unknown.
+    named_in_path = Path(alias=param)
+
+    async def existing_row(
+        row_id: uuid.UUID = named_in_path, *, session: DbSession, _principal: CurrentUser
+    ) -> T:
+        return await get_or_raise(session, model, row_id, missing)
+
+    return Depends(existing_row)
 
 
 class Page(BaseModel, Generic[T]):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 
 from tocsin.auth.permissions import require_team_manager
 from tocsin.catalog.models import Service, ServiceStatus
@@ -24,19 +24,12 @@ from tocsin.catalog.registry import (
     list_services as list_services_page,
 )
 from tocsin.catalog.schemas import ServiceCreate, ServiceOut, ServiceUpdate
-from tocsin.store.rows import get_or_raise
-from tocsin.web import CurrentUser, Cursor, DbSession, Limit, Now, Page
+from tocsin.web import CurrentUser, Cursor, DbSession, Limit, Now, Page, row_in_path
 
 router = APIRouter(prefix="/api/v1/services", tags=["services"])
 
 
-async def get_service(
-    service_id: uuid.UUID, session: DbSession, _principal: CurrentUser
-) -> Service:
-    return await get_or_raise(session, Service, service_id, ServiceNotFound)
-
-
-ExistingService = Annotated[Service, Depends(get_service)]
+ExistingService = Annotated[Service, row_in_path(Service, ServiceNotFound, "service_id")]
 
 
 @router.get("", response_model=Page[ServiceOut])

@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 
 from tocsin.auth.permissions import require_team_manager
 from tocsin.errors import NotFound
@@ -29,8 +29,7 @@ from tocsin.heartbeats.schemas import (
     PingAccepted,
 )
 from tocsin.heartbeats.watch import record_ping
-from tocsin.store.rows import get_or_raise
-from tocsin.web import CurrentUser, Cursor, DbSession, Limit, Now, Page, State
+from tocsin.web import CurrentUser, Cursor, DbSession, Limit, Now, Page, State, row_in_path
 
 router = APIRouter(tags=["heartbeats"])
 
@@ -40,13 +39,9 @@ class HeartbeatKeyNotFound(NotFound):
         super().__init__("no heartbeat monitor has this key")
 
 
-async def get_monitor(
-    heartbeat_id: uuid.UUID, session: DbSession, _principal: CurrentUser
-) -> HeartbeatMonitor:
-    return await get_or_raise(session, HeartbeatMonitor, heartbeat_id, HeartbeatNotFound)
-
-
-ExistingMonitor = Annotated[HeartbeatMonitor, Depends(get_monitor)]
+ExistingMonitor = Annotated[
+    HeartbeatMonitor, row_in_path(HeartbeatMonitor, HeartbeatNotFound, "heartbeat_id")
+]
 
 
 @router.get("/api/v1/heartbeats", response_model=Page[HeartbeatOut])

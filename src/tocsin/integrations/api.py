@@ -4,10 +4,9 @@ whichever team its alerts route to."""
 
 from __future__ import annotations
 
-import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 
 from tocsin.auth.permissions import require_admin
 from tocsin.config import Settings
@@ -32,19 +31,14 @@ from tocsin.integrations.schemas import (
     IntegrationWithKey,
     PayloadOut,
 )
-from tocsin.store.rows import get_or_raise
-from tocsin.web import CurrentUser, Cursor, DbSession, Limit, Now, Page, State
+from tocsin.web import CurrentUser, Cursor, DbSession, Limit, Now, Page, State, row_in_path
 
 router = APIRouter(prefix="/api/v1/integrations", tags=["integrations"])
 
 
-async def get_integration(
-    integration_id: uuid.UUID, session: DbSession, _principal: CurrentUser
-) -> Integration:
-    return await get_or_raise(session, Integration, integration_id, IntegrationNotFound)
-
-
-ExistingIntegration = Annotated[Integration, Depends(get_integration)]
+ExistingIntegration = Annotated[
+    Integration, row_in_path(Integration, IntegrationNotFound, "integration_id")
+]
 
 
 def with_key(integration: Integration, key: str, settings: Settings) -> IntegrationWithKey:

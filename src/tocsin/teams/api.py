@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 
 from tocsin.auth.permissions import require_admin, require_team_manager
 from tocsin.teams.directory import (
@@ -18,7 +18,6 @@ from tocsin.teams.directory import (
     change_team,
     create_team,
     delete_team,
-    find_team,
 )
 from tocsin.teams.directory import (
     list_teams as list_teams_page,
@@ -36,19 +35,12 @@ from tocsin.teams.schemas import (
     TeamUpdate,
 )
 from tocsin.teams.tags import add_tag, list_tags, remove_tag
-from tocsin.web import CurrentUser, Cursor, DbSession, Limit, Now, Page
+from tocsin.web import CurrentUser, Cursor, DbSession, Limit, Now, Page, row_in_path
 
 router = APIRouter(prefix="/api/v1/teams", tags=["teams"])
 
 
-async def get_team(team_id: uuid.UUID, session: DbSession, _principal: CurrentUser) -> Team:
-    team = await find_team(session, team_id)
-    if team is None:
-        raise TeamNotFound(team_id)
-    return team
-
-
-ExistingTeam = Annotated[Team, Depends(get_team)]
+ExistingTeam = Annotated[Team, row_in_path(Team, TeamNotFound, "team_id")]
 
 
 @router.get("", response_model=Page[TeamOut])
