@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from datetime import datetime
 from typing import Annotated, Any, Generic, Self, TypeVar
 from urllib.parse import urlsplit
@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tocsin.audit.recorder import CLOCK_KEY as AUDIT_CLOCK
 from tocsin.audit.recorder import REQUEST_KEY as AUDIT_REQUEST
 from tocsin.auth.accounts import Principal, find_principal
+from tocsin.auth.permissions import Owned, get_team_readable
 from tocsin.auth.scopes import require_scope
 from tocsin.config import Settings
 from tocsin.errors import Unauthorized
@@ -115,21 +116,42 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
+def _row_in_path(
+    param: str, load: Callable[[AsyncSession, Principal, uuid.UUID], Awaitable[T]]
+) -> Any:
+    # Given as a default, not in the annotation: annotations are read as text and resolved
+    # in this module's namespace, where `param` is unknown.
+    named_in_path = Path(alias=param)
+
+    async def row(
+        row_id: uuid.UUID = named_in_path, *, session: DbSession, principal: CurrentUser
+    ) -> T:
+        return await load(session, principal, row_id)
+
+    return Depends(row)
+
+
 def row_in_path(model: type[T], missing: Callable[[uuid.UUID], Exception], param: str) -> Any:
     """A dependency for routes that any signed-in user may call: the `model` row whose id is
     the path parameter `param`, or `missing(id)` (a NotFound: 404). Use:
     `ExistingService = Annotated[Service, row_in_path(Service, ServiceNotFound, "service_id")]`."""
 
-    # Given as a default, not in the annotation: annotations are read as text and resolved
-    # in this module's namespace, where `param` is unknown.
-    named_in_path = Path(alias=param)
-
-    async def existing_row(
-        row_id: uuid.UUID = named_in_path, *, session: DbSession, _principal: CurrentUser
-    ) -> T:
+    async def load(session: AsyncSession, _principal: Principal, row_id: uuid.UUID) -> T:
         return await get_or_raise(session, model, row_id, missing)
 
-    return Depends(existing_row)
+    return _row_in_path(param, load)
+
+
+def team_row_in_path(
+    model: type[Owned], missing: Callable[[uuid.UUID], Exception], param: str
+) -> Any:
+    """Like `row_in_path`, for a team's row: Forbidden to a caller who may not read its team
+    (`auth.permissions.get_team_readable`)."""
+
+    async def load(session: AsyncSession, principal: Principal, row_id: uuid.UUID) -> Owned:
+        return await get_team_readable(session, principal, model, row_id, missing)
+
+    return _row_in_path(param, load)
 
 
 class Page(BaseModel, Generic[T]):

@@ -6,10 +6,10 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 
 from tocsin.auth.models import KeyScope
-from tocsin.auth.permissions import get_team_readable, require_team_manager
+from tocsin.auth.permissions import require_team_manager
 from tocsin.auth.scopes import needs_scope
 from tocsin.escalation.models import EscalationPolicy
 from tocsin.escalation.policies import (
@@ -28,18 +28,14 @@ from tocsin.escalation.schemas import (
     SimulationOut,
 )
 from tocsin.escalation.simulate import simulate_as
-from tocsin.web import CurrentUser, Cursor, DbSession, Limit, Now, Page, State
+from tocsin.web import CurrentUser, Cursor, DbSession, Limit, Now, Page, State, team_row_in_path
 
 router = APIRouter(prefix="/api/v1/escalation-policies", tags=["escalation policies"])
 
 
-async def get_readable_policy(
-    policy_id: uuid.UUID, session: DbSession, principal: CurrentUser
-) -> EscalationPolicy:
-    return await get_team_readable(session, principal, EscalationPolicy, policy_id, PolicyNotFound)
-
-
-ReadablePolicy = Annotated[EscalationPolicy, Depends(get_readable_policy)]
+ReadablePolicy = Annotated[
+    EscalationPolicy, team_row_in_path(EscalationPolicy, PolicyNotFound, "policy_id")
+]
 
 
 @router.get("", response_model=Page[PolicyOut])

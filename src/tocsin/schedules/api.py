@@ -18,7 +18,6 @@ from pydantic import AfterValidator, AwareDatetime
 from tocsin.auth.accounts import Principal
 from tocsin.auth.models import User
 from tocsin.auth.permissions import (
-    get_team_readable,
     require_team_manager,
     require_team_reader,
     visible_team_ids,
@@ -77,7 +76,7 @@ from tocsin.schedules.store import (
     load_layers,
     load_schedule,
 )
-from tocsin.web import CurrentUser, Cursor, DbSession, Limit, Now, Page, State
+from tocsin.web import CurrentUser, Cursor, DbSession, Limit, Now, Page, State, team_row_in_path
 
 router = APIRouter(tags=["schedules"])
 
@@ -96,21 +95,16 @@ CalendarSecret = Annotated[
 ]
 
 
-async def get_readable_schedule(
-    schedule_id: uuid.UUID, session: DbSession, principal: CurrentUser
-) -> Schedule:
-    return await get_team_readable(session, principal, Schedule, schedule_id, ScheduleNotFound)
+ReadableSchedule = Annotated[Schedule, team_row_in_path(Schedule, ScheduleNotFound, "schedule_id")]
 
 
 async def get_writable_schedule(
-    schedule_id: uuid.UUID, session: DbSession, principal: CurrentUser
+    schedule: ReadableSchedule, session: DbSession, principal: CurrentUser
 ) -> Schedule:
-    schedule = await get_readable_schedule(schedule_id, session, principal)
     await require_team_manager(session, principal, schedule.team_id)
     return schedule
 
 
-ReadableSchedule = Annotated[Schedule, Depends(get_readable_schedule)]
 WritableSchedule = Annotated[Schedule, Depends(get_writable_schedule)]
 
 
