@@ -11,26 +11,32 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tocsin.errors import Conflict, InvalidInput
 from tocsin.escalation.engine import (
     adopt_policy,
     find_escalation,
-    lock_incident,
+    insert_escalation,
+    lock_existing_incident,
     move_by_hand,
     restart_with_policy,
 )
 from tocsin.escalation.models import EscalationPolicy, EscalationState, IncidentEscalation
 from tocsin.escalation.plan import FIRST, Position, following
-from tocsin.escalation.snapshot import load_policy_snapshot
-from tocsin.incidents.lifecycle import ACTIVE_STATUSES, IncidentNotFound, reassign
+from tocsin.escalation.snapshot import PolicySnapshot, load_policy_snapshot
+from tocsin.incidents.lifecycle import ACTIVE_STATUSES, reassign
 from tocsin.incidents.models import Incident, IncidentStatus
 from tocsin.incidents.timeline import Actor, EventKind, TimelineEntry, append_events
 from tocsin.store.schema import unset
 from tocsin.timers.models import EscalationJob, JobKind
 from tocsin.timers.schedule import cancel_pending_timers, schedule_page_now, schedule_reassign
+
+# The state row of an incident reassigned to a person before it ever had a policy.
+_NO_POLICY = PolicySnapshot(
+    policy_id=None, name="", repeat_count=1, ack_timeout_minutes=None, levels=()
+)
 
 
 async def escalate_now(
@@ -41,9 +47,7 @@ async def escalate_now(
     levels with nobody, as a timeout does) and start its timeout. Pending timers are
     cancelled. Asked again before the worker has fired that timer, it changes nothing but
     the timeline. Conflict when it is not open or has nothing left to try."""
-    incident = await lock_incident(conn, incident_id)
-    if incident is None:
-        raise IncidentNotFound(incident_id)
+    incident = await lock_existing_incident(conn, incident_id)
     if incident.status != IncidentStatus.OPEN:
         raise Conflict(f"cannot escalate an incident that is {incident.status.value}")
     escalation = await find_escalation(conn, incident_id)
@@ -139,26 +143,20 @@ async def reassign_to_user(
 ) -> None:
     """Assign the incident to one user and stop the policy's escalation; a REASSIGN timer
     due now has the worker page them."""
-    incident = await lock_incident(conn, incident_id)
-    if incident is None:
-        raise IncidentNotFound(incident_id)
+    await lock_existing_incident(conn, incident_id)
     await reassign(conn, incident_id, user_id=user_id, actor=actor, now=now, note=note)
     await cancel_pending_timers(conn, incident_id, now=now)
     escalation = await find_escalation(conn, incident_id)
     if escalation is None:
         # Never had a policy: start a state row so the page gets its own step number.
-        snapshot = {"name": "", "repeat_count": 1, "ack_timeout_minutes": None, "levels": []}
-        await conn.execute(
-            insert(IncidentEscalation).values(
-                incident_id=incident_id,
-                policy_id=None,
-                policy_snapshot=snapshot,
-                state=EscalationState.DIRECT,
-                level=0,
-                repeat=0,
-                seq=0,
-                updated_at=now,
-            )
+        await insert_escalation(
+            conn,
+            incident_id,
+            _NO_POLICY,
+            state=EscalationState.DIRECT,
+            position=Position(0, 0),
+            seq=0,
+            now=now,
         )
         seq = 1
     else:
@@ -183,9 +181,7 @@ async def reassign_to_policy(
     """Escalate the incident through another policy (of its team), from level 1, with the
     policy as it is now: an ESCALATE timer due now has the worker page its level 1. An
     acknowledged incident becomes OPEN again."""
-    incident = await lock_incident(conn, incident_id)
-    if incident is None:
-        raise IncidentNotFound(incident_id)
+    incident = await lock_existing_incident(conn, incident_id)
     if incident.status not in ACTIVE_STATUSES:
         raise Conflict(f"cannot reassign an incident that is {incident.status.value}")
     team_of_policy = (

@@ -25,6 +25,7 @@ from tocsin.escalation.models import (
 from tocsin.escalation.plan import FIRST, Advance, Position, reach
 from tocsin.escalation.snapshot import PolicySnapshot, load_policy_snapshot
 from tocsin.escalation.targets import BatchResolver, Recipient, Resolution, resolve_level
+from tocsin.incidents.lifecycle import IncidentNotFound
 from tocsin.incidents.models import Incident, IncidentStatus
 from tocsin.incidents.timeline import (
     NO_POLICY_NOTE,
@@ -118,6 +119,14 @@ async def lock_incident(conn: Connection, incident_id: uuid.UUID) -> LockedIncid
     if row is None:
         return None
     return LockedIncident(row.id, row.status, row.team_id, row.escalation_policy_id)
+
+
+async def lock_existing_incident(conn: Connection, incident_id: uuid.UUID) -> LockedIncident:
+    """As `lock_incident`, for a person's request: IncidentNotFound when there is none."""
+    incident = await lock_incident(conn, incident_id)
+    if incident is None:
+        raise IncidentNotFound(incident_id)
+    return incident
 
 
 async def write_pages(
@@ -278,15 +287,9 @@ class StepRows:
         at = {"level": position.level, "repeat": position.repeat}
         if fresh is not None:
             self.inserted.append(
-                {
-                    "incident_id": incident_id,
-                    "policy_id": fresh.policy_id,
-                    "policy_snapshot": fresh.to_json(),
-                    "state": state,
-                    **at,
-                    "seq": new_seq,
-                    "updated_at": now,
-                }
+                escalation_row(
+                    incident_id, fresh, state=state, position=position, seq=new_seq, now=now
+                )
             )
         else:
             self.moved_escalations.append(
@@ -358,27 +361,43 @@ async def apply_advance(
     return new_seq
 
 
-async def _insert_escalation(
+def escalation_row(
+    incident_id: uuid.UUID,
+    snapshot: PolicySnapshot,
+    *,
+    state: EscalationState,
+    position: Position,
+    seq: int,
+    now: datetime,
+) -> dict[str, Any]:
+    """The column values of an incident's escalation row, `snapshot` frozen onto it."""
+    return {
+        "incident_id": incident_id,
+        "policy_id": snapshot.policy_id,
+        "policy_snapshot": snapshot.to_json(),
+        "state": state,
+        "level": position.level,
+        "repeat": position.repeat,
+        "seq": seq,
+        "updated_at": now,
+    }
+
+
+async def insert_escalation(
     conn: Connection,
     incident_id: uuid.UUID,
     snapshot: PolicySnapshot,
     *,
+    state: EscalationState = EscalationState.ESCALATING,
+    position: Position = FIRST,
     seq: int,
     now: datetime,
 ) -> EscalationRow:
-    await conn.execute(
-        insert(IncidentEscalation).values(
-            incident_id=incident_id,
-            policy_id=snapshot.policy_id,
-            policy_snapshot=snapshot.to_json(),
-            state=EscalationState.ESCALATING,
-            level=FIRST.level,
-            repeat=FIRST.repeat,
-            seq=seq,
-            updated_at=now,
-        )
-    )
-    return EscalationRow(incident_id, snapshot, EscalationState.ESCALATING, FIRST, seq)
+    """Write the incident's escalation row (by default escalating, at level 1 with nothing
+    paged yet); the incident must have none."""
+    row = escalation_row(incident_id, snapshot, state=state, position=position, seq=seq, now=now)
+    await conn.execute(_INSERT_ESCALATIONS, row)
+    return EscalationRow(incident_id, snapshot, state, position, seq)
 
 
 async def adopt_policy(
@@ -400,7 +419,7 @@ async def _adopt(
     snapshot = None if policy_id is None else await load_policy_snapshot(conn, policy_id)
     if snapshot is None:
         return None
-    return await _insert_escalation(conn, incident_id, snapshot, seq=0, now=now)
+    return await insert_escalation(conn, incident_id, snapshot, seq=0, now=now)
 
 
 async def start_escalation(
@@ -449,7 +468,7 @@ async def restart_with_policy(
     current = await find_escalation(conn, incident_id)
     seq = (current.seq if current else 0) + 1
     if current is None:
-        await _insert_escalation(conn, incident_id, snapshot, seq=seq, now=now)
+        await insert_escalation(conn, incident_id, snapshot, seq=seq, now=now)
     else:
         await conn.execute(
             update(IncidentEscalation)

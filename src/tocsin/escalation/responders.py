@@ -18,12 +18,17 @@ from typing import Any
 from sqlalchemy import func, select
 
 from tocsin.errors import Conflict, InvalidInput
-from tocsin.escalation.engine import LockedIncident, lock_incident, resolve_for_reach, write_pages
+from tocsin.escalation.engine import (
+    LockedIncident,
+    lock_existing_incident,
+    resolve_for_reach,
+    write_pages,
+)
 from tocsin.escalation.models import EscalationJob, EscalationPolicy, JobKind, PageVia
 from tocsin.escalation.plan import FIRST, reach
 from tocsin.escalation.snapshot import load_policy_snapshot
 from tocsin.escalation.targets import Recipient
-from tocsin.incidents.lifecycle import ACTIVE_STATUSES, IncidentNotFound
+from tocsin.incidents.lifecycle import ACTIVE_STATUSES
 from tocsin.incidents.timeline import SYSTEM, Actor, EventKind, TimelineEntry, append_events
 from tocsin.store.connection import Connection
 from tocsin.teams.models import TeamMember, TeamRole
@@ -44,9 +49,7 @@ async def request_responder(
 ) -> None:
     """Ask for a person (a manager or responder of the incident's team) or a policy of the
     team to be paged now. 409 unless the incident is open or acknowledged."""
-    incident = await lock_incident(conn, incident_id)
-    if incident is None:
-        raise IncidentNotFound(incident_id)
+    incident = await lock_existing_incident(conn, incident_id)
     if incident.status not in ACTIVE_STATUSES:
         raise Conflict(f"cannot add a responder to an incident that is {incident.status.value}")
     data: dict[str, object] = {}
