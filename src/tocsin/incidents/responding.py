@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from sqlalchemy import update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from tocsin.auth.accounts import Principal
 from tocsin.auth.models import User
@@ -33,6 +33,15 @@ async def find_visible_incident(
     return await get_team_readable(session, principal, Incident, incident_id, IncidentNotFound)
 
 
+async def _acting(
+    session: AsyncSession, principal: Principal, incident: Incident
+) -> tuple[AsyncConnection, Actor]:
+    """The transaction's connection and the user as the actor, once the user is one who may
+    act on the incident (Forbidden otherwise)."""
+    await require_team_responder(session, principal, incident.team_id)
+    return await session.connection(), Actor.user(principal.user_id)
+
+
 async def transition_incident(
     session: AsyncSession,
     principal: Principal,
@@ -43,11 +52,8 @@ async def transition_incident(
     note: str = "",
 ) -> None:
     """Acknowledge, resolve, close or un-acknowledge, as this user."""
-    await require_team_responder(session, principal, incident.team_id)
-    conn = await session.connection()
-    await apply_transition(
-        conn, incident.id, action, actor=Actor.user(principal.user_id), now=now, note=note
-    )
+    conn, actor = await _acting(session, principal, incident)
+    await apply_transition(conn, incident.id, action, actor=actor, now=now, note=note)
 
 
 async def escalate_incident(
@@ -59,9 +65,8 @@ async def escalate_incident(
     note: str = "",
 ) -> None:
     """Page the next level at once."""
-    await require_team_responder(session, principal, incident.team_id)
-    conn = await session.connection()
-    await escalate_now(conn, incident.id, actor=Actor.user(principal.user_id), now=now, note=note)
+    conn, actor = await _acting(session, principal, incident)
+    await escalate_now(conn, incident.id, actor=actor, now=now, note=note)
 
 
 async def reassign_incident(
@@ -74,9 +79,7 @@ async def reassign_incident(
 ) -> None:
     """To a user (paged at once, the policy stops) or to a policy of the team (from its
     level 1). Exactly one target; the schema checks that before this is called."""
-    await require_team_responder(session, principal, incident.team_id)
-    conn = await session.connection()
-    actor = Actor.user(principal.user_id)
+    conn, actor = await _acting(session, principal, incident)
     user_id, escalation_policy_id, note = to.user_id, to.escalation_policy_id, to.note
     if user_id is not None:
         assignee = await session.get(User, user_id)
@@ -97,12 +100,11 @@ async def add_note(
     session: AsyncSession, principal: Principal, incident: Incident, *, note: str, now: datetime
 ) -> None:
     """A note on the timeline (its own entry kind); changes nothing else."""
-    await require_team_responder(session, principal, incident.team_id)
-    conn = await session.connection()
+    conn, actor = await _acting(session, principal, incident)
     await append_events(
         conn,
         incident.id,
-        [TimelineEntry(EventKind.NOTE, Actor.user(principal.user_id), note=note.strip())],
+        [TimelineEntry(EventKind.NOTE, actor, note=note.strip())],
         now=now,
     )
 
@@ -116,14 +118,13 @@ async def add_responder(
     now: datetime,
 ) -> None:
     """Ask for one more person, or a policy's first level, to be paged now (by the worker)."""
-    await require_team_responder(session, principal, incident.team_id)
-    conn = await session.connection()
+    conn, actor = await _acting(session, principal, incident)
     await request_responder(
         conn,
         incident.id,
         user_id=who.user_id,
         policy_id=who.escalation_policy_id,
-        actor=Actor.user(principal.user_id),
+        actor=actor,
         now=now,
         note=who.note,
     )
@@ -140,11 +141,10 @@ async def change_priority(
 ) -> None:
     """Set the incident's priority, with a timeline entry from old to new (nothing when it
     is already that). Its urgency, decided when it opened, stays."""
-    await require_team_responder(session, principal, incident.team_id)
+    conn, actor = await _acting(session, principal, incident)
     old = incident.priority
     if old == priority:
         return
-    conn = await session.connection()
     await conn.execute(
         update(Incident).where(Incident.id == incident.id).values(priority=priority, updated_at=now)
     )
@@ -154,7 +154,7 @@ async def change_priority(
         [
             TimelineEntry(
                 EventKind.PRIORITY_CHANGED,
-                Actor.user(principal.user_id),
+                actor,
                 note=note.strip(),
                 data={"from": old.value, "to": priority.value},
             )
