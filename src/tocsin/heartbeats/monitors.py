@@ -34,10 +34,6 @@ def ping_url(base_url: str, key: str) -> str:
     return f"{base_url}/heartbeats/{key}"
 
 
-async def find_monitor(session: AsyncSession, monitor_id: uuid.UUID) -> HeartbeatMonitor | None:
-    return await session.get(HeartbeatMonitor, monitor_id)
-
-
 async def list_monitors(
     session: AsyncSession,
     *,

@@ -42,10 +42,6 @@ def webhook_url(base_url: str, key: str) -> str:
     return f"{base_url}/webhooks/{key}"
 
 
-async def find_integration(session: AsyncSession, integration_id: uuid.UUID) -> Integration | None:
-    return await session.get(Integration, integration_id)
-
-
 async def list_integrations(
     session: AsyncSession,
     *,

@@ -9,12 +9,12 @@ import enum
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Boolean, Enum, ForeignKey, Index, Integer, String, Uuid, text
+from sqlalchemy import Boolean, Enum, ForeignKey, Integer, String, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tocsin.db import Base, enum_values, new_id
 from tocsin.store.queue import DueRows
-from tocsin.store.schema import unset
+from tocsin.store.schema import partial_index, unset
 
 
 class JobKind(enum.StrEnum):
@@ -55,11 +55,10 @@ class EscalationJob(Base):
 
     __tablename__ = "escalation_jobs"
     __table_args__ = (
-        Index(
+        partial_index(
             "ix_escalation_jobs_due",
             "scheduled_for",
-            sqlite_where=text("NOT completed AND cancelled_at IS NULL"),
-            postgresql_where=text("NOT completed AND cancelled_at IS NULL"),
+            where="NOT completed AND cancelled_at IS NULL",
         ),
     )
 
