@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 
@@ -68,6 +69,12 @@ async def ui_server(database_url: str, world: World) -> AsyncIterator[UiServer]:
     settings = Settings(database_url=database_url, secret_key="browser-test-secret")
     async with serving(settings, SystemClock(), run_worker=True) as server:
         yield UiServer(server.base_url, world)
+
+
+def api_client(server: UiServer) -> httpx.AsyncClient:
+    """A client for seeding through the API. Its timeout is the page loads' (below): on a
+    loaded machine the in-process server can take longer than httpx's default 5 s."""
+    return httpx.AsyncClient(base_url=server.base_url, timeout=30)
 
 
 @pytest.fixture

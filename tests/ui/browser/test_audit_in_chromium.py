@@ -6,15 +6,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import httpx
 from playwright.async_api import Browser
 
-from tests.ui.browser.conftest import UiServer, signed_in_page
+from tests.ui.browser.conftest import UiServer, api_client, signed_in_page
 
 
 async def make_changes(server: UiServer) -> None:
     cast = server.world.cast
-    async with httpx.AsyncClient(base_url=server.base_url) as http:
+    async with api_client(server) as http:
         team = await http.post(
             "/api/v1/teams",
             headers=cast.admin.headers,

@@ -7,10 +7,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import httpx
 from playwright.async_api import Browser, expect
 
-from tests.ui.browser.conftest import UiServer, signed_in_page
+from tests.ui.browser.conftest import UiServer, api_client, signed_in_page
 
 
 def _alert(instance: str, status: str = "firing") -> dict[str, object]:
@@ -25,7 +24,7 @@ def _alert(instance: str, status: str = "firing") -> dict[str, object]:
 
 async def _seed(server: UiServer) -> str:
     world = server.world
-    async with httpx.AsyncClient(base_url=server.base_url) as http:
+    async with api_client(server) as http:
         grouped = await http.patch(
             f"/api/v1/services/{world.service}",
             json={"group_by": ["alertname", "cluster"], "group_window_seconds": 600},

@@ -7,15 +7,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import httpx
 from playwright.async_api import Browser, expect
 
-from tests.ui.browser.conftest import UiServer, signed_in_page
+from tests.ui.browser.conftest import UiServer, api_client, signed_in_page
 
 
 async def _seed(server: UiServer) -> str:
     world = server.world
-    async with httpx.AsyncClient(base_url=server.base_url) as http:
+    async with api_client(server) as http:
         made = await http.post(
             "/api/v1/silences",
             json={

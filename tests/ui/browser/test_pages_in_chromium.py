@@ -3,16 +3,15 @@ incident page, form errors beside fields, CSRF refusals, and a phone-sized scree
 
 from __future__ import annotations
 
-import httpx
 from playwright.async_api import Browser, Page, expect
 
-from tests.ui.browser.conftest import UiServer, new_context, signed_in_page
+from tests.ui.browser.conftest import UiServer, api_client, new_context, signed_in_page
 from tests.ui.support import PASSWORD
 
 
 async def post_alert(server: UiServer, title: str) -> str:
     """An alert to the generic webhook, routed to Payments API; returns its incident id."""
-    async with httpx.AsyncClient(base_url=server.base_url) as http:
+    async with api_client(server) as http:
         sent = await http.post(
             server.world.integration.url,
             json={"title": title, "severity": "critical", "routing_key": "payments-api"},
