@@ -1,7 +1,7 @@
 """HTTP for channels: what answers mean (which failures are worth retrying), and the pooled
 clients, one of them guarded (notifications/outbound.py) for addresses users choose;
-`guarded_request` sends through the lean keep-alive client (channels/keepalive.py) and falls
-back to the guarded httpx client for what that one does not handle."""
+`channel_request` sends through the lean keep-alive client (channels/keepalive.py) and falls
+back to an httpx client for what that one does not handle."""
 
 from __future__ import annotations
 
@@ -235,38 +235,6 @@ def guarded_client(guard: OutboundGuard) -> httpx.AsyncClient:
     return client
 
 
-async def guarded_request(
-    guard: OutboundGuard,
-    method: str,
-    url: str,
-    *,
-    headers: dict[str, str],
-    content: bytes,
-    timeout: float,  # noqa: ASYNC109 (the channel's per-send limit)
-    what: str,
-) -> Answer | httpx.Response:
-    """One request to a URL a user chose, through the guard, redirects not followed: by the
-    keep-alive client, or by the guarded httpx client for a URL or header that one does not
-    send. The answer, whatever its status; ChannelError if none came (OutboundRefused, a
-    ChannelError too, for a refused target)."""
-    try:
-        return await keepalive_sender(guard).request(
-            method, url, headers=headers, body=content, timeout=timeout
-        )
-    except NotLean:
-        pass
-    except (OSError, BadAnswer, HostUnresolvable) as exc:  # TimeoutError is an OSError
-        raise transport_error(exc, what=what) from exc
-    try:
-        return await guarded_client(guard).request(
-            method, url, content=content, headers=headers, timeout=timeout
-        )
-    except httpx.HTTPError as exc:
-        raise transport_error(exc, what=what) from exc
-    except ValueError as exc:  # a URL httpx cannot use
-        raise ChannelError(f"{what} URL is not usable", permanent=True) from exc
-
-
 # The operator's own targets (Twilio's API) are not guarded: every address passes.
 _UNGUARDED = OutboundGuard.of(["0.0.0.0/0", "::/0"])
 
@@ -282,7 +250,8 @@ def _proxied(url: str) -> bool:
     return not bypass(parts.hostname or "", proxies)
 
 
-async def operator_request(
+async def channel_request(
+    guard: OutboundGuard | None,
     method: str,
     url: str,
     *,
@@ -291,24 +260,29 @@ async def operator_request(
     timeout: float,  # noqa: ASYNC109 (the channel's per-send limit)
     what: str,
 ) -> Answer | httpx.Response:
-    """One request to a URL the operator configured (not guarded): by the keep-alive client,
-    or by the shared httpx client when the environment names a proxy for it (which only
-    httpx speaks) or the URL is one the keep-alive client does not send."""
-    if not _proxied(url):
+    """One request of a channel, redirects not followed: by the keep-alive client, or by an
+    httpx client for a URL or header that one does not send. With a `guard`, to a URL a user
+    chose, checked by the guard (the guarded httpx client as fallback); with None, to a URL
+    the operator configured (not guarded, the shared httpx client as fallback, and at once
+    when the environment names a proxy for the URL, which only httpx speaks). The answer,
+    whatever its status; ChannelError if none came (OutboundRefused, a ChannelError too, for
+    a refused target)."""
+    if guard is not None or not _proxied(url):
         try:
-            return await keepalive_sender(_UNGUARDED).request(
+            return await keepalive_sender(guard or _UNGUARDED).request(
                 method, url, headers=headers, body=content, timeout=timeout
             )
         except NotLean:
             pass
-        except (OSError, BadAnswer, HostUnresolvable) as exc:
+        except (OSError, BadAnswer, HostUnresolvable) as exc:  # TimeoutError is an OSError
             raise transport_error(exc, what=what) from exc
     try:
-        return await shared_client().request(
-            method, url, content=content, headers=headers, timeout=timeout
-        )
+        client = shared_client() if guard is None else guarded_client(guard)
+        return await client.request(method, url, content=content, headers=headers, timeout=timeout)
     except httpx.HTTPError as exc:
         raise transport_error(exc, what=what) from exc
+    except ValueError as exc:  # a URL httpx cannot use
+        raise ChannelError(f"{what} URL is not usable", permanent=True) from exc
 
 
 async def close_clients() -> None:

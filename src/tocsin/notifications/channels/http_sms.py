@@ -13,7 +13,7 @@ from urllib.parse import quote_plus
 
 from tocsin.config import Settings
 from tocsin.notifications.channels import ChannelError, OutgoingMessage, Recipient
-from tocsin.notifications.channels.http import guarded_request, raise_for_answer
+from tocsin.notifications.channels.http import channel_request, raise_for_answer
 from tocsin.notifications.outbound import guard_for
 
 
@@ -52,7 +52,7 @@ class HttpSmsChannel:
             to=recipient.address,
             body=message.short_text,
         )
-        response = await guarded_request(
+        response = await channel_request(
             guard_for(self.settings),
             s.http_sms_method.upper(),
             s.http_sms_url,

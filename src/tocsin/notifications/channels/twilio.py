@@ -13,7 +13,7 @@ import orjson
 
 from tocsin.config import Settings
 from tocsin.notifications.channels import ChannelError, OutgoingMessage, Recipient
-from tocsin.notifications.channels.http import operator_request, raise_for_answer
+from tocsin.notifications.channels.http import channel_request, raise_for_answer
 from tocsin.notifications.channels.keepalive import Answer
 
 
@@ -39,7 +39,8 @@ class _TwilioChannel:
             f"{s.twilio_account_sid}/{self.resource}.json"
         )
         credentials = f"{s.twilio_account_sid}:{s.twilio_auth_token}".encode()
-        response = await operator_request(
+        response = await channel_request(
+            None,  # Twilio's API is the operator's own target: not guarded
             "POST",
             url,
             headers={

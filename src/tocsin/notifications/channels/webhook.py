@@ -15,7 +15,7 @@ import orjson
 
 from tocsin.config import Settings
 from tocsin.notifications.channels import OutgoingMessage, Recipient
-from tocsin.notifications.channels.http import guarded_request, raise_for_answer
+from tocsin.notifications.channels.http import channel_request, raise_for_answer
 from tocsin.notifications.outbound import guard_for
 
 SIGNATURE_HEADER = "X-Tocsin-Signature"
@@ -59,7 +59,7 @@ class WebhookChannel:
         }
         if recipient.signing_secret:
             headers[SIGNATURE_HEADER] = sign(recipient.signing_secret, timestamp, body)
-        response = await guarded_request(
+        response = await channel_request(
             guard_for(self.settings),
             "POST",
             recipient.address,
