@@ -129,23 +129,8 @@ async def lock_existing_incident(conn: Connection, incident_id: uuid.UUID) -> Lo
     return incident
 
 
-async def write_pages(
-    conn: Connection,
-    incident_id: uuid.UUID,
-    recipients: tuple[Recipient, ...],
-    *,
-    position: Position | None,
-    seq: int,
-    job_id: uuid.UUID | None,
-    now: datetime,
-) -> list[uuid.UUID]:
-    """One page per recipient, handed to notifications in this same transaction."""
-    rows = page_rows(incident_id, recipients, position=position, seq=seq, job_id=job_id, now=now)
-    await _write_page_rows(conn, rows, now=now)
-    return [row["id"] for row in rows]
-
-
-async def _write_page_rows(conn: Connection, rows: list[dict[str, Any]], *, now: datetime) -> None:
+async def write_pages(conn: Connection, rows: list[dict[str, Any]], *, now: datetime) -> None:
+    """The pages (`page_rows`), handed to notifications in this same transaction."""
     await conn.execute(_INSERT_PAGES, rows)
     # plan_deliveries announces the deliveries it writes due now; nothing else here is due.
     await plan_deliveries(conn, [row["id"] for row in rows], now=now)
@@ -329,7 +314,7 @@ class StepRows:
         if self.moved_escalations:
             await conn.execute(MOVE_ESCALATION, self.moved_escalations)
         if self.pages:
-            await _write_page_rows(conn, self.pages, now=now)
+            await write_pages(conn, self.pages, now=now)
         if self.timers:
             await insert_timers(conn, self.timers)
         if self.moved_paged:
@@ -537,27 +522,51 @@ async def page_directly(
     now: datetime,
 ) -> None:
     """Page one user and stop the policy (reassignment to a person)."""
-    new_seq = escalation.seq + 1
-    await write_pages(
+    entry = TimelineEntry(EventKind.PAGED, actor, data={"level": None, "user_ids": [str(user_id)]})
+    recipients = (Recipient(user_id, PageVia.REASSIGN),)
+    await _page_in_place(
         conn,
-        escalation.incident_id,
-        (Recipient(user_id, PageVia.REASSIGN),),
+        escalation,
+        recipients,
         position=None,
-        seq=new_seq,
+        state=EscalationState.DIRECT,
+        entry=entry,
         job_id=job_id,
         now=now,
     )
+
+
+async def _page_in_place(
+    conn: Connection,
+    escalation: EscalationRow,
+    recipients: tuple[Recipient, ...],
+    *,
+    position: Position | None,
+    state: EscalationState,
+    entry: TimelineEntry,
+    job_id: uuid.UUID | None,
+    now: datetime,
+) -> None:
+    """Page `recipients` as the escalation's next step without moving along the policy (a
+    direct assignee; an exhausted policy's last level): the pages, the escalation's state and
+    new seq, and the `entry` saying so."""
+    new_seq = escalation.seq + 1
+    if recipients:
+        pages = page_rows(
+            escalation.incident_id,
+            recipients,
+            position=position,
+            seq=new_seq,
+            job_id=job_id,
+            now=now,
+        )
+        await write_pages(conn, pages, now=now)
     await conn.execute(
         update(IncidentEscalation)
         .where(IncidentEscalation.incident_id == escalation.incident_id)
-        .values(state=EscalationState.DIRECT, seq=new_seq, updated_at=now)
+        .values(state=state, seq=new_seq, updated_at=now)
     )
-    await append_events(
-        conn,
-        escalation.incident_id,
-        [TimelineEntry(EventKind.PAGED, actor, data={"level": None, "user_ids": [str(user_id)]})],
-        now=now,
-    )
+    await append_events(conn, escalation.incident_id, [entry], now=now)
 
 
 async def resume_escalation(
@@ -591,37 +600,24 @@ async def resume_escalation(
     if escalation.state == EscalationState.EXHAUSTED:
         last = escalation.snapshot.level(escalation.position.level)
         recipients = (await resolve_level(conn, last, team_id=team_id, at=now)).recipients
-        new_seq = escalation.seq + 1
-        if recipients:
-            await write_pages(
-                conn,
-                incident_id,
-                recipients,
-                position=escalation.position,
-                seq=new_seq,
-                job_id=job_id,
-                now=now,
-            )
-        await conn.execute(
-            update(IncidentEscalation)
-            .where(IncidentEscalation.incident_id == incident_id)
-            .values(seq=new_seq, updated_at=now)
+        entry = TimelineEntry(
+            EventKind.PAGED,
+            actor,
+            note="escalation is exhausted: the last level is paged again, no further",
+            data={
+                "level": escalation.position.level,
+                "repeat": escalation.position.repeat,
+                "user_ids": [str(r.user_id) for r in recipients],
+            },
         )
-        await append_events(
+        await _page_in_place(
             conn,
-            incident_id,
-            [
-                TimelineEntry(
-                    EventKind.PAGED,
-                    actor,
-                    note="escalation is exhausted: the last level is paged again, no further",
-                    data={
-                        "level": escalation.position.level,
-                        "repeat": escalation.position.repeat,
-                        "user_ids": [str(r.user_id) for r in recipients],
-                    },
-                )
-            ],
+            escalation,
+            recipients,
+            position=escalation.position,
+            state=EscalationState.EXHAUSTED,
+            entry=entry,
+            job_id=job_id,
             now=now,
         )
         return

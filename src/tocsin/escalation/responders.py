@@ -21,6 +21,7 @@ from tocsin.errors import Conflict, InvalidInput
 from tocsin.escalation.engine import (
     LockedIncident,
     lock_existing_incident,
+    page_rows,
     resolve_for_reach,
     write_pages,
 )
@@ -125,9 +126,8 @@ async def page_responder(
                 for r in reach(snapshot, FIRST, resolved, now=now).recipients
             )
     if recipients:
-        await write_pages(
-            conn, incident.id, recipients, position=None, seq=seq, job_id=job_id, now=now
-        )
+        pages = page_rows(incident.id, recipients, position=None, seq=seq, job_id=job_id, now=now)
+        await write_pages(conn, pages, now=now)
         note = ""
         data: dict[str, Any] = {
             "level": None,
