@@ -8,7 +8,9 @@ key gets a fresh one (32 hex characters), which the reply carries back.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import datetime
+from functools import partial
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
@@ -152,6 +154,21 @@ def new_dedup_key() -> str:
     return uuid.uuid4().hex
 
 
+def _trigger_or_signal(
+    action: str, given_key: str | None, *, reply_field: str, alert: Callable[[str], NormalisedAlert]
+) -> Mapped:
+    """A v1 or v2 alert event: a trigger is the alert `alert` makes under the event's key,
+    any other action (acknowledge, resolve) a signal to the alerts with that key. The key is
+    a new one when the event names none; the reply names it."""
+    key = given_key or new_dedup_key()
+    mapped = Mapped(reply={reply_field: key})
+    if action == "trigger":
+        mapped.alerts.append(MappedAlert(alert(key)))
+    else:
+        mapped.signals.append(Signal(SignalAction(action), key))
+    return mapped
+
+
 def _dropping_none(values: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in values.items() if v is not None and v != []}
 
@@ -159,10 +176,13 @@ def _dropping_none(values: dict[str, Any]) -> dict[str, Any]:
 def map_alert_event(data: dict[str, Any]) -> Mapped:
     """A v2 alert event: a trigger becomes an alert, acknowledge and resolve signals."""
     event: AlertEvent = validated(AlertEvent, data)
-    key = event.dedup_key or new_dedup_key()
-    reply = {"dedup_key": key}
-    if event.event_action != "trigger":
-        return Mapped(signals=[Signal(SignalAction(event.event_action), key)], reply=reply)
+    alert = partial(_v2_alert, event)
+    return _trigger_or_signal(
+        event.event_action, event.dedup_key, reply_field="dedup_key", alert=alert
+    )
+
+
+def _v2_alert(event: AlertEvent, key: str) -> NormalisedAlert:
     assert event.payload is not None
     payload = event.payload
     tags = _dropping_none(
@@ -179,7 +199,7 @@ def map_alert_event(data: dict[str, Any]) -> Mapped:
             "pagerduty_severity": payload.severity,
         }
     )
-    alert = NormalisedAlert(
+    return NormalisedAlert(
         title=payload.summary,
         severity=SEVERITIES[payload.severity],
         status=AlertStatus.FIRING,
@@ -188,7 +208,6 @@ def map_alert_event(data: dict[str, Any]) -> Mapped:
         tags={k: str(v)[:500] for k, v in tags.items()},
         details=details,
     )
-    return Mapped(alerts=[MappedAlert(alert)], reply=reply)
 
 
 def map_change_event(data: dict[str, Any]) -> Mapped:
@@ -206,10 +225,13 @@ def map_change_event(data: dict[str, Any]) -> Mapped:
 
 def map_v1_event(data: dict[str, Any]) -> Mapped:
     event: V1Event = validated(V1Event, data)
-    key = event.incident_key or new_dedup_key()
-    reply = {"incident_key": key}
-    if event.event_type != "trigger":
-        return Mapped(signals=[Signal(SignalAction(event.event_type), key)], reply=reply)
+    alert = partial(_v1_alert, event)
+    return _trigger_or_signal(
+        event.event_type, event.incident_key, reply_field="incident_key", alert=alert
+    )
+
+
+def _v1_alert(event: V1Event, key: str) -> NormalisedAlert:
     assert event.description is not None
     details = _dropping_none(
         {
@@ -219,7 +241,7 @@ def map_v1_event(data: dict[str, Any]) -> Mapped:
             "contexts": [c.model_dump(exclude_none=True) for c in event.contexts],
         }
     )
-    alert = NormalisedAlert(
+    return NormalisedAlert(
         title=event.description,
         # v1 has no severity; PagerDuty treats such events as high urgency.
         severity=Severity.HIGH,
@@ -227,7 +249,6 @@ def map_v1_event(data: dict[str, Any]) -> Mapped:
         dedup_key=key,
         details=details,
     )
-    return Mapped(alerts=[MappedAlert(alert)], reply=reply)
 
 
 class PagerDutyAdapter:
