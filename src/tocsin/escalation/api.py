@@ -15,7 +15,7 @@ from tocsin.escalation.models import EscalationPolicy
 from tocsin.escalation.policies import (
     PolicyNotFound,
     change_policy,
-    create_policy,
+    create_policy_from_body,
     delete_policy,
     list_visible_policies,
     load_levels,
@@ -63,18 +63,7 @@ async def create_policy_route(
     """Managers of team_id or an admin. is_default=true takes over from the team's old
     default policy in the same transaction."""
     await require_team_manager(session, principal, body.team_id)
-    created = await create_policy(
-        session,
-        team_id=body.team_id,
-        name=body.name,
-        description=body.description,
-        is_default=body.is_default,
-        repeat_count=body.repeat_count,
-        is_active=body.is_active,
-        ack_timeout_minutes=body.ack_timeout_minutes,
-        levels=[level.spec() for level in body.levels],
-        now=now,
-    )
+    created = await create_policy_from_body(session, body, now=now)
     await session.commit()
     return PolicyOut.of(created.policy, created.levels)
 

@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,6 +23,9 @@ from tocsin.incidents.models import Incident, IncidentStatus
 from tocsin.schedules.store import schedule_belongs_to_team
 from tocsin.store.pages import newest_first
 from tocsin.teams.models import Team, TeamMember
+
+if TYPE_CHECKING:
+    from tocsin.escalation.schemas import PolicyCreate
 
 UNFINISHED = (IncidentStatus.OPEN, IncidentStatus.ACKNOWLEDGED)
 
@@ -211,6 +214,24 @@ async def create_policy(
     session.add_all(rows)
     await session.flush()
     return PolicyWithLevels(policy, rows)
+
+
+async def create_policy_from_body(
+    session: AsyncSession, body: PolicyCreate, *, now: datetime
+) -> PolicyWithLevels:
+    """create_policy with what a create body asks for (the API's, or the page's form)."""
+    return await create_policy(
+        session,
+        team_id=body.team_id,
+        name=body.name,
+        description=body.description,
+        is_default=body.is_default,
+        repeat_count=body.repeat_count,
+        is_active=body.is_active,
+        ack_timeout_minutes=body.ack_timeout_minutes,
+        levels=[level.spec() for level in body.levels],
+        now=now,
+    )
 
 
 async def change_policy(

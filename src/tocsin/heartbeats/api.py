@@ -66,15 +66,7 @@ async def create_heartbeat(
     """The answer holds the ping key and URL, shown this once."""
     service = await find_monitor_service(session, body.service_id)
     await require_team_manager(session, principal, service.team_id)
-    monitor, key = await create_monitor(
-        session,
-        name=body.name,
-        service_id=body.service_id,
-        interval_seconds=body.interval_seconds,
-        grace_seconds=body.grace_seconds,
-        severity=body.severity,
-        now=now,
-    )
+    monitor, key = await create_monitor(session, body, now=now)
     await session.commit()
     return HeartbeatWithKey(
         **HeartbeatOut.model_validate(monitor).model_dump(),

@@ -10,11 +10,11 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tocsin.alerts.models import Severity
 from tocsin.auth.secrets import new_token
 from tocsin.catalog.models import Service
 from tocsin.errors import InvalidInput, NotFound
 from tocsin.heartbeats.models import HeartbeatMonitor, HeartbeatState
+from tocsin.heartbeats.schemas import HeartbeatCreate
 from tocsin.heartbeats.watch import deadline
 from tocsin.integrations.models import Integration, IntegrationType
 from tocsin.integrations.provisioning import create_integration, has_received_alerts, keep_key
@@ -60,25 +60,19 @@ async def find_monitor_service(session: AsyncSession, service_id: uuid.UUID) -> 
 
 
 async def create_monitor(
-    session: AsyncSession,
-    *,
-    name: str,
-    service_id: uuid.UUID,
-    interval_seconds: int,
-    grace_seconds: int,
-    severity: Severity,
-    now: datetime,
+    session: AsyncSession, body: HeartbeatCreate, *, now: datetime
 ) -> tuple[HeartbeatMonitor, str]:
-    """A new monitor, WAITING for its first ping, with its own integration; returns the ping
-    key, which is not stored (only its hash is)."""
-    await find_monitor_service(session, service_id)
+    """A new monitor as a create body asks for (the API's, or the page's form), WAITING for
+    its first ping, with its own integration; returns the ping key, which is not stored
+    (only its hash is)."""
+    await find_monitor_service(session, body.service_id)
     # The integration's own key is never handed out: pings use the monitor's key, and no
     # one should be able to post arbitrary alerts in the monitor's name.
     integration, _ = await create_integration(
         session,
-        name=f"Heartbeat: {name}"[:200],
+        name=f"Heartbeat: {body.name}"[:200],
         type=IntegrationType.HEARTBEAT,
-        default_service_id=service_id,
+        default_service_id=body.service_id,
         dedup_window_minutes=60,
         auto_resolve=True,
         active=True,
@@ -86,12 +80,12 @@ async def create_monitor(
     )
     integration.key_prefix = "(heartbeat)"
     monitor = HeartbeatMonitor(
-        name=name,
-        service_id=service_id,
+        name=body.name,
+        service_id=body.service_id,
         integration_id=integration.id,
-        interval_seconds=interval_seconds,
-        grace_seconds=grace_seconds,
-        severity=severity,
+        interval_seconds=body.interval_seconds,
+        grace_seconds=body.grace_seconds,
+        severity=body.severity,
         state=HeartbeatState.WAITING,
         created_at=now,
         updated_at=now,

@@ -16,7 +16,7 @@ from tocsin.integrations.payload_log import read_recent_payloads
 from tocsin.integrations.provisioning import (
     IntegrationNotFound,
     change_integration,
-    create_integration,
+    create_integration_from_body,
     delete_integration,
     rotate_key,
     webhook_url,
@@ -66,21 +66,7 @@ async def create_integration_route(
 ) -> IntegrationWithKey:
     """Admin only. The answer holds the key and webhook URL, shown this once."""
     require_admin(principal)
-    integration, key = await create_integration(
-        session,
-        name=body.name,
-        type=body.type,
-        default_service_id=body.default_service_id,
-        dedup_window_minutes=body.dedup_window_minutes,
-        auto_resolve=body.auto_resolve,
-        active=body.active,
-        options=body.options,
-        templates=body.templates.model_dump(exclude_none=True),
-        rate_limit_per_minute=body.rate_limit_per_minute,
-        group_by=body.group_by,
-        group_window_seconds=body.group_window_seconds,
-        now=now,
-    )
+    integration, key = await create_integration_from_body(session, body, now=now)
     await session.commit()
     return with_key(integration, key, state.settings)
 

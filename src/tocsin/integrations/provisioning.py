@@ -16,7 +16,7 @@ from tocsin.auth.secrets import display_prefix, hash_token, new_token
 from tocsin.catalog.models import Service
 from tocsin.errors import Conflict, InvalidInput, NotFound
 from tocsin.integrations.models import Integration, IntegrationType
-from tocsin.integrations.schemas import checked_options
+from tocsin.integrations.schemas import IntegrationCreate, checked_options
 from tocsin.store.pages import newest_first
 
 KEY_PREFIX = "ik"
@@ -138,6 +138,27 @@ async def create_integration(
     session.add(integration)
     await session.flush()
     return integration, key
+
+
+async def create_integration_from_body(
+    session: AsyncSession, body: IntegrationCreate, *, now: datetime
+) -> tuple[Integration, str]:
+    """create_integration with what a create body asks for (the API's, or the page's form)."""
+    return await create_integration(
+        session,
+        name=body.name,
+        type=body.type,
+        default_service_id=body.default_service_id,
+        dedup_window_minutes=body.dedup_window_minutes,
+        auto_resolve=body.auto_resolve,
+        active=body.active,
+        options=body.options,
+        templates=body.templates.model_dump(exclude_none=True),
+        rate_limit_per_minute=body.rate_limit_per_minute,
+        group_by=body.group_by,
+        group_window_seconds=body.group_window_seconds,
+        now=now,
+    )
 
 
 async def change_integration(

@@ -119,13 +119,7 @@ async def create_contact_method(
 ) -> ContactMethodOut:
     """Add a contact method; a verification code is sent to it at once."""
     method = await add_contact_method(
-        session,
-        user_id=user.id,
-        kind=body.kind,
-        name=body.name,
-        address=body.address,
-        settings=state.settings,
-        now=now,
+        session, body, user_id=user.id, settings=state.settings, now=now
     )
     out = ContactMethodOut.model_validate(method)
     await session.commit()
@@ -231,14 +225,7 @@ async def create_notification_rule(
     body: RuleIn, user: EditableUser, session: DbSession, now: Now
 ) -> RuleOut:
     """Add "after delay_minutes, use contact method M" for pages of one urgency."""
-    rule = await add_rule(
-        session,
-        user_id=user.id,
-        urgency=body.urgency,
-        delay_minutes=body.delay_minutes,
-        contact_method_id=body.contact_method_id,
-        now=now,
-    )
+    rule = await add_rule(session, body, user_id=user.id, now=now)
     out = RuleOut.model_validate(rule)
     await session.commit()
     return out

@@ -31,6 +31,7 @@ from tocsin.notifications.outbound import (
     resolve_checked,
     url_host_port,
 )
+from tocsin.notifications.schemas import ContactMethodIn
 from tocsin.store.rows import flush_or_raise
 
 
@@ -167,23 +168,22 @@ async def send_verification_code(
 
 async def add_contact_method(
     session: AsyncSession,
+    body: ContactMethodIn,
     *,
     user_id: uuid.UUID,
-    kind: ContactKind,
-    name: str,
-    address: str,
     settings: Settings,
     now: datetime,
 ) -> ContactMethod:
-    """Store an unverified contact method and send it a verification code."""
-    await check_reachable(kind, address, settings=settings)
+    """Store the user's unverified contact method a body asks for (the API's, or the page's
+    form) and send it a verification code."""
+    await check_reachable(body.kind, body.address, settings=settings)
     method = ContactMethod(
         id=uuid.uuid4(),
         user_id=user_id,
-        kind=kind,
-        name=name,
-        address=address,
-        signing_secret=secrets.token_urlsafe(32) if kind == ContactKind.WEBHOOK else None,
+        kind=body.kind,
+        name=body.name,
+        address=body.address,
+        signing_secret=secrets.token_urlsafe(32) if body.kind == ContactKind.WEBHOOK else None,
         verification_failures=0,
         created_at=now,
         updated_at=now,

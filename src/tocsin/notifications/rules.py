@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tocsin.errors import Conflict, InvalidInput, NotFound
 from tocsin.notifications.contacts import find_own_contact_method
 from tocsin.notifications.models import ContactMethod, NotificationRule, Urgency
+from tocsin.notifications.schemas import RuleIn
 from tocsin.store.rows import flush_or_raise
 
 
@@ -32,16 +33,11 @@ async def list_rules(session: AsyncSession, user_id: uuid.UUID) -> list[Notifica
 
 
 async def add_rule(
-    session: AsyncSession,
-    *,
-    user_id: uuid.UUID,
-    urgency: Urgency,
-    delay_minutes: int,
-    contact_method_id: uuid.UUID,
-    now: datetime,
+    session: AsyncSession, body: RuleIn, *, user_id: uuid.UUID, now: datetime
 ) -> NotificationRule:
-    """Add a rule using one of the user's own verified contact methods."""
-    method = await find_own_contact_method(session, user_id, contact_method_id)
+    """Add the rule a body asks for (the API's, or the page's form), using one of the user's
+    own verified contact methods."""
+    method = await find_own_contact_method(session, user_id, body.contact_method_id)
     if method is None:
         raise InvalidInput(
             "no contact method with this id belongs to the user", field="contact_method_id"
@@ -51,9 +47,9 @@ async def add_rule(
     rule = NotificationRule(
         id=uuid.uuid4(),
         user_id=user_id,
-        urgency=urgency,
-        delay_minutes=delay_minutes,
-        contact_method_id=contact_method_id,
+        urgency=body.urgency,
+        delay_minutes=body.delay_minutes,
+        contact_method_id=body.contact_method_id,
         created_at=now,
     )
     session.add(rule)

@@ -118,15 +118,7 @@ async def heartbeat_create(
         body = HeartbeatCreate.model_validate(values)
         service = await find_monitor_service(session, body.service_id)
         await require_team_manager(session, viewer.principal, service.team_id)
-        monitor, key = await create_monitor(
-            session,
-            name=body.name,
-            service_id=body.service_id,
-            interval_seconds=body.interval_seconds,
-            grace_seconds=body.grace_seconds,
-            severity=body.severity,
-            now=now,
-        )
+        monitor, key = await create_monitor(session, body, now=now)
     except (ValidationError, TocsinError) as exc:
         await session.rollback()
         return await _list_page(request, viewer, session, refused=refusal(exc), form=form)

@@ -22,7 +22,7 @@ from tocsin.integrations.payload_log import read_recent_payloads
 from tocsin.integrations.provisioning import (
     IntegrationNotFound,
     change_integration,
-    create_integration,
+    create_integration_from_body,
     list_integrations,
     rotate_key,
     webhook_url,
@@ -163,19 +163,7 @@ async def integration_create(
     try:
         require_admin(viewer.principal)
         body = IntegrationCreate.model_validate(values)
-        integration, key = await create_integration(
-            session,
-            name=body.name,
-            type=body.type,
-            default_service_id=body.default_service_id,
-            dedup_window_minutes=body.dedup_window_minutes,
-            auto_resolve=body.auto_resolve,
-            active=body.active,
-            options=body.options,
-            templates=body.templates.model_dump(exclude_none=True),
-            rate_limit_per_minute=body.rate_limit_per_minute,
-            now=now,
-        )
+        integration, key = await create_integration_from_body(session, body, now=now)
     except (ValidationError, TocsinError) as exc:
         await session.rollback()
         return await _list_page(request, viewer, session, refused=refusal(exc), form=form)

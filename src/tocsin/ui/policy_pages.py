@@ -31,7 +31,7 @@ from tocsin.escalation.models import EscalationLevel, EscalationPolicy, TargetTy
 from tocsin.escalation.policies import (
     PolicyNotFound,
     change_policy,
-    create_policy,
+    create_policy_from_body,
     delete_policy,
     list_visible_policies,
     load_levels,
@@ -131,18 +131,7 @@ async def policy_create(
             }
         )
         await require_team_manager(session, viewer.principal, body.team_id)
-        created = await create_policy(
-            session,
-            team_id=body.team_id,
-            name=body.name,
-            description=body.description,
-            is_default=body.is_default,
-            repeat_count=body.repeat_count,
-            is_active=body.is_active,
-            ack_timeout_minutes=body.ack_timeout_minutes,
-            levels=[level.spec() for level in body.levels],
-            now=now,
-        )
+        created = await create_policy_from_body(session, body, now=now)
     except ValidationError as exc:
         for err in exc.errors():
             name = str(err["loc"][0]) if err.get("loc") else "form"

@@ -185,13 +185,7 @@ async def method_add(
             {"kind": kind, "name": method_name, "address": address}
         )
         await add_contact_method(
-            session,
-            user_id=viewer.user_id,
-            kind=body.kind,
-            name=body.name,
-            address=body.address,
-            settings=state.settings,
-            now=now,
+            session, body, user_id=viewer.user_id, settings=state.settings, now=now
         )
     except (ValidationError, TocsinError) as exc:
         return await _refused(request, viewer, session, exc, form, METHOD_FIELDS)
@@ -298,14 +292,7 @@ async def rule_add(
     }
     try:
         body = RuleIn.model_validate({k: v.strip() for k, v in form.items()})
-        await add_rule(
-            session,
-            user_id=viewer.user_id,
-            urgency=body.urgency,
-            delay_minutes=body.delay_minutes,
-            contact_method_id=body.contact_method_id,
-            now=now,
-        )
+        await add_rule(session, body, user_id=viewer.user_id, now=now)
     except (ValidationError, TocsinError) as exc:
         return await _refused(request, viewer, session, exc, form)
     await session.commit()
