@@ -149,22 +149,10 @@ class PolicyOut(BaseModel):
 
     @classmethod
     def of(cls, policy: EscalationPolicy, levels: Sequence[EscalationLevel]) -> PolicyOut:
-        return cls(
-            id=policy.id,
-            team_id=policy.team_id,
-            name=policy.name,
-            description=policy.description,
-            is_default=policy.is_default,
-            repeat_count=policy.repeat_count,
-            is_active=policy.is_active,
-            ack_timeout_minutes=policy.ack_timeout_minutes,
-            levels=[
-                LevelOut.model_validate(level)
-                for level in sorted(levels, key=lambda lv: lv.level_number)
-            ],
-            created_at=policy.created_at,
-            updated_at=policy.updated_at,
-        )
+        """The policy's own fields read by name, and its levels in order."""
+        own = {name: getattr(policy, name) for name in cls.model_fields if name != "levels"}
+        ordered = sorted(levels, key=lambda lv: lv.level_number)
+        return cls(**own, levels=[LevelOut.model_validate(level) for level in ordered])
 
 
 class SimulateIn(BaseModel):
