@@ -99,4 +99,4 @@ async def list_alerts(
     rows, next_cursor = await newest_first(
         session, stmt, created=Alert.received_at, row_id=Alert.id, limit=limit, cursor=cursor
     )
-    return Page[AlertOut](items=[AlertOut.model_validate(r) for r in rows], next_cursor=next_cursor)
+    return Page[AlertOut].of(rows, next_cursor)

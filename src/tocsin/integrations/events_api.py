@@ -306,6 +306,4 @@ async def list_change_events(
         limit=limit,
         cursor=cursor,
     )
-    return Page[ChangeEventOut](
-        items=[ChangeEventOut.model_validate(r) for r in page], next_cursor=next_cursor
-    )
+    return Page[ChangeEventOut].of(page, next_cursor)
