@@ -3,6 +3,7 @@ yet a change made anywhere (another process, or plain SQL) is seen by the very n
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
@@ -16,6 +17,7 @@ from tests.factories import World, make_service
 from tocsin.app import create_app
 from tocsin.clock import FrozenClock
 from tocsin.config import Settings
+from tocsin.integrations.lookup import find_active_integration
 from tocsin.integrations.models import Integration
 from tocsin.routing.route import _BY_ROUTING_KEY
 from tocsin.store.quickreads import QuickReads, driver_ready, kept_first
@@ -158,3 +160,58 @@ async def test_one_lookup_reads_the_stamp_and_no_row_while_nothing_changed(
 def test_a_lookup_of_tables_without_a_stamp_cannot_be_kept() -> None:
     with pytest.raises(ValueError, match="teams"):
         driver_ready(sa.select(Team.id).where(Team.name == sa.bindparam("name")), kept=True)
+
+
+async def test_lookups_at_the_same_time_share_stamp_reads_and_each_sees_what_came_before_it(
+    engine: AsyncEngine, world: World
+) -> None:
+    """Many alerts at once: on PostgreSQL, lookups waiting together share one read of the
+    stamp, yet one that asks after a change was committed is answered by a read that
+    started after it asked, so it sees the change (a read already running when it asked
+    is not good enough)."""
+    key = world.integration.url.rsplit("/", 1)[1]
+    reads = QuickReads(engine)
+    assert reads.driver is not None
+    stamp_reads = 0
+    holding = False
+    first_read_done = asyncio.Event()
+    hold_first = asyncio.Event()
+    run = reads.run
+
+    async def slow_first_stamp(statement: sa.Select[tuple[int]], parameters: object) -> object:
+        nonlocal stamp_reads, holding
+        rows = await run(statement, parameters)  # type: ignore[arg-type]
+        if "ingest_lookups_stamp" in str(statement):
+            stamp_reads += 1
+            if holding and stamp_reads == 1:  # read before the change below, answered after it
+                first_read_done.set()
+                await hold_first.wait()
+        return rows
+
+    async def lookup() -> object:
+        async with reads.connect() as conn:
+            return await find_active_integration(conn, key)
+
+    reads.run = slow_first_stamp  # type: ignore[method-assign]
+    try:
+        assert await lookup() is not None  # kept now
+        stamp_reads, holding = 0, True
+        before = asyncio.create_task(lookup())
+        await first_read_done.wait()
+        async with engine.begin() as conn:
+            await conn.execute(
+                sa.update(Integration)
+                .where(Integration.id == world.integration.id)
+                .values(active=False)
+            )
+        after = [asyncio.create_task(lookup()) for _ in range(20)]
+        await asyncio.sleep(0.05)  # they are all waiting now, behind the held read
+        hold_first.set()
+        await before  # it asked before the change: either answer is right for it
+        assert await asyncio.gather(*after) == [None] * 20  # every one sees it
+        if reads.driver.awaits:
+            assert stamp_reads == 2  # the held read, then one for all twenty
+        else:  # SQLite's reads never wait, so there is nothing to share
+            assert stamp_reads == 21
+    finally:
+        await reads.dispose()
