@@ -22,7 +22,7 @@ from tocsin.config import Settings
 from tocsin.db import create_engine
 from tocsin.worker.context import WorkerContext
 from tocsin.worker.loop import WorkerLoop
-from tocsin.worker.wakeup import announce_work
+from tocsin.worker.wakeup import announce_work, wake_local
 
 
 class Counting:
@@ -109,6 +109,42 @@ async def test_a_failing_step_is_logged_and_the_loop_goes_on(
         loop.stop()
         await task
     assert "bad row" in caplog.text
+
+
+async def test_work_trickling_in_is_taken_a_few_rows_a_round_not_one_by_one(
+    engine: AsyncEngine, settings: Settings, clock: FrozenClock
+) -> None:
+    """A storm: a row every 2 ms, each announced. Rounds are paced (a round begins no
+    sooner than `round_gap` after the last began), so each takes what came meanwhile,
+    and every row is still taken."""
+    pending: list[int] = []
+    batches: list[int] = []
+
+    async def take(_ctx: WorkerContext) -> bool:
+        taken = len(pending)
+        if taken:
+            batches.append(taken)
+            pending.clear()
+        return bool(taken)
+
+    loop = _loop(engine, settings, clock, take)
+    loop.round_gap = 0.05
+    task = asyncio.create_task(loop.run())
+    try:
+        for n in range(150):  # 0.3 s of work
+            pending.append(n)
+            wake_local()
+            await asyncio.sleep(0.002)
+        async with asyncio.timeout(5):
+            while pending:  # noqa: ASYNC110 (the step empties a plain list)
+                await asyncio.sleep(0.01)
+    finally:
+        loop.stop()
+        await task
+    assert sum(batches) == 150
+    # 0.3 s at one round per 50 ms at most: about 7 rounds, not 150 (some slack for a
+    # loaded machine's sleeps running late, which only makes rounds fewer).
+    assert len(batches) <= 9, batches
 
 
 async def test_a_stuck_step_is_cut_off_by_its_timeout(

@@ -48,6 +48,14 @@ log = logging.getLogger(__name__)
 
 POLL_SECONDS = 1.0
 STEP_TIMEOUT_SECONDS = 30.0
+# A round starts no sooner than this after the one before it began. Work that trickles in
+# (a storm of new incidents, one ingest commit every few milliseconds) is then taken a few
+# rows at a time rather than one by one: each round costs a claim, a commit and round trips
+# whatever its size, so one-row rounds spend most of the CPU the alerts' own requests need.
+# A round that takes longer than the gap (a full batch) is followed at once, so a backlog is
+# drained at full speed, and a timer that comes due after a longer sleep starts its round at
+# once: only work arriving within the gap of the last round waits, for less than the gap.
+ROUND_GAP_SECONDS = 0.02
 
 
 def _next_due_of(kinds: tuple[DueRows, ...]) -> NextDue:
@@ -111,8 +119,10 @@ class WorkerLoop:
         poll_seconds: float = POLL_SECONDS,
         step_timeout: float = STEP_TIMEOUT_SECONDS,
         next_due: Sequence[NextDue] | None = None,
+        round_gap: float = ROUND_GAP_SECONDS,
     ) -> None:
         self.ctx = ctx
+        self.round_gap = round_gap
         self.steps = [as_worker_step(s) for s in (all_steps() if steps is None else steps)]
         self.poll_seconds = poll_seconds
         self.step_timeout = step_timeout
@@ -126,6 +136,7 @@ class WorkerLoop:
             self.next_due = list(next_due)
         self.stop_requested = asyncio.Event()
         self._woken: asyncio.Event | None = None
+        self._round_started: float | None = None  # the event loop's time
 
     def stop(self) -> None:
         self.stop_requested.set()
@@ -159,8 +170,19 @@ class WorkerLoop:
         PostgreSQL the NOTIFY comes at commit and wakes us again). So each round forgets
         the earlier ones, among them the worker's own (a page written by the escalation
         step, sent by the delivery step of the same round), which would otherwise cost one
-        more empty round after every incident."""
+        more empty round after every incident.
+
+        Rounds are paced (`round_gap`, see ROUND_GAP_SECONDS): one starts no sooner than the
+        gap after the one before it began, whether it follows a busy round or a wake-up."""
+        loop = asyncio.get_running_loop()
         while not self.stop_requested.is_set():
+            if self._round_started is not None:
+                rest = self._round_started + self.round_gap - loop.time()
+                if rest > 0:
+                    await asyncio.sleep(rest)
+                if self.stop_requested.is_set():
+                    return
+            self._round_started = loop.time()
             if self._woken is not None:
                 self._woken.clear()
             busy = False
